@@ -1,0 +1,324 @@
+"""Extract one document: a pure function of (document, config).
+
+Nothing here knows about batches, caches, concurrency or retries of whole
+documents; those wrap :func:`extract_document` from outside. Problems with the
+document or the model's answer become a failure record, never an exception,
+except for configuration errors that would fail every document the same way
+(wrong API key), which propagate so that a batch can stop early.
+
+Long documents are split into overlapping chunks at paragraph or sentence
+boundaries, each chunk is extracted on its own, and incidents found twice in the
+overlap are merged. Documents over ``max_chars`` are refused.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from extract.core import EXTRACTOR_VERSION
+from extract.core.backend import Backend, Completion, CompletionRequest
+from extract.core.errors import (
+    AuthenticationFailed,
+    BackendError,
+    ConfigError,
+    DocumentTooLong,
+    EmptyDocument,
+    ExtractError,
+    ValidationFailed,
+)
+from extract.core.grounding import FUZZY_THRESHOLD, Grounder
+from extract.core.prompts import PromptTemplate, load_prompt
+from extract.core.records import (
+    Document,
+    DocumentResult,
+    EvidenceSpan,
+    Failure,
+    Provenance,
+    RejectedItem,
+    Status,
+    Usage,
+)
+from extract.core.schema import SCHEMA_VERSION, Extraction, Incident, evidenced_values
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    """Everything that decides how a document is extracted."""
+
+    backend: Backend
+    prompt: PromptTemplate = field(default_factory=load_prompt)
+    max_retries: int = 2
+    chunk_chars: int = 12_000
+    chunk_overlap: int = 1_000
+    max_chars: int = 200_000
+    grounding_threshold: float = FUZZY_THRESHOLD
+
+    def provenance(self) -> Provenance:
+        return Provenance(
+            prompt=self.prompt.name,
+            prompt_hash=self.prompt.hash,
+            schema_version=SCHEMA_VERSION,
+            backend=self.backend.name,
+            model=self.backend.model,
+            extractor_version=EXTRACTOR_VERSION,
+        )
+
+
+# A step yields a request and is sent back a Completion or the BackendError it raised.
+_Steps = Generator[CompletionRequest, "Completion | BackendError", DocumentResult]
+
+
+def extract_document(document: Document, config: ExtractConfig) -> DocumentResult:
+    """Extract the incidents of one document with a synchronous backend call."""
+    steps = _steps(document, config)
+    try:
+        request = next(steps)
+        while True:
+            outcome: Completion | BackendError
+            try:
+                outcome = config.backend.complete(request)
+            except (AuthenticationFailed, ConfigError):
+                raise
+            except BackendError as exc:
+                outcome = exc
+            except Exception as exc:  # one broken document must never stop a batch
+                return _unexpected(document, config, exc)
+            request = steps.send(outcome)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+async def aextract_document(document: Document, config: ExtractConfig) -> DocumentResult:
+    """The same as :func:`extract_document`, awaiting the backend."""
+    steps = _steps(document, config)
+    try:
+        request = next(steps)
+        while True:
+            outcome: Completion | BackendError
+            try:
+                outcome = await config.backend.acomplete(request)
+            except (AuthenticationFailed, ConfigError):
+                raise
+            except BackendError as exc:
+                outcome = exc
+            except Exception as exc:
+                return _unexpected(document, config, exc)
+            request = steps.send(outcome)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+def failure_result(document_id: str, config: ExtractConfig, error: ExtractError, seconds: float = 0.0) -> DocumentResult:
+    """A failure record for a document that could not be extracted."""
+    attempts = getattr(error, "attempts", 0) or 0
+    usage = getattr(error, "usage", None)
+    return DocumentResult(
+        id=document_id,
+        status=Status.FAILED,
+        failure=Failure(reason=error.reason, message=error.message + (f" ({error.hint})" if error.hint else ""), attempts=attempts),
+        usage=usage if isinstance(usage, Usage) else Usage(),
+        attempts=attempts,
+        seconds=round(seconds, 4),
+        provenance=config.provenance(),
+    )
+
+
+def _unexpected(document: Document, config: ExtractConfig, exc: Exception) -> DocumentResult:
+    error = ExtractError(f"unexpected {type(exc).__name__}: {exc}", hint="please report this with the document")
+    error.reason = "unexpected"
+    return failure_result(document.id, config, error)
+
+
+def _steps(document: Document, config: ExtractConfig) -> _Steps:
+    started = time.perf_counter()
+    text = document.text
+    if not text.strip():
+        error: ExtractError = EmptyDocument("document is empty or only white space", hint="nothing to extract")
+        return failure_result(document.id, config, error)
+    if len(text) > config.max_chars:
+        error = DocumentTooLong(
+            f"document has {len(text):,} characters, over the limit of {config.max_chars:,}",
+            hint="split it, or raise the limit with --max-chars",
+        )
+        return failure_result(document.id, config, error)
+
+    chunks = split_text(text, config.chunk_chars, config.chunk_overlap)
+    incidents: list[Incident] = []
+    rejected: list[RejectedItem] = []
+    usage = Usage()
+    attempts = 0
+    failures: list[BackendError] = []
+    for k, chunk in enumerate(chunks):
+        chunk_id = document.id if len(chunks) == 1 else f"{document.id}#{k}"
+        request = CompletionRequest(
+            messages=tuple(config.prompt.render(chunk, chunk_id)),
+            response_model=Extraction,
+            document_id=chunk_id,
+            prompt_hash=config.prompt.hash,
+            schema_version=SCHEMA_VERSION,
+            max_retries=config.max_retries,
+        )
+        outcome = yield request
+        if isinstance(outcome, Completion):
+            usage = usage + outcome.usage
+            attempts += outcome.attempts
+            assert isinstance(outcome.parsed, Extraction)
+            incidents.extend(outcome.parsed.incidents)
+            continue
+        usage = usage + (outcome.usage if isinstance(outcome.usage, Usage) else Usage())
+        attempts += outcome.attempts
+        if isinstance(outcome, ValidationFailed):
+            kept, lost = salvage(outcome.last_response, offset=len(rejected))
+            if kept or lost:
+                incidents.extend(kept)
+                rejected.extend(lost)
+                continue
+        failures.append(outcome)
+
+    elapsed = time.perf_counter() - started
+    if failures and len(failures) == len(chunks):
+        first = failures[0]
+        first.attempts, first.usage = attempts, usage
+        return failure_result(document.id, config, first, elapsed)
+
+    incidents = merge_incidents(incidents, text) if len(chunks) > 1 else _one_primary(incidents)
+    evidence = ground_incidents(incidents, text, config.grounding_threshold)
+    status = Status.PARTIAL if (rejected or failures) else Status.OK
+    if failures:
+        rejected.extend(
+            RejectedItem(index=-1, error=f"chunk failed: {f.reason}: {f.message}") for f in failures
+        )
+    return DocumentResult(
+        id=document.id,
+        status=status,
+        incidents=incidents,
+        evidence=evidence,
+        rejected=rejected,
+        usage=usage,
+        attempts=attempts,
+        chunks=len(chunks),
+        seconds=round(elapsed, 4),
+        provenance=config.provenance(),
+    )
+
+
+def ground_incidents(incidents: list[Incident], text: str, threshold: float = FUZZY_THRESHOLD) -> list[EvidenceSpan]:
+    """An evidence span for every quoted value of every incident."""
+    grounder = Grounder(text, threshold)
+    spans: list[EvidenceSpan] = []
+    for k, incident in enumerate(incidents):
+        for path, quote in evidenced_values(incident, f"incidents[{k}]"):
+            spans.append(grounder.locate(quote, path))
+    return spans
+
+
+_JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
+
+
+def salvage(raw: str | None, offset: int = 0) -> tuple[list[Incident], list[RejectedItem]]:
+    """Keep the valid incidents of a reply that failed validation as a whole.
+
+    Returns the incidents that validate on their own and a :class:`RejectedItem`
+    with the error for each one that does not. Both lists are empty when the reply
+    holds no list of incidents at all.
+    """
+    data = _loads_lenient(raw)
+    items = data.get("incidents") if isinstance(data, dict) else data if isinstance(data, list) else None
+    if not isinstance(items, list):
+        return [], []
+    kept: list[Incident] = []
+    lost: list[RejectedItem] = []
+    for k, item in enumerate(items):
+        try:
+            kept.append(Incident.model_validate(item))
+        except ValidationError as exc:
+            lost.append(RejectedItem(index=offset + k, error=_brief(exc), data=item))
+    return _one_primary(kept), lost
+
+
+def _loads_lenient(raw: str | None) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        match = _JSON_OBJECT.search(raw)
+        if match:
+            try:
+                return json.loads(match.group(0))
+            except json.JSONDecodeError:
+                return None
+    return None
+
+
+def _brief(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in err["loc"])
+        parts.append(f"{loc}: {err['msg']}" if loc else err["msg"])
+    more = len(exc.errors()) - 5
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def _one_primary(incidents: list[Incident]) -> list[Incident]:
+    seen = False
+    out = []
+    for incident in incidents:
+        if incident.primary and seen:
+            incident = incident.model_copy(update={"primary": False})
+        seen = seen or incident.primary
+        out.append(incident)
+    return out
+
+
+def merge_incidents(incidents: list[Incident], text: str) -> list[Incident]:
+    """Drop incidents found twice in overlapping chunks (same type, same grounded sentence)."""
+    grounder = Grounder(text)
+    kept: list[Incident] = []
+    spans: list[tuple[str, int, int]] = []
+    for incident in incidents:
+        span = grounder.locate(incident.quote)
+        if span.start is not None and span.end is not None:
+            start, end = span.start, span.end
+            if any(t == incident.type.value and start < e and s < end for t, s, e in spans):
+                continue
+            spans.append((incident.type.value, start, end))
+        kept.append(incident)
+    return _one_primary(kept)
+
+
+_BREAKS = ("\n\n", "\n", ". ", " ")
+
+
+def split_text(text: str, size: int, overlap: int) -> list[str]:
+    """Split text into chunks of at most ``size`` characters overlapping by about ``overlap``.
+
+    Cuts fall at the last paragraph break, else line break, else sentence end, else
+    space before the limit, so that a sentence is rarely cut in two.
+    """
+    if len(text) <= size:
+        return [text]
+    overlap = max(0, min(overlap, size // 2))
+    chunks = []
+    start = 0
+    while start < len(text):
+        end = min(len(text), start + size)
+        if end < len(text):
+            window = text[start:end]
+            for mark in _BREAKS:
+                cut = window.rfind(mark, size // 2)
+                if cut > 0:
+                    end = start + cut + len(mark)
+                    break
+        chunks.append(text[start:end])
+        if end >= len(text):
+            break
+        start = max(end - overlap, start + 1)
+    return chunks

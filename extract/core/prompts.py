@@ -1,0 +1,85 @@
+"""Prompt templates: files under ``prompts/``, loaded by one function, identified by hash.
+
+A template file has two sections, introduced by a line ``[system]`` and a line
+``[user]``. The user section must contain ``{{document}}``; it may contain
+``{{document_id}}``. The article is inserted between ``<article>`` tags and any tag
+inside the article that could close them is neutralised, so the article is always
+data and never instructions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from extract.core.errors import ConfigError
+
+#: Where the templates that ship with the project live: the repository's prompts/
+#: in a checkout, or the copy packed into the wheel.
+_REPO_PROMPTS = Path(__file__).resolve().parents[2] / "prompts"
+PROMPTS_DIR = _REPO_PROMPTS if _REPO_PROMPTS.is_dir() else Path(__file__).resolve().parents[1] / "_prompts"
+DEFAULT_PROMPT = "incidents"
+
+_SECTION = re.compile(r"^\[(system|user)\]\s*$", re.MULTILINE)
+_ARTICLE_TAG = re.compile(r"<\s*/?\s*article\b[^>]*>", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    """A loaded template. ``hash`` identifies its exact content."""
+
+    name: str
+    system: str
+    user: str
+    hash: str
+    path: str
+
+    def render(self, text: str, document_id: str = "") -> list[dict[str, str]]:
+        """The chat messages for one document."""
+        safe = _ARTICLE_TAG.sub(lambda m: m.group(0).replace("<", "&lt;"), text)
+        user = self.user.replace("{{document_id}}", _attr(document_id)).replace("{{document}}", safe)
+        return [{"role": "system", "content": self.system}, {"role": "user", "content": user}]
+
+
+def _attr(value: str) -> str:
+    return value.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def prompt_hash(content: str) -> str:
+    return hashlib.sha256(content.encode("utf-8")).hexdigest()[:16]
+
+
+def load_prompt(name_or_path: str | Path = DEFAULT_PROMPT, directory: Path | None = None) -> PromptTemplate:
+    """Load a template by name (``incidents`` -> ``prompts/incidents.prompt``) or by path."""
+    candidate = Path(name_or_path)
+    if candidate.suffix and candidate.exists():
+        path = candidate
+    else:
+        path = (directory or PROMPTS_DIR) / f"{name_or_path}.prompt"
+    if not path.is_file():
+        available = sorted(p.stem for p in (directory or PROMPTS_DIR).glob("*.prompt"))
+        raise ConfigError(
+            f"prompt template {str(name_or_path)!r} not found at {path}",
+            hint=f"available: {', '.join(available) or 'none'}; or pass a path to a .prompt file",
+        )
+    content = path.read_text(encoding="utf-8")
+    sections = _split_sections(content, path)
+    if "{{document}}" not in sections["user"]:
+        raise ConfigError(f"{path}: the [user] section has no {{{{document}}}} placeholder", hint="add it where the article goes")
+    return PromptTemplate(
+        name=path.stem, system=sections["system"], user=sections["user"], hash=prompt_hash(content), path=str(path)
+    )
+
+
+def _split_sections(content: str, path: Path) -> dict[str, str]:
+    marks = list(_SECTION.finditer(content))
+    found: dict[str, str] = {}
+    for k, mark in enumerate(marks):
+        end = marks[k + 1].start() if k + 1 < len(marks) else len(content)
+        found[mark.group(1)] = content[mark.end() : end].strip("\n")
+    missing = {"system", "user"} - found.keys()
+    if missing:
+        raise ConfigError(f"{path}: missing section(s) {', '.join(sorted(missing))}", hint="start each with a line [system] or [user]")
+    return found

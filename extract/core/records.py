@@ -1,0 +1,122 @@
+"""Typed, immutable results that carry their provenance.
+
+One :class:`DocumentResult` is written per document, as one JSON line. It holds
+either the incidents (with an evidence span for every quoted value) or the reason
+the document failed, plus usage and provenance.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from extract.core.schema import Incident
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Document(_Frozen):
+    """One article: an id unique within its corpus, its text, and where it came from."""
+
+    id: str
+    text: str
+    origin: str | None = Field(default=None, description="File (and line or row) the document was read from.")
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+
+class Usage(_Frozen):
+    """What a document cost: model calls and tokens, re-asks and failed attempts included."""
+
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached: bool = False
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            requests=self.requests + other.requests,
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            cached=self.cached and other.cached,
+        )
+
+
+class Alignment(str, Enum):
+    EXACT = "exact"
+    FUZZY = "fuzzy"
+    NOT_FOUND = "not_found"
+
+
+class EvidenceSpan(_Frozen):
+    """Where a value's quote was found in the document."""
+
+    path: str = Field(description='The value the quote supports, e.g. "incidents[0].location".')
+    quote: str
+    alignment: Alignment
+    start: int | None = None
+    end: int | None = None
+    score: float = Field(description="1.0 for exact, the fuzzy similarity (0-1) otherwise, 0 when not found.")
+
+
+class RejectedItem(_Frozen):
+    """An incident the model returned that failed validation, kept with its error."""
+
+    index: int
+    error: str
+    data: Any = None
+
+
+class Provenance(_Frozen):
+    """Which prompt, schema, backend and model produced a record."""
+
+    prompt: str
+    prompt_hash: str
+    schema_version: str
+    backend: str
+    model: str
+    extractor_version: str
+
+
+class Failure(_Frozen):
+    """Why a document produced no result."""
+
+    reason: str
+    message: str
+    attempts: int = 0
+
+
+class Status(str, Enum):
+    OK = "ok"
+    PARTIAL = "partial"
+    FAILED = "failed"
+
+
+class DocumentResult(_Frozen):
+    """The output record for one document (one JSON line)."""
+
+    id: str
+    status: Status
+    incidents: list[Incident] = Field(default_factory=list)
+    evidence: list[EvidenceSpan] = Field(default_factory=list)
+    rejected: list[RejectedItem] = Field(default_factory=list)
+    failure: Failure | None = None
+    usage: Usage = Field(default_factory=Usage)
+    attempts: int = 0
+    chunks: int = 1
+    seconds: float = 0.0
+    provenance: Provenance
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not Status.FAILED
+
+    def to_json(self) -> str:
+        return self.model_dump_json(exclude_none=False)

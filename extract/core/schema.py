@@ -1,0 +1,293 @@
+"""The incident schema: what the model is asked to return, and what gold labels use.
+
+Field descriptions are written for the model and the human reader at once: they
+reach the model through the JSON schema. Every value carries a ``quote`` copied
+from the article, which grounding later locates in the text.
+
+Bump :data:`SCHEMA_VERSION` on any change that alters the JSON schema; it goes into
+every output record and every cache key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from enum import Enum
+from functools import lru_cache
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+SCHEMA_VERSION = "1.0.0"
+
+_HAS_WORD = re.compile(r"\w")
+_ISO_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+
+
+def _blank_to_none(value: Any) -> Any:
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+def _check_quote(value: str) -> str:
+    value = value.strip()
+    if not _HAS_WORD.search(value):
+        raise ValueError("quote must be text copied from the article, not punctuation or an empty string")
+    return value
+
+
+def _check_name(value: str) -> str:
+    value = " ".join(value.split())
+    if not _HAS_WORD.search(value):
+        raise ValueError("name must not be empty")
+    return value
+
+
+Quote = Annotated[
+    str,
+    AfterValidator(_check_quote),
+    Field(
+        description="Evidence: a short passage copied word for word from the article that states this value. "
+        "Copy it exactly; do not paraphrase or translate.",
+        max_length=2000,
+    ),
+]
+Name = Annotated[str, AfterValidator(_check_name), Field(max_length=300)]
+OptionalName = Annotated[Name | None, BeforeValidator(_blank_to_none)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False)
+
+
+class IncidentType(str, Enum):
+    AIRCRAFT_DOWNING = "aircraft_downing"
+    AIRCRAFT_LOSS = "aircraft_loss"
+    AIR_STRIKE = "air_strike"
+    MISSILE_STRIKE = "missile_strike"
+    SHELLING = "shelling"
+    ARMED_CLASH = "armed_clash"
+    OTHER_ATTACK = "other_attack"
+
+
+class DatePrecision(str, Enum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+    YEAR = "year"
+    UNKNOWN = "unknown"
+
+
+class AircraftCategory(str, Enum):
+    FIXED_WING = "fixed_wing"
+    HELICOPTER = "helicopter"
+    DRONE = "drone"
+    UNKNOWN = "unknown"
+
+
+class AttributionStatus(str, Enum):
+    CONFIRMED = "confirmed"
+    CLAIMED = "claimed"
+    ACCUSED = "accused"
+    SUSPECTED = "suspected"
+    DENIED = "denied"
+
+
+class WeaponCategory(str, Enum):
+    MANPADS = "manpads"
+    OTHER_SURFACE_TO_AIR = "other_surface_to_air"
+    ANTI_AIRCRAFT_GUN = "anti_aircraft_gun"
+    AIR_TO_AIR = "air_to_air"
+    CRUISE_OR_BALLISTIC_MISSILE = "cruise_or_ballistic_missile"
+    ARTILLERY_OR_ROCKETS = "artillery_or_rockets"
+    AERIAL_BOMB = "aerial_bomb"
+    SMALL_ARMS = "small_arms"
+    OTHER = "other"
+    UNKNOWN = "unknown"
+
+
+class CasualtyKind(str, Enum):
+    KILLED = "killed"
+    INJURED = "injured"
+    CAPTURED = "captured"
+
+
+class CountQualifier(str, Enum):
+    EXACT = "exact"
+    AT_LEAST = "at_least"
+    MORE_THAN = "more_than"
+    ABOUT = "about"
+    RANGE = "range"
+
+
+class SourceKind(str, Enum):
+    GOVERNMENT = "government"
+    MILITARY = "military"
+    ARMED_GROUP = "armed_group"
+    MONITOR = "monitor"
+    NEWS_AGENCY = "news_agency"
+    WITNESS = "witness"
+    SOCIAL_MEDIA = "social_media"
+    OTHER = "other"
+
+
+class DateInfo(_Model):
+    """When the incident happened, as the article gives it."""
+
+    text: Name = Field(description='The date or day exactly as written in the article, e.g. "Saturday", "July 8", "last week".')
+    iso: str | None = Field(
+        default=None,
+        description="ISO date (YYYY-MM-DD, YYYY-MM or YYYY) only when the article itself makes the date absolute; "
+        "null when it only says a weekday or a relative time.",
+    )
+    precision: DatePrecision = Field(description="How precise the written date is: day, week, month, year or unknown.")
+    quote: Quote
+
+    @model_validator(mode="after")
+    def _check_iso(self) -> DateInfo:
+        if self.iso is not None:
+            if not _ISO_DATE.match(self.iso):
+                raise ValueError(f"iso must look like YYYY-MM-DD, YYYY-MM or YYYY, got {self.iso!r}")
+            parts = [int(p) for p in self.iso.split("-")]
+            try:
+                dt.date(parts[0], parts[1] if len(parts) > 1 else 1, parts[2] if len(parts) > 2 else 1)
+            except ValueError as exc:
+                raise ValueError(f"iso {self.iso!r} is not a real date: {exc}") from None
+        return self
+
+
+class Location(_Model):
+    """Where the incident happened."""
+
+    place: OptionalName = Field(default=None, description="The most specific named place (village, town, base, road).")
+    near: OptionalName = Field(
+        default=None, description='The reference place when the article says the incident was "near" or "close to" it.'
+    )
+    admin1: OptionalName = Field(default=None, description="Province, governorate or region (first administrative level).")
+    country: OptionalName = Field(default=None, description="Country.")
+    quote: Quote
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Location:
+        if not any((self.place, self.near, self.admin1, self.country)):
+            raise ValueError("a location needs at least one of place, near, admin1 or country")
+        return self
+
+
+class Aircraft(_Model):
+    """An aircraft involved in the incident (shot down, crashed, or carrying out the strike)."""
+
+    model: OptionalName = Field(default=None, description='Aircraft model as written, e.g. "Su-25", "Mi-8"; null if not given.')
+    category: AircraftCategory = Field(description="fixed_wing, helicopter, drone or unknown.")
+    operator: OptionalName = Field(default=None, description='Who flew it, e.g. "Russia", "Syrian Air Force".')
+    quote: Quote
+
+
+class Perpetrator(_Model):
+    """An actor said to be responsible, with how the article attributes it."""
+
+    name: Name = Field(description='The group or force, e.g. "Tahrir al-Sham", "Syrian rebels".')
+    status: AttributionStatus = Field(
+        description="confirmed: stated as fact or confirmed by an authority; claimed: the actor itself claimed it; "
+        "accused: another party blames them; suspected: speculation or unverified reports; denied: the actor denies it."
+    )
+    quote: Quote
+
+
+class Weapon(_Model):
+    """The weapon used."""
+
+    text: Name = Field(description='The weapon exactly as written, e.g. "shoulder-launched anti-aircraft missile".')
+    category: WeaponCategory = Field(description="The weapon's category.")
+    quote: Quote
+
+
+class Casualty(_Model):
+    """A group of people killed, injured or captured in the incident."""
+
+    kind: CasualtyKind = Field(description="killed, injured or captured.")
+    count: int = Field(ge=0, description='The number. For "more than 30" write 30; for "at least five" write 5.')
+    count_max: int | None = Field(default=None, ge=0, description="Upper bound, only when the qualifier is range.")
+    qualifier: CountQualifier = Field(
+        description='exact, at_least ("at least five"), more_than ("more than 30"), about ("around 80") or range ("10 to 15").'
+    )
+    who: OptionalName = Field(default=None, description='Who they were, e.g. "pilot", "civilians", "militants".')
+    quote: Quote
+
+    @model_validator(mode="after")
+    def _check_range(self) -> Casualty:
+        if self.qualifier is CountQualifier.RANGE:
+            if self.count_max is None or self.count_max < self.count:
+                raise ValueError("a range needs count_max greater than or equal to count")
+        elif self.count_max is not None:
+            raise ValueError("count_max is only for qualifier range")
+        return self
+
+
+class Source(_Model):
+    """Who reported or stated the information."""
+
+    name: Name = Field(description='Who said it, e.g. "Russian Defence Ministry", "Syrian Observatory for Human Rights".')
+    kind: SourceKind = Field(description="What kind of source it is.")
+    quote: Quote
+
+
+class Incident(_Model):
+    """One real-world event reported in the article as having happened."""
+
+    type: IncidentType = Field(
+        description="aircraft_downing: an aircraft brought down by hostile fire; aircraft_loss: a crash not attributed "
+        "to hostile fire; air_strike; missile_strike; shelling; armed_clash; other_attack."
+    )
+    quote: Quote = Field(description="The sentence of the article that reports this incident, copied word for word.")
+    summary: Name = Field(description="One sentence in your own words: what happened, where, when.", max_length=600)
+    date: DateInfo | None = Field(default=None, description="When it happened; null if the article does not say.")
+    location: Location | None = Field(default=None, description="Where it happened; null if the article does not say.")
+    aircraft: list[Aircraft] = Field(default_factory=list, description="Aircraft involved; empty if none.")
+    perpetrators: list[Perpetrator] = Field(default_factory=list, description="Who is said to be responsible.")
+    weapon: Weapon | None = Field(default=None, description="The weapon used; null if not given.")
+    casualties: list[Casualty] = Field(default_factory=list, description="People killed, injured or captured.")
+    sources: list[Source] = Field(default_factory=list, description="Who reported or stated the facts of this incident.")
+    primary: bool = Field(default=False, description="True for the article's main incident only.")
+
+
+class Extraction(_Model):
+    """All incidents an article reports as having happened (zero or more)."""
+
+    incidents: list[Incident] = Field(
+        default_factory=list,
+        description="Every incident the article reports with a place or a time; empty if there are none.",
+    )
+
+    @model_validator(mode="after")
+    def _one_primary(self) -> Extraction:
+        if sum(1 for i in self.incidents if i.primary) > 1:
+            raise ValueError("at most one incident may have primary set to true")
+        return self
+
+
+@lru_cache(maxsize=None)
+def schema_hash(model: type[BaseModel] = Extraction) -> str:
+    """Content hash of a response model's JSON schema (goes into cache keys)."""
+    text = json.dumps(model.model_json_schema(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def evidenced_values(incident: Incident, prefix: str = "incident") -> list[tuple[str, str]]:
+    """Every (path, quote) pair of an incident: the incident itself and each evidenced part.
+
+    Paths look like ``incidents[0].location``. Grounding and the grounding rate count
+    these units: one per quote-bearing object.
+    """
+    out: list[tuple[str, str]] = [(prefix, incident.quote)]
+    for name in ("date", "location", "weapon"):
+        part = getattr(incident, name)
+        if part is not None:
+            out.append((f"{prefix}.{name}", part.quote))
+    for name in ("aircraft", "perpetrators", "casualties", "sources"):
+        for k, part in enumerate(getattr(incident, name)):
+            out.append((f"{prefix}.{name}[{k}]", part.quote))
+    return out
