@@ -20,6 +20,7 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
+import jiter
 from pydantic import ValidationError
 
 from extract.core import EXTRACTOR_VERSION
@@ -152,7 +153,7 @@ def _steps(document: Document, config: ExtractConfig) -> _Steps:
     chunks = split_text(text, config.chunk_chars, config.chunk_overlap)
     incidents: list[Incident] = []
     rejected: list[RejectedItem] = []
-    usage = Usage()
+    usages: list[Usage] = []
     attempts = 0
     failures: list[BackendError] = []
     for k, chunk in enumerate(chunks):
@@ -167,12 +168,12 @@ def _steps(document: Document, config: ExtractConfig) -> _Steps:
         )
         outcome = yield request
         if isinstance(outcome, Completion):
-            usage = usage + outcome.usage
+            usages.append(outcome.usage)
             attempts += outcome.attempts
             assert isinstance(outcome.parsed, Extraction)
             incidents.extend(outcome.parsed.incidents)
             continue
-        usage = usage + (outcome.usage if isinstance(outcome.usage, Usage) else Usage())
+        usages.append(outcome.usage if isinstance(outcome.usage, Usage) else Usage())
         attempts += outcome.attempts
         if isinstance(outcome, ValidationFailed):
             kept, lost = salvage(outcome.last_response, offset=len(rejected))
@@ -183,6 +184,7 @@ def _steps(document: Document, config: ExtractConfig) -> _Steps:
         failures.append(outcome)
 
     elapsed = time.perf_counter() - started
+    usage = Usage.total(usages)
     if failures and len(failures) == len(chunks):
         first = failures[0]
         first.attempts, first.usage = attempts, usage
@@ -244,18 +246,27 @@ def salvage(raw: str | None, offset: int = 0) -> tuple[list[Incident], list[Reje
 
 
 def _loads_lenient(raw: str | None) -> Any:
+    """Parse a reply that may be wrapped in prose or cut off mid-way (max_tokens)."""
     if not raw:
         return None
     try:
         return json.loads(raw)
     except json.JSONDecodeError:
-        match = _JSON_OBJECT.search(raw)
-        if match:
-            try:
-                return json.loads(match.group(0))
-            except json.JSONDecodeError:
-                return None
-    return None
+        pass
+    start = raw.find("{")
+    if start < 0:
+        return None
+    match = _JSON_OBJECT.search(raw, start)
+    if match:
+        try:
+            return json.loads(match.group(0))
+        except json.JSONDecodeError:
+            pass
+    try:
+        # A truncated reply: keep what is complete; a cut-off item fails validation on its own.
+        return jiter.from_json(raw[start:].encode(), partial_mode="trailing-strings")
+    except ValueError:
+        return None
 
 
 def _brief(exc: ValidationError) -> str:

@@ -40,6 +40,14 @@ class Usage(_Frozen):
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
+    @staticmethod
+    def total(usages: list[Usage]) -> Usage:
+        """The sum of several; cached only if every part was."""
+        out = Usage()
+        for usage in usages:
+            out = out + usage
+        return out.model_copy(update={"cached": bool(usages) and all(u.cached for u in usages)})
+
     def __add__(self, other: Usage) -> Usage:
         return Usage(
             requests=self.requests + other.requests,

@@ -1,0 +1,234 @@
+"""What every backend shares: instructor for structured output and validation re-asks.
+
+A backend only says how to send one chat-completion request (:meth:`_send`,
+:meth:`_asend`) and returns an OpenAI-shaped ``ChatCompletion``. This class wraps
+that in the transport retry policy, hands it to instructor (which validates the
+reply against the response model and re-asks on validation errors only), and
+counts every request and token, failed attempts included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import instructor
+from instructor.core.hooks import Hooks
+from pydantic import BaseModel
+
+from extract.core.backend import Completion, CompletionRequest
+from extract.core.errors import BackendError, TransportError, ValidationFailed
+from extract.core.records import Usage
+from extract.transport import RateLimiter, RetryPolicy
+
+MODES = {
+    "tools": instructor.Mode.TOOLS,
+    "json": instructor.Mode.JSON,
+    "json_schema": instructor.Mode.JSON_SCHEMA,
+    "md_json": instructor.Mode.MD_JSON,
+}
+
+
+@dataclass
+class _Tally:
+    """Counts for one request, across re-asks and transport retries."""
+
+    requests: int = 0
+    responses: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    last_raw: str = ""
+    errors: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def sent(self) -> None:
+        with self.lock:
+            self.requests += 1
+
+    def received(self, response: Any) -> None:
+        usage = getattr(response, "usage", None)
+        with self.lock:
+            self.responses += 1
+            if usage is not None:
+                self.prompt_tokens += int(getattr(usage, "prompt_tokens", 0) or 0)
+                self.completion_tokens += int(getattr(usage, "completion_tokens", 0) or 0)
+            self.last_raw = raw_text(response)
+
+    def usage(self) -> Usage:
+        return Usage(requests=self.requests, prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens)
+
+
+def raw_text(response: Any) -> str:
+    """The reply's payload: tool-call arguments if any, else the message content."""
+    try:
+        message = response.choices[0].message
+    except (AttributeError, IndexError):
+        return ""
+    calls = getattr(message, "tool_calls", None) or []
+    if calls:
+        return str(calls[0].function.arguments or "")
+    return str(getattr(message, "content", "") or "")
+
+
+def estimate_tokens(messages: Any) -> int:
+    """A rough prompt size (4 characters a token) for pacing before the server answers."""
+    return sum(len(str(m.get("content", ""))) for m in messages or []) // 4
+
+
+class InstructorBackend:
+    """Base class: subclasses implement :meth:`_send` (and :meth:`_asend` for true async)."""
+
+    name = "base"
+    model = ""
+
+    def __init__(
+        self,
+        *,
+        mode: str = "json",
+        retry: RetryPolicy | None = None,
+        limiter: RateLimiter | None = None,
+        temperature: float = 0.0,
+        max_tokens: int = 4096,
+        seed: int | None = None,
+    ):
+        if mode not in MODES:
+            from extract.core.errors import ConfigError
+
+            raise ConfigError(f"unknown instructor mode {mode!r}", hint=f"choose one of {', '.join(MODES)}")
+        self.mode = mode
+        self.retry = retry or RetryPolicy()
+        self.limiter = limiter
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.seed = seed
+
+    # -- what subclasses provide -------------------------------------------------
+    def _send(self, kwargs: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    async def _asend(self, kwargs: dict[str, Any]) -> Any:
+        return await asyncio.to_thread(self._send, kwargs)
+
+    def _prepare(self, kwargs: dict[str, Any], request: CompletionRequest) -> dict[str, Any]:
+        """Adjust the request instructor built before it is sent (default: unchanged)."""
+        return kwargs
+
+    def generation_params(self) -> dict[str, Any]:
+        params: dict[str, Any] = {"model": self.model, "temperature": self.temperature, "max_tokens": self.max_tokens}
+        if self.seed is not None:
+            params["seed"] = self.seed
+        return params
+
+    def identity(self) -> dict[str, Any]:
+        params = self.generation_params()
+        return {"backend": self.name, "mode": self.mode, **params}
+
+    # -- the contract ---------------------------------------------------------------
+    def complete(self, request: CompletionRequest) -> Completion:
+        tally = _Tally()
+
+        def create(**kwargs: Any) -> Any:
+            def once() -> Any:
+                if self.limiter:
+                    self.limiter.acquire(estimate_tokens(kwargs.get("messages")) + self.max_tokens)
+                return self._send(self._prepare(kwargs, request))
+
+            response = self.retry.call(once, on_attempt=tally.sent)
+            tally.received(response)
+            return response
+
+        patched = instructor.patch(create=create, mode=MODES[self.mode])
+        try:
+            parsed = patched(
+                messages=[dict(m) for m in request.messages],
+                response_model=request.response_model,
+                max_retries=max(0, request.max_retries),
+                hooks=self._hooks(tally),
+                **self.generation_params(),
+            )
+        except Exception as exc:
+            raise self._failure(exc, tally, request) from exc
+        return self._completion(parsed, tally)
+
+    async def acomplete(self, request: CompletionRequest) -> Completion:
+        tally = _Tally()
+
+        async def create(**kwargs: Any) -> Any:
+            async def once() -> Any:
+                if self.limiter:
+                    await self.limiter.aacquire(estimate_tokens(kwargs.get("messages")) + self.max_tokens)
+                return await self._asend(self._prepare(kwargs, request))
+
+            response = await self.retry.acall(once, on_attempt=tally.sent)
+            tally.received(response)
+            return response
+
+        patched = instructor.patch(create=create, mode=MODES[self.mode])
+        try:
+            parsed = await patched(
+                messages=[dict(m) for m in request.messages],
+                response_model=request.response_model,
+                max_retries=max(0, request.max_retries),
+                hooks=self._hooks(tally),
+                **self.generation_params(),
+            )
+        except Exception as exc:
+            raise self._failure(exc, tally, request) from exc
+        return self._completion(parsed, tally)
+
+    # -- helpers ----------------------------------------------------------------------
+    @staticmethod
+    def _hooks(tally: _Tally) -> Hooks:
+        hooks = Hooks()
+        hooks.on("parse:error", lambda error, **_: tally.errors.append(_brief(error)))
+        return hooks
+
+    def _completion(self, parsed: BaseModel, tally: _Tally) -> Completion:
+        return Completion(
+            parsed=parsed,
+            raw=tally.last_raw,
+            usage=tally.usage(),
+            attempts=tally.responses,
+            model=self.model,
+            errors=tuple(tally.errors),
+        )
+
+    def _failure(self, exc: BaseException, tally: _Tally, request: CompletionRequest) -> BackendError:
+        """Turn whatever instructor raised into the package's own error."""
+        cause: BaseException | None = exc
+        while cause is not None:
+            if isinstance(cause, BackendError):
+                cause.attempts = tally.requests
+                cause.usage = tally.usage()
+                return cause.with_document(request.document_id) if request.document_id else cause
+            cause = cause.__cause__ or cause.__context__
+        if type(exc).__name__ == "IncompleteOutputException":
+            message = f"the reply was cut off at max_tokens={self.max_tokens}"
+            hint = "raise --max-tokens"
+        else:
+            message = f"no valid reply after {tally.responses} attempt(s): {_brief(exc)}"
+            hint = "see 'rejected' for what was kept; try a stronger model or more --max-retries"
+        if not tally.responses:
+            return TransportError(
+                f"request failed: {type(exc).__name__}: {exc}",
+                retryable=False,
+                attempts=tally.requests,
+                usage=tally.usage(),
+                document_id=request.document_id or None,
+            )
+        return ValidationFailed(
+            message,
+            hint=hint,
+            last_response=tally.last_raw,
+            errors=tally.errors or [_brief(exc)],
+            attempts=tally.responses,
+            usage=tally.usage(),
+            document_id=request.document_id or None,
+        )
+
+
+def _brief(error: BaseException, limit: int = 600) -> str:
+    text = " ".join(str(error).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

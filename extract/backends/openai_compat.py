@@ -1,0 +1,178 @@
+"""Any OpenAI-compatible chat endpoint: OpenAI, vLLM, Ollama, llama.cpp server, ...
+
+The openai client's own retries are off (``max_retries=0``): transport faults are
+retried by :class:`~extract.transport.RetryPolicy`, where they are counted, and
+never re-asked to the model.
+
+Default instructor mode per endpoint: ``tools`` (OpenAI, vLLM and llama.cpp
+server constrain tool arguments to the schema), ``json`` for Ollama (port 11434),
+whose tool support depends on the model. ``--mode`` overrides it; note that
+llama.cpp server rejects ``json_schema``.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import ipaddress
+import os
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import openai
+
+from extract.backends.base import InstructorBackend
+from extract.core.errors import (
+    AuthenticationFailed,
+    ConfigError,
+    ConnectionFailed,
+    RateLimited,
+    RequestTimeout,
+    ServerError,
+    TransportError,
+)
+from extract.transport import RateLimiter, RetryPolicy
+
+#: Used when no key is set and the endpoint is on this machine (local servers ignore keys).
+LOCAL_PLACEHOLDER_KEY = "no-key-needed"
+
+
+def default_mode(base_url: str | None) -> str:
+    if base_url and urlsplit(base_url).port == 11434:
+        return "json"
+    return "tools"
+
+
+def _is_loopback(base_url: str | None) -> bool:
+    if not base_url:
+        return False
+    host = urlsplit(base_url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _retry_after(response: httpx.Response | None) -> float | None:
+    if response is None:
+        return None
+    ms = response.headers.get("retry-after-ms")
+    if ms:
+        try:
+            return float(ms) / 1000
+        except ValueError:
+            pass
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value)
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def translate(exc: Exception, base_url: str | None) -> Exception:
+    """The package's error for an openai client exception."""
+    where = base_url or "the OpenAI API"
+    if isinstance(exc, openai.APITimeoutError):
+        return RequestTimeout(f"no answer from {where} within the timeout", hint="raise --timeout if the model is slow")
+    if isinstance(exc, openai.APIConnectionError):
+        return ConnectionFailed(
+            f"cannot reach {where}: {exc.__cause__ or exc}", hint="is the server running? check --base-url"
+        )
+    if isinstance(exc, openai.RateLimitError):
+        return RateLimited("rate limited (HTTP 429)", status=429, retry_after=_retry_after(exc.response))
+    if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
+        return AuthenticationFailed(
+            f"{where} refused the API key (HTTP {exc.status_code})", status=exc.status_code, hint="check the key's variable"
+        )
+    if isinstance(exc, openai.NotFoundError):
+        return ConfigError(f"{where} answered 404: {exc.message}", hint="check --model and --base-url (it usually ends in /v1)")
+    if isinstance(exc, openai.InternalServerError):
+        return ServerError(
+            f"server error (HTTP {exc.status_code})", status=exc.status_code, retry_after=_retry_after(exc.response)
+        )
+    if isinstance(exc, openai.APIStatusError):
+        retryable = exc.status_code in (408, 409, 425)
+        return TransportError(f"HTTP {exc.status_code}: {exc.message}", status=exc.status_code, retryable=retryable)
+    if isinstance(exc, openai.APIError):
+        # A 200 whose body is not a chat completion (cut off, not JSON): a transport fault.
+        return ServerError(f"unusable response from {where}: {exc}")
+    return exc
+
+
+class OpenAIBackend(InstructorBackend):
+    """Chat completions over HTTP with the official openai client."""
+
+    name = "openai"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        mode: str | None = None,
+        timeout: float = 120.0,
+        retry: RetryPolicy | None = None,
+        limiter: RateLimiter | None = None,
+        temperature: float = 0.0,
+        max_tokens: int = 4096,
+        seed: int | None = None,
+    ):
+        super().__init__(
+            mode=mode or default_mode(base_url),
+            retry=retry,
+            limiter=limiter,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            seed=seed,
+        )
+        if not model:
+            raise ConfigError("the openai backend needs --model", hint="e.g. --model gpt-4o-mini, or the name your server serves")
+        self.model = model
+        self.base_url = base_url
+        key = os.environ.get(api_key_env)
+        if not key:
+            if not _is_loopback(base_url):
+                raise ConfigError(
+                    f"no API key: the variable {api_key_env} is not set",
+                    hint=f"export {api_key_env}=..., or name another variable with --api-key-env",
+                )
+            key = LOCAL_PLACEHOLDER_KEY
+        common: dict[str, Any] = {"api_key": key, "base_url": base_url, "timeout": timeout, "max_retries": 0}
+        self._client = openai.OpenAI(**common)
+        self._aclient: openai.AsyncOpenAI | None = None
+        self._common = common
+
+    def __repr__(self) -> str:  # never show the key
+        return f"OpenAIBackend(model={self.model!r}, base_url={self.base_url!r}, mode={self.mode!r})"
+
+    def _send(self, kwargs: dict[str, Any]) -> Any:
+        try:
+            return self._client.chat.completions.create(**kwargs)
+        except openai.OpenAIError as exc:
+            raise translate(exc, self.base_url) from None
+
+    async def _asend(self, kwargs: dict[str, Any]) -> Any:
+        if self._aclient is None:
+            self._aclient = openai.AsyncOpenAI(**self._common)
+        try:
+            return await self._aclient.chat.completions.create(**kwargs)
+        except openai.OpenAIError as exc:
+            raise translate(exc, self.base_url) from None
+
+    def check(self) -> None:
+        """Fail fast with one clear line if the endpoint cannot be reached or refuses the key."""
+        try:
+            self._client.with_options(timeout=10).models.list()
+        except openai.NotFoundError:
+            return  # some servers have no /models; the first request will tell
+        except openai.OpenAIError as exc:
+            error = translate(exc, self.base_url)
+            if isinstance(error, (ConnectionFailed, RequestTimeout, AuthenticationFailed)):
+                raise ConfigError(error.message, hint=error.hint) from None

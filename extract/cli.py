@@ -1,0 +1,163 @@
+"""The ``extract`` command. Each subcommand parses arguments and calls a library function.
+
+Exit codes: 0 success; 1 some documents failed (unless --allow-failures) or an
+evaluation gate failed; 2 a usage, configuration or input error, reported in one
+line without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from extract import api
+from extract.core.errors import ExtractError
+
+EXIT_OK, EXIT_FAILURES, EXIT_ERROR = 0, 1, 2
+
+
+def _add_backend_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model")
+    g.add_argument("--backend", default=None, help="local (default: the bundled model, in process), openai, or mock")
+    g.add_argument("--model", default=None, help="local: a .gguf path; openai: the model name; mock: empty or echo")
+    g.add_argument("--base-url", default=None, help="openai backend: the endpoint, e.g. http://127.0.0.1:8000/v1")
+    g.add_argument("--api-key-env", default="OPENAI_API_KEY", help="variable holding the API key (default OPENAI_API_KEY)")
+    g.add_argument("--mode", default=None, help="instructor mode: tools, json, json_schema or md_json")
+    g.add_argument("--prompt", default="incidents", help="prompt template name in prompts/, or a path")
+    g.add_argument("--max-tokens", type=int, default=None, help="completion budget per request")
+    g.add_argument("--max-retries", type=int, default=2, help="re-asks after a reply fails validation (default 2)")
+    g.add_argument("--timeout", type=float, default=120.0, help="seconds per request (openai backend)")
+    g.add_argument("--replay", default=None, help="mock backend: answer from a directory recorded with --record")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="extract", description="Incident records from news articles, with evidence.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="extract incidents from a corpus into a JSON Lines file")
+    run.add_argument("corpus", help="a folder of .txt/.md, a .jsonl/.json/.csv/.parquet file, or a saved HF dataset")
+    run.add_argument("--out", default=None, help="output .jsonl (default runs/<corpus>.<backend>.jsonl); resumed if it exists")
+    run.add_argument("--parquet", default=None, help="also write the results as Parquet to this path")
+    run.add_argument("--id-field", default="id")
+    run.add_argument("--text-field", default="text")
+    run.add_argument("--split", default="train", help="split of a saved DatasetDict")
+    run.add_argument("--limit", type=int, default=None, help="only the first N documents")
+    run.add_argument("--concurrency", type=int, default=1, help="documents in flight at once (openai backend)")
+    run.add_argument("--rpm", type=float, default=None, help="at most this many requests per minute")
+    run.add_argument("--tpm", type=float, default=None, help="at most this many tokens per minute (estimated)")
+    run.add_argument("--max-chars", type=int, default=200_000, help="refuse documents longer than this")
+    run.add_argument("--chunk-chars", type=int, default=12_000, help="split longer documents into chunks of this size")
+    run.add_argument("--no-cache", action="store_true", help="neither read nor write the response cache")
+    run.add_argument("--cache-dir", default=None, help="response cache (default $EXTRACT_CACHE_DIR or ~/.cache/incident-extract)")
+    run.add_argument("--record", default=None, help="also store every response in DIR, for replay with --backend mock --replay DIR")
+    run.add_argument("--overwrite", action="store_true", help="start the output afresh instead of resuming it")
+    run.add_argument("--allow-failures", action="store_true", help="exit 0 even when some documents failed")
+    run.add_argument("--prices", default=None, help='JSON price table {"model": {"input": USD/1M, "output": USD/1M}}')
+    run.add_argument("--show", action=argparse.BooleanOptionalAction, default=None, help="print the incidents (default: for 20 documents or fewer)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_backend_args(run)
+
+    ev = sub.add_parser("eval", help="score a run against gold labels, or run an eval suite with gates")
+    ev.add_argument("--gold", default=None, help="gold directory (labels/, articles/, aliases.json)")
+    ev.add_argument("--pred", default=None, help="a run's .jsonl output")
+    ev.add_argument("--suite", default=None, help="an eval suite (.toml under evals/): runs extraction, scores, applies gates")
+    ev.add_argument("--json", dest="json_out", default=None, help="write the JSON summary here")
+    ev.add_argument("--report", default=None, help="write the Markdown report here")
+    ev.add_argument("--baseline", default=None, help="a previous JSON summary: show the deltas")
+    ev.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the confidence intervals")
+
+    gold = sub.add_parser("gold", help="gold label tools")
+    gold_sub = gold.add_subparsers(dest="gold_command", required=True)
+    val = gold_sub.add_parser("validate", help="check gold labels against the schema and every quote against its article")
+    val.add_argument("directory")
+    return parser
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    summary = api.run_corpus(
+        args.corpus,
+        out=args.out,
+        backend=args.backend,
+        model=args.model,
+        backend_options=_backend_options(args),
+        prompt=args.prompt,
+        max_retries=args.max_retries,
+        max_chars=args.max_chars,
+        chunk_chars=args.chunk_chars,
+        id_field=args.id_field,
+        text_field=args.text_field,
+        split=args.split,
+        limit=args.limit,
+        concurrency=args.concurrency,
+        rpm=args.rpm,
+        tpm=args.tpm,
+        cache=not args.no_cache,
+        cache_dir=args.cache_dir,
+        record=args.record,
+        resume=not args.overwrite,
+        prices=args.prices,
+        parquet=args.parquet,
+        progress=not args.quiet and sys.stderr.isatty(),
+        show=args.show,
+    )
+    if summary.failed and not args.allow_failures:
+        print(f"{summary.failed} document(s) failed; see the failure records in {summary.out} (--allow-failures to exit 0)")
+        return EXIT_FAILURES
+    return EXIT_OK
+
+
+def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "base_url": args.base_url,
+        "api_key_env": args.api_key_env,
+        "mode": args.mode,
+        "max_tokens": args.max_tokens,
+        "timeout": args.timeout,
+        "replay": args.replay,
+    }
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    if args.suite:
+        ok = api.run_suite(args.suite, json_out=args.json_out, report=args.report, baseline=args.baseline)
+        return EXIT_OK if ok else EXIT_FAILURES
+    if not args.gold or not args.pred:
+        raise api.ConfigError("extract eval needs --gold DIR and --pred RUN.jsonl, or --suite FILE")
+    api.evaluate_run(
+        args.gold, args.pred, json_out=args.json_out, report=args.report, baseline=args.baseline, bootstrap=args.bootstrap
+    )
+    return EXIT_OK
+
+
+def _cmd_gold(args: argparse.Namespace) -> int:
+    problems = api.validate_gold_dir(args.directory)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{len(problems)} problem(s) in {args.directory}")
+        return EXIT_FAILURES
+    print(f"{args.directory}: gold labels valid")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    handlers = {"run": _cmd_run, "eval": _cmd_eval, "gold": _cmd_gold}
+    try:
+        return handlers[args.command](args)
+    except ExtractError as exc:
+        print(f"extract: error: {exc.one_line()}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("extract: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

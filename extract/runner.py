@@ -1,0 +1,192 @@
+"""Batch runs: stream a corpus through the pipeline, many documents at once, and resume.
+
+The runner wraps :func:`extract.core.pipeline.aextract_document`; it never reaches
+inside it. Documents are read lazily and handed to ``concurrency`` workers through
+a bounded queue, so memory stays flat however large the corpus. Each result is
+appended to the output as one whole line the moment it is ready, so a run killed
+part-way loses nothing but the documents in flight, and a second run with the same
+output skips the documents already written (no duplicate records, no repeated
+model calls).
+
+One bad document never stops a batch: it becomes a failure record. Only errors
+that would fail every document alike (a refused API key, an unknown model) stop
+the run, with the output kept for a later resume.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from extract.core.errors import ConfigError, ExtractError, InputError
+from extract.core.pipeline import ExtractConfig, aextract_document, failure_result
+from extract.core.records import Document, DocumentResult, Status, Usage
+from extract.io.corpus import BadDocument
+from extract.io.output import RunWriter, completed_ids
+
+
+@dataclass(frozen=True)
+class Prices:
+    """Prices per million tokens, for a cost estimate."""
+
+    input_per_million: float
+    output_per_million: float
+
+    def cost(self, usage: Usage) -> float:
+        return (usage.prompt_tokens * self.input_per_million + usage.completion_tokens * self.output_per_million) / 1e6
+
+    @staticmethod
+    def from_file(path: str | Path, model: str) -> Prices:
+        """Read ``{"model": {"input": 0.15, "output": 0.60}, ...}`` (USD per million tokens)."""
+        try:
+            table = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read the price table: {exc}") from None
+        entry = table.get(model) or table.get("*")
+        if not isinstance(entry, dict) or "input" not in entry or "output" not in entry:
+            raise ConfigError(f"{path}: no prices for model {model!r}", hint='add {"MODEL": {"input": X, "output": Y}} or a "*" entry')
+        return Prices(float(entry["input"]), float(entry["output"]))
+
+
+@dataclass
+class RunSummary:
+    """What a run did, for the one-screen summary and for ``extract eval``."""
+
+    out: str
+    documents: int = 0
+    skipped: int = 0
+    ok: int = 0
+    partial: int = 0
+    failed: int = 0
+    incidents: int = 0
+    rejected: int = 0
+    cached: int = 0
+    usage: Usage = field(default_factory=Usage)
+    failures: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+    cost: float | None = None
+    backend: str = ""
+    model: str = ""
+
+    def add(self, result: DocumentResult) -> None:
+        self.documents += 1
+        self.usage = self.usage + result.usage
+        self.cached += int(result.usage.cached)
+        if result.status is Status.FAILED:
+            self.failed += 1
+            self.failures[result.failure.reason if result.failure else "unknown"] += 1
+        else:
+            self.ok += result.status is Status.OK
+            self.partial += result.status is Status.PARTIAL
+        self.incidents += len(result.incidents)
+        self.rejected += len(result.rejected)
+
+    @property
+    def docs_per_second(self) -> float:
+        return self.documents / self.seconds if self.seconds else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "out": self.out,
+            "backend": self.backend,
+            "model": self.model,
+            "documents": self.documents,
+            "skipped": self.skipped,
+            "ok": self.ok,
+            "partial": self.partial,
+            "failed": self.failed,
+            "failures": dict(self.failures),
+            "incidents": self.incidents,
+            "rejected": self.rejected,
+            "cached": self.cached,
+            "requests": self.usage.requests,
+            "prompt_tokens": self.usage.prompt_tokens,
+            "completion_tokens": self.usage.completion_tokens,
+            "seconds": round(self.seconds, 3),
+            "docs_per_second": round(self.docs_per_second, 3),
+            "cost": self.cost,
+        }
+
+
+Item = Document | BadDocument
+
+
+async def arun(
+    corpus: Iterable[Item],
+    config: ExtractConfig,
+    out: str | Path,
+    *,
+    concurrency: int = 1,
+    resume: bool = True,
+    prices: Prices | None = None,
+    on_result: Callable[[DocumentResult], None] | None = None,
+) -> RunSummary:
+    """Extract every document of ``corpus`` into the JSON Lines file ``out``."""
+    out = Path(out)
+    done = completed_ids(out) if resume and out.exists() else set()
+    if not resume and out.exists():
+        out.unlink()
+    summary = RunSummary(out=str(out), backend=config.backend.name, model=config.backend.model)
+    writer = RunWriter(out)
+    queue: asyncio.Queue[Item | None] = asyncio.Queue(maxsize=max(2, 2 * concurrency))
+    started = time.perf_counter()
+    fatal: list[BaseException] = []
+
+    def emit(result: DocumentResult) -> None:
+        writer.write(result)
+        summary.add(result)
+        if on_result:
+            on_result(result)
+
+    async def worker() -> None:
+        while True:
+            item = await queue.get()
+            try:
+                if item is None:
+                    return
+                if fatal:
+                    continue  # drain, so the reader is never left blocked
+                if isinstance(item, BadDocument):
+                    error = InputError(item.reason)
+                    error.reason = "bad_input"
+                    emit(failure_result(item.id, config, error))
+                    continue
+                emit(await aextract_document(item, config))
+            except ExtractError as exc:  # affects every document alike: stop the run
+                fatal.append(exc)
+            finally:
+                queue.task_done()
+
+    workers = [asyncio.create_task(worker()) for _ in range(max(1, concurrency))]
+    try:
+        for item in corpus:
+            if fatal:
+                break
+            if item.id in done:
+                summary.skipped += 1
+                continue
+            done.add(item.id)
+            await queue.put(item)
+        for _ in workers:
+            await queue.put(None)
+        await asyncio.gather(*workers)
+    finally:
+        for task in workers:
+            task.cancel()
+        writer.close()
+        summary.seconds = time.perf_counter() - started
+        summary.cost = prices.cost(summary.usage) if prices else None
+    if fatal:
+        raise fatal[0]
+    return summary
+
+
+def run(corpus: Iterable[Item], config: ExtractConfig, out: str | Path, **kwargs: Any) -> RunSummary:
+    """Synchronous wrapper around :func:`arun`."""
+    return asyncio.run(arun(corpus, config, out, **kwargs))

@@ -1,0 +1,174 @@
+"""The response store on disk: the cache, and the recordings that replay offline.
+
+One JSON file per response under ``<root>/<key[:2]>/<key>.json``, written to a
+temporary name and renamed, so concurrent writers and a kill mid-write never leave
+a half-written entry. The key is :func:`extract.core.backend.cache_key`: model and
+generation parameters, prompt, schema and document. ``manifest.json`` records the
+backend identity the responses came from, so that a replay computes the same keys.
+
+Nothing secret is stored: identities hold model names and generation parameters,
+never API keys or endpoint URLs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+from extract.core.backend import Backend, Completion, CompletionRequest, cache_key
+from extract.core.errors import ConfigError, ValidationFailed
+from extract.core.records import Usage
+
+
+class ResponseStore:
+    """A directory of recorded responses keyed by content hash."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self._lock = threading.Lock()
+
+    def path(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.json"
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        try:
+            data: dict[str, Any] = json.loads(self.path(key).read_text(encoding="utf-8"))
+            return data
+        except FileNotFoundError:
+            return None
+        except (OSError, json.JSONDecodeError):
+            return None  # a damaged entry is a miss; it is rewritten on the next call
+
+    def put(self, key: str, entry: dict[str, Any]) -> None:
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(entry, fh, ensure_ascii=False, sort_keys=True)
+        os.replace(tmp, target)
+
+    def identity(self) -> dict[str, Any]:
+        manifest = self.root / "manifest.json"
+        if not manifest.is_file():
+            raise ConfigError(f"{self.root}: no manifest.json, so this is not a recording", hint="record one with extract run --record DIR")
+        data: dict[str, Any] = json.loads(manifest.read_text(encoding="utf-8"))["identity"]
+        return data
+
+    def write_manifest(self, identity: dict[str, Any]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        manifest = self.root / "manifest.json"
+        with self._lock:
+            if manifest.is_file():
+                existing = json.loads(manifest.read_text(encoding="utf-8")).get("identity")
+                if existing != identity:
+                    raise ConfigError(
+                        f"{self.root} holds responses of another model or settings ({existing.get('model')})",
+                        hint="record into a new directory",
+                    )
+                return
+            manifest.write_text(json.dumps({"identity": identity}, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self.root.glob("*/*.json"))
+
+
+class CachingBackend:
+    """Wraps a backend: answers from the store when it can, stores what the backend answers.
+
+    A cache hit costs no call and reports zero tokens (``usage.cached`` is true).
+    Validation failures are stored too (a re-run makes zero calls); transport
+    failures are not, so a re-run tries them again.
+    """
+
+    def __init__(self, inner: Backend, store: ResponseStore, *, read: bool = True, write: bool = True):
+        self.inner = inner
+        self.store = store
+        self.read = read
+        self.write = write
+        self.name = inner.name
+        self.model = inner.model
+        self.hits = 0
+        if write:
+            store.write_manifest(inner.identity())
+
+    def identity(self) -> dict[str, Any]:
+        return self.inner.identity()
+
+    def _lookup(self, request: CompletionRequest) -> tuple[str, Completion | None]:
+        key = cache_key(self.inner.identity(), request)
+        if not self.read:
+            return key, None
+        entry = self.store.get(key)
+        if entry is None:
+            return key, None
+        self.hits += 1
+        if entry.get("outcome") == "validation_failed":
+            raise ValidationFailed(
+                entry.get("message", "cached reply failed validation"),
+                last_response=entry.get("raw"),
+                errors=entry.get("errors", []),
+                attempts=0,
+                usage=Usage(cached=True),
+                document_id=request.document_id or None,
+            )
+        parsed = request.response_model.model_validate_json(entry["result"])
+        return key, Completion(parsed=parsed, raw=entry.get("raw", ""), usage=Usage(cached=True), attempts=0, model=self.model)
+
+    def _save(self, key: str, request: CompletionRequest, outcome: Completion | ValidationFailed) -> None:
+        if not self.write:
+            return
+        entry: dict[str, Any] = {
+            "key": key,
+            "document_id": request.document_id,
+            "prompt_hash": request.prompt_hash,
+            "schema_version": request.schema_version,
+            "model": self.model,
+        }
+        if isinstance(outcome, Completion):
+            entry |= {
+                "outcome": "ok",
+                "result": outcome.parsed.model_dump_json(),
+                "raw": outcome.raw,
+                "usage": outcome.usage.model_dump(),
+                "attempts": outcome.attempts,
+                "errors": list(outcome.errors),
+            }
+        else:
+            usage = outcome.usage if isinstance(outcome.usage, Usage) else Usage()
+            entry |= {
+                "outcome": "validation_failed",
+                "message": outcome.message,
+                "raw": outcome.last_response,
+                "usage": usage.model_dump(),
+                "attempts": outcome.attempts,
+                "errors": outcome.errors,
+            }
+        self.store.put(key, entry)
+
+    def complete(self, request: CompletionRequest) -> Completion:
+        key, hit = self._lookup(request)
+        if hit is not None:
+            return hit
+        try:
+            completion = self.inner.complete(request)
+        except ValidationFailed as exc:
+            self._save(key, request, exc)
+            raise
+        self._save(key, request, completion)
+        return completion
+
+    async def acomplete(self, request: CompletionRequest) -> Completion:
+        key, hit = self._lookup(request)
+        if hit is not None:
+            return hit
+        try:
+            completion = await self.inner.acomplete(request)
+        except ValidationFailed as exc:
+            self._save(key, request, exc)
+            raise
+        self._save(key, request, completion)
+        return completion

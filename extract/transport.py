@@ -1,0 +1,127 @@
+"""Retrying transport faults and pacing requests.
+
+Transport faults (HTTP 429 and 5xx, timeouts, dropped connections) are retried
+here, below instructor, with exponential backoff and full jitter, honouring the
+server's ``Retry-After``. They never reach the conversation with the model:
+only validation errors are re-asked, by instructor, above this layer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from extract.core.errors import TransportError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently to retry a transport fault."""
+
+    max_attempts: int = 6
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    #: Longest ``Retry-After`` honoured; a server asking for more is waited on this long.
+    max_retry_after: float = 120.0
+
+    def delay(self, attempt: int, error: TransportError, rng: random.Random | None = None) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        if error.retry_after is not None:
+            return max(0.0, min(error.retry_after, self.max_retry_after))
+        ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        return (rng or random).uniform(0, ceiling)
+
+    def call(
+        self,
+        send: Callable[[], T],
+        *,
+        on_attempt: Callable[[], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> T:
+        """Call ``send`` until it succeeds, fails for good, or attempts run out."""
+        attempt = 0
+        while True:
+            attempt += 1
+            if on_attempt:
+                on_attempt()
+            try:
+                return send()
+            except TransportError as exc:
+                if not exc.retryable or attempt >= self.max_attempts:
+                    exc.attempts = attempt
+                    raise
+                sleep(self.delay(attempt, exc))
+
+    async def acall(
+        self,
+        send: Callable[[], Awaitable[T]],
+        *,
+        on_attempt: Callable[[], None] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> T:
+        attempt = 0
+        while True:
+            attempt += 1
+            if on_attempt:
+                on_attempt()
+            try:
+                return await send()
+            except TransportError as exc:
+                if not exc.retryable or attempt >= self.max_attempts:
+                    exc.attempts = attempt
+                    raise
+                await sleep(self.delay(attempt, exc))
+
+
+class RateLimiter:
+    """Paces requests to at most ``requests_per_minute`` and ``tokens_per_minute``.
+
+    A token bucket per limit, refilled continuously. Token costs are estimates
+    made before the request (prompt characters / 4 plus the completion budget),
+    which is what a client can know before the server answers.
+    """
+
+    def __init__(self, requests_per_minute: float | None = None, tokens_per_minute: float | None = None):
+        self.rpm = requests_per_minute
+        self.tpm = tokens_per_minute
+        self._req = float(requests_per_minute or 0)
+        self._tok = float(tokens_per_minute or 0)
+        self._stamp = time.monotonic()
+        self._lock = threading.Lock()
+
+    def _wait_time(self, tokens: float) -> float:
+        with self._lock:
+            now = time.monotonic()
+            elapsed = now - self._stamp
+            self._stamp = now
+            if self.rpm:
+                self._req = min(self.rpm, self._req + elapsed * self.rpm / 60)
+            if self.tpm:
+                self._tok = min(self.tpm, self._tok + elapsed * self.tpm / 60)
+                tokens = min(tokens, self.tpm)
+            wait = 0.0
+            if self.rpm and self._req < 1:
+                wait = max(wait, (1 - self._req) * 60 / self.rpm)
+            if self.tpm and self._tok < tokens:
+                wait = max(wait, (tokens - self._tok) * 60 / self.tpm)
+            if wait == 0.0:
+                if self.rpm:
+                    self._req -= 1
+                if self.tpm:
+                    self._tok -= tokens
+            return wait
+
+    def acquire(self, tokens: float = 0.0) -> None:
+        while (wait := self._wait_time(tokens)) > 0:
+            time.sleep(wait)
+
+    async def aacquire(self, tokens: float = 0.0) -> None:
+        while (wait := self._wait_time(tokens)) > 0:
+            await asyncio.sleep(wait)
