@@ -116,14 +116,18 @@ async def aextract_document(document: Document, config: ExtractConfig) -> Docume
         return stop.value  # type: ignore[no-any-return]
 
 
-def failure_result(document_id: str, config: ExtractConfig, error: ExtractError, seconds: float = 0.0) -> DocumentResult:
+def failure_result(
+    document_id: str, config: ExtractConfig, error: ExtractError, seconds: float = 0.0
+) -> DocumentResult:
     """A failure record for a document that could not be extracted."""
     attempts = getattr(error, "attempts", 0) or 0
     usage = getattr(error, "usage", None)
     return DocumentResult(
         id=document_id,
         status=Status.FAILED,
-        failure=Failure(reason=error.reason, message=error.message + (f" ({error.hint})" if error.hint else ""), attempts=attempts),
+        failure=Failure(
+            reason=error.reason, message=error.message + (f" ({error.hint})" if error.hint else ""), attempts=attempts
+        ),
         usage=usage if isinstance(usage, Usage) else Usage(),
         attempts=attempts,
         seconds=round(seconds, 4),
@@ -180,6 +184,10 @@ def _steps(document: Document, config: ExtractConfig) -> _Steps:
             if kept or lost:
                 incidents.extend(kept)
                 rejected.extend(lost)
+                if not lost:  # e.g. cut off at max_tokens between two items: say so
+                    rejected.append(
+                        RejectedItem(index=-1, error=f"reply did not validate as a whole: {outcome.message}")
+                    )
                 continue
         failures.append(outcome)
 
@@ -194,9 +202,7 @@ def _steps(document: Document, config: ExtractConfig) -> _Steps:
     evidence = ground_incidents(incidents, text, config.grounding_threshold)
     status = Status.PARTIAL if (rejected or failures) else Status.OK
     if failures:
-        rejected.extend(
-            RejectedItem(index=-1, error=f"chunk failed: {f.reason}: {f.message}") for f in failures
-        )
+        rejected.extend(RejectedItem(index=-1, error=f"chunk failed: {f.reason}: {f.message}") for f in failures)
     return DocumentResult(
         id=document.id,
         status=status,
@@ -264,7 +270,7 @@ def _loads_lenient(raw: str | None) -> Any:
             pass
     try:
         # A truncated reply: keep what is complete; a cut-off item fails validation on its own.
-        return jiter.from_json(raw[start:].encode(), partial_mode="trailing-strings")
+        return jiter.from_json(raw[start:].encode(), partial_mode=True)
     except ValueError:
         return None
 

@@ -67,7 +67,9 @@ def load_prompt(name_or_path: str | Path = DEFAULT_PROMPT, directory: Path | Non
     content = path.read_text(encoding="utf-8")
     sections = _split_sections(content, path)
     if "{{document}}" not in sections["user"]:
-        raise ConfigError(f"{path}: the [user] section has no {{{{document}}}} placeholder", hint="add it where the article goes")
+        raise ConfigError(
+            f"{path}: the [user] section has no {{{{document}}}} placeholder", hint="add it where the article goes"
+        )
     return PromptTemplate(
         name=path.stem, system=sections["system"], user=sections["user"], hash=prompt_hash(content), path=str(path)
     )
@@ -81,5 +83,7 @@ def _split_sections(content: str, path: Path) -> dict[str, str]:
         found[mark.group(1)] = content[mark.end() : end].strip("\n")
     missing = {"system", "user"} - found.keys()
     if missing:
-        raise ConfigError(f"{path}: missing section(s) {', '.join(sorted(missing))}", hint="start each with a line [system] or [user]")
+        raise ConfigError(
+            f"{path}: missing section(s) {', '.join(sorted(missing))}", hint="start each with a line [system] or [user]"
+        )
     return found

@@ -7,7 +7,7 @@ the document failed, plus usage and provenance.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -57,7 +57,7 @@ class Usage(_Frozen):
         )
 
 
-class Alignment(str, Enum):
+class Alignment(StrEnum):
     EXACT = "exact"
     FUZZY = "fuzzy"
     NOT_FOUND = "not_found"
@@ -101,7 +101,7 @@ class Failure(_Frozen):
     attempts: int = 0
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     OK = "ok"
     PARTIAL = "partial"
     FAILED = "failed"

@@ -14,8 +14,8 @@ import datetime as dt
 import hashlib
 import json
 import re
-from enum import Enum
-from functools import lru_cache
+from enum import StrEnum
+from functools import cache
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -32,10 +32,18 @@ def _blank_to_none(value: Any) -> Any:
     return value
 
 
+# Length limits live in validators, not in the JSON schema: llama.cpp unrolls a
+# maxLength into one grammar rule per character, and long limits crash it.
+MAX_QUOTE = 2000
+MAX_NAME = 300
+
+
 def _check_quote(value: str) -> str:
     value = value.strip()
     if not _HAS_WORD.search(value):
         raise ValueError("quote must be text copied from the article, not punctuation or an empty string")
+    if len(value) > MAX_QUOTE:
+        raise ValueError(f"quote is {len(value)} characters; copy only the passage that states the value")
     return value
 
 
@@ -43,6 +51,8 @@ def _check_name(value: str) -> str:
     value = " ".join(value.split())
     if not _HAS_WORD.search(value):
         raise ValueError("name must not be empty")
+    if len(value) > MAX_NAME:
+        raise ValueError(f"{len(value)} characters is too long for a name; give just the name")
     return value
 
 
@@ -52,10 +62,9 @@ Quote = Annotated[
     Field(
         description="Evidence: a short passage copied word for word from the article that states this value. "
         "Copy it exactly; do not paraphrase or translate.",
-        max_length=2000,
     ),
 ]
-Name = Annotated[str, AfterValidator(_check_name), Field(max_length=300)]
+Name = Annotated[str, AfterValidator(_check_name)]
 OptionalName = Annotated[Name | None, BeforeValidator(_blank_to_none)]
 
 
@@ -63,7 +72,7 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False)
 
 
-class IncidentType(str, Enum):
+class IncidentType(StrEnum):
     AIRCRAFT_DOWNING = "aircraft_downing"
     AIRCRAFT_LOSS = "aircraft_loss"
     AIR_STRIKE = "air_strike"
@@ -73,7 +82,7 @@ class IncidentType(str, Enum):
     OTHER_ATTACK = "other_attack"
 
 
-class DatePrecision(str, Enum):
+class DatePrecision(StrEnum):
     DAY = "day"
     WEEK = "week"
     MONTH = "month"
@@ -81,14 +90,14 @@ class DatePrecision(str, Enum):
     UNKNOWN = "unknown"
 
 
-class AircraftCategory(str, Enum):
+class AircraftCategory(StrEnum):
     FIXED_WING = "fixed_wing"
     HELICOPTER = "helicopter"
     DRONE = "drone"
     UNKNOWN = "unknown"
 
 
-class AttributionStatus(str, Enum):
+class AttributionStatus(StrEnum):
     CONFIRMED = "confirmed"
     CLAIMED = "claimed"
     ACCUSED = "accused"
@@ -96,7 +105,7 @@ class AttributionStatus(str, Enum):
     DENIED = "denied"
 
 
-class WeaponCategory(str, Enum):
+class WeaponCategory(StrEnum):
     MANPADS = "manpads"
     OTHER_SURFACE_TO_AIR = "other_surface_to_air"
     ANTI_AIRCRAFT_GUN = "anti_aircraft_gun"
@@ -109,13 +118,13 @@ class WeaponCategory(str, Enum):
     UNKNOWN = "unknown"
 
 
-class CasualtyKind(str, Enum):
+class CasualtyKind(StrEnum):
     KILLED = "killed"
     INJURED = "injured"
     CAPTURED = "captured"
 
 
-class CountQualifier(str, Enum):
+class CountQualifier(StrEnum):
     EXACT = "exact"
     AT_LEAST = "at_least"
     MORE_THAN = "more_than"
@@ -123,7 +132,7 @@ class CountQualifier(str, Enum):
     RANGE = "range"
 
 
-class SourceKind(str, Enum):
+class SourceKind(StrEnum):
     GOVERNMENT = "government"
     MILITARY = "military"
     ARMED_GROUP = "armed_group"
@@ -137,7 +146,9 @@ class SourceKind(str, Enum):
 class DateInfo(_Model):
     """When the incident happened, as the article gives it."""
 
-    text: Name = Field(description='The date or day exactly as written in the article, e.g. "Saturday", "July 8", "last week".')
+    text: Name = Field(
+        description='The date or day exactly as written in the article, e.g. "Saturday", "July 8", "last week".'
+    )
     iso: str | None = Field(
         default=None,
         description="ISO date (YYYY-MM-DD, YYYY-MM or YYYY) only when the article itself makes the date absolute; "
@@ -166,7 +177,9 @@ class Location(_Model):
     near: OptionalName = Field(
         default=None, description='The reference place when the article says the incident was "near" or "close to" it.'
     )
-    admin1: OptionalName = Field(default=None, description="Province, governorate or region (first administrative level).")
+    admin1: OptionalName = Field(
+        default=None, description="Province, governorate or region (first administrative level)."
+    )
     country: OptionalName = Field(default=None, description="Country.")
     quote: Quote
 
@@ -180,7 +193,9 @@ class Location(_Model):
 class Aircraft(_Model):
     """An aircraft involved in the incident (shot down, crashed, or carrying out the strike)."""
 
-    model: OptionalName = Field(default=None, description='Aircraft model as written, e.g. "Su-25", "Mi-8"; null if not given.')
+    model: OptionalName = Field(
+        default=None, description='Aircraft model as written, e.g. "Su-25", "Mi-8"; null if not given.'
+    )
     category: AircraftCategory = Field(description="fixed_wing, helicopter, drone or unknown.")
     operator: OptionalName = Field(default=None, description='Who flew it, e.g. "Russia", "Syrian Air Force".')
     quote: Quote
@@ -212,7 +227,8 @@ class Casualty(_Model):
     count: int = Field(ge=0, description='The number. For "more than 30" write 30; for "at least five" write 5.')
     count_max: int | None = Field(default=None, ge=0, description="Upper bound, only when the qualifier is range.")
     qualifier: CountQualifier = Field(
-        description='exact, at_least ("at least five"), more_than ("more than 30"), about ("around 80") or range ("10 to 15").'
+        description='exact, at_least ("at least five"), more_than ("more than 30"), about ("around 80") '
+        'or range ("10 to 15").'
     )
     who: OptionalName = Field(default=None, description='Who they were, e.g. "pilot", "civilians", "militants".')
     quote: Quote
@@ -230,7 +246,9 @@ class Casualty(_Model):
 class Source(_Model):
     """Who reported or stated the information."""
 
-    name: Name = Field(description='Who said it, e.g. "Russian Defence Ministry", "Syrian Observatory for Human Rights".')
+    name: Name = Field(
+        description='Who said it, e.g. "Russian Defence Ministry", "Syrian Observatory for Human Rights".'
+    )
     kind: SourceKind = Field(description="What kind of source it is.")
     quote: Quote
 
@@ -243,14 +261,16 @@ class Incident(_Model):
         "to hostile fire; air_strike; missile_strike; shelling; armed_clash; other_attack."
     )
     quote: Quote = Field(description="The sentence of the article that reports this incident, copied word for word.")
-    summary: Name = Field(description="One sentence in your own words: what happened, where, when.", max_length=600)
+    summary: Name = Field(description="One sentence in your own words: what happened, where, when.")
     date: DateInfo | None = Field(default=None, description="When it happened; null if the article does not say.")
     location: Location | None = Field(default=None, description="Where it happened; null if the article does not say.")
     aircraft: list[Aircraft] = Field(default_factory=list, description="Aircraft involved; empty if none.")
     perpetrators: list[Perpetrator] = Field(default_factory=list, description="Who is said to be responsible.")
     weapon: Weapon | None = Field(default=None, description="The weapon used; null if not given.")
     casualties: list[Casualty] = Field(default_factory=list, description="People killed, injured or captured.")
-    sources: list[Source] = Field(default_factory=list, description="Who reported or stated the facts of this incident.")
+    sources: list[Source] = Field(
+        default_factory=list, description="Who reported or stated the facts of this incident."
+    )
     primary: bool = Field(default=False, description="True for the article's main incident only.")
 
 
@@ -269,7 +289,7 @@ class Extraction(_Model):
         return self
 
 
-@lru_cache(maxsize=None)
+@cache
 def schema_hash(model: type[BaseModel] = Extraction) -> str:
     """Content hash of a response model's JSON schema (goes into cache keys)."""
     text = json.dumps(model.model_json_schema(), sort_keys=True, separators=(",", ":"))
