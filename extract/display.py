@@ -7,13 +7,15 @@ from collections.abc import Iterable
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from extract.core.records import Alignment, DocumentResult, Status
 from extract.runner import RunSummary
 
-console = Console(highlight=False)
+# Wide enough for the summary when stdout is a file or a pipe (rich would assume 80 columns).
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
 
 
 class RunProgress:
@@ -88,32 +90,46 @@ def _grounded(result: DocumentResult, k: int) -> str:
 
 
 def print_incidents(results: Iterable[DocumentResult]) -> None:
-    """One table per document: what the model returned, and how many of its quotes are in the article."""
+    """Per document: what the model returned, and how many of its quotes are in the article."""
     for result in results:
         if result.status is Status.FAILED:
             reason = result.failure.reason if result.failure else "?"
             message = result.failure.message if result.failure else ""
-            console.print(f"[bold]{result.id}[/bold]: [red]failed[/red] ({reason}): {message}")
+            console.print(f"[bold]{result.id}[/bold]  [red]failed[/red] ({reason}): {escape(message)}")
             continue
-        title = f"{result.id}: {len(result.incidents)} incident(s)" + (
-            f", {len(result.rejected)} rejected" if result.rejected else ""
-        )
-        if not result.incidents:
-            console.print(f"[bold]{title}[/bold]")
-            continue
-        table = Table(title=title, title_justify="left", show_lines=False)
-        for name in ("type", "where", "when", "aircraft", "perpetrators", "casualties", "quotes found"):
-            table.add_column(name, overflow="fold")
+        extra = f", {len(result.rejected)} rejected by validation" if result.rejected else ""
+        console.print(f"[bold]{result.id}[/bold]  {len(result.incidents)} incident(s){extra}")
         for k, incident in enumerate(result.incidents):
             loc = incident.location
-            where = ", ".join(x for x in (loc.place, loc.near and f"near {loc.near}", loc.admin1, loc.country) if x) if loc else ""
-            table.add_row(
-                ("* " if incident.primary else "") + incident.type.value,
-                where,
-                incident.date.text if incident.date else "",
-                "; ".join(" ".join(x for x in (a.operator, a.model or a.category.value) if x) for a in incident.aircraft),
-                "; ".join(f"{p.name} ({p.status.value})" for p in incident.perpetrators),
-                "; ".join(f"{c.kind.value} {c.qualifier.value} {c.count} {c.who or ''}".strip() for c in incident.casualties),
-                _grounded(result, k),
+            where = (
+                ", ".join(x for x in (loc.place, loc.near and f"near {loc.near}", loc.admin1, loc.country) if x)
+                if loc
+                else "place not given"
             )
-        console.print(table)
+            when = incident.date.text if incident.date else "date not given"
+            mark = "*" if incident.primary else "-"
+            console.print(f"  {mark} [cyan]{incident.type.value}[/cyan]  {escape(where)} · {escape(when)}")
+            parts = []
+            if incident.aircraft:
+                parts.append("aircraft: " + "; ".join(
+                    " ".join(x for x in (a.operator, a.model or a.category.value) if x) for a in incident.aircraft
+                ))  # fmt: skip
+            if incident.perpetrators:
+                parts.append("by: " + "; ".join(f"{p.name} ({p.status.value})" for p in incident.perpetrators))
+            if incident.weapon:
+                parts.append(f"weapon: {incident.weapon.text} ({incident.weapon.category.value})")
+            if incident.casualties:
+                parts.append("; ".join(
+                    f"{c.kind.value} {c.qualifier.value.replace('_', ' ')} {c.count}" + (f" {c.who}" if c.who else "")
+                    for c in incident.casualties
+                ))  # fmt: skip
+            if parts:
+                console.print("      " + escape(" · ".join(parts)))
+            console.print(
+                f"      quotes found in the article: {_grounded(result, k)}   “{escape(_clip(incident.quote))}”"
+            )
+
+
+def _clip(text: str, limit: int = 90) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -50,7 +50,9 @@ class Prices:
             raise ConfigError(f"{path}: cannot read the price table: {exc}") from None
         entry = table.get(model) or table.get("*")
         if not isinstance(entry, dict) or "input" not in entry or "output" not in entry:
-            raise ConfigError(f"{path}: no prices for model {model!r}", hint='add {"MODEL": {"input": X, "output": Y}} or a "*" entry')
+            raise ConfigError(
+                f"{path}: no prices for model {model!r}", hint='add {"MODEL": {"input": X, "output": Y}} or a "*" entry'
+            )
         return Prices(float(entry["input"]), float(entry["output"]))
 
 
@@ -153,7 +155,7 @@ async def arun(
                 if fatal:
                     continue  # drain, so the reader is never left blocked
                 if isinstance(item, BadDocument):
-                    error = InputError(item.reason)
+                    error = InputError(f"{item.origin}: {item.reason}" if item.origin else item.reason)
                     error.reason = "bad_input"
                     emit(failure_result(item.id, config, error))
                     continue

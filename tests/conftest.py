@@ -26,12 +26,11 @@ class LiveNetworkBlocked(RuntimeError):
 
 
 def _allowed(address: object) -> bool:
-    if isinstance(address, tuple) and address:
-        host = str(address[0])
-    elif isinstance(address, (str, bytes)):  # unix socket path
+    if isinstance(address, (str, bytes)):  # a unix socket path
         return True
-    else:
+    if not (isinstance(address, tuple) and address):
         return False
+    host = str(address[0])
     if host in ("localhost", ""):
         return True
     try:

@@ -29,7 +29,11 @@ def _local(model: str | None, **o: Any) -> Backend:
 def _openai(model: str | None, **o: Any) -> Backend:
     from extract.backends.openai_compat import OpenAIBackend
 
-    kwargs = {k: o[k] for k in ("base_url", "mode", "timeout", "temperature", "seed", "retry", "limiter") if o.get(k) is not None}
+    kwargs = {
+        k: o[k]
+        for k in ("base_url", "mode", "timeout", "temperature", "seed", "retry", "limiter")
+        if o.get(k) is not None
+    }
     if o.get("api_key_env"):
         kwargs["api_key_env"] = o["api_key_env"]
     if o.get("max_tokens"):

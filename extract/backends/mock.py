@@ -196,7 +196,7 @@ class MockBackend(InstructorBackend):
         return call, self._fn(call)
 
     def _send(self, kwargs: dict[str, Any]) -> ChatCompletion:
-        call, reply = self._next(kwargs)
+        _, reply = self._next(kwargs)
         if self.latency:
             time.sleep(self.latency)
         return self._respond(reply, kwargs)
@@ -204,7 +204,7 @@ class MockBackend(InstructorBackend):
     async def _asend(self, kwargs: dict[str, Any]) -> ChatCompletion:
         import asyncio
 
-        call, reply = self._next(kwargs)
+        _, reply = self._next(kwargs)
         if self.latency:
             await asyncio.sleep(self.latency)
         return self._respond(reply, kwargs)

@@ -88,10 +88,14 @@ def translate(exc: Exception, base_url: str | None) -> Exception:
         return RateLimited("rate limited (HTTP 429)", status=429, retry_after=_retry_after(exc.response))
     if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
         return AuthenticationFailed(
-            f"{where} refused the API key (HTTP {exc.status_code})", status=exc.status_code, hint="check the key's variable"
+            f"{where} refused the API key (HTTP {exc.status_code})",
+            status=exc.status_code,
+            hint="check the key's variable",
         )
     if isinstance(exc, openai.NotFoundError):
-        return ConfigError(f"{where} answered 404: {exc.message}", hint="check --model and --base-url (it usually ends in /v1)")
+        return ConfigError(
+            f"{where} answered 404: {exc.message}", hint="check --model and --base-url (it usually ends in /v1)"
+        )
     if isinstance(exc, openai.InternalServerError):
         return ServerError(
             f"server error (HTTP {exc.status_code})", status=exc.status_code, retry_after=_retry_after(exc.response)
@@ -133,7 +137,9 @@ class OpenAIBackend(InstructorBackend):
             seed=seed,
         )
         if not model:
-            raise ConfigError("the openai backend needs --model", hint="e.g. --model gpt-4o-mini, or the name your server serves")
+            raise ConfigError(
+                "the openai backend needs --model", hint="e.g. --model gpt-4o-mini, or the name your server serves"
+            )
         self.model = model
         self.base_url = base_url
         key = os.environ.get(api_key_env)

@@ -1,0 +1,78 @@
+"""The embedded model's speed on this machine: prompt and generation tokens per second.
+
+Measures llama.cpp directly (no grammar) and then one grammar-constrained
+extraction through the local backend, so the cost of the JSON-schema grammar shows.
+Usage: python benchmarks/bench_local.py [--quick]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+
+
+def main(argv: list[str]) -> int:
+    from llama_cpp import Llama
+
+    from extract.backends.local import LocalBackend, bundled_model_path
+    from extract.core.pipeline import ExtractConfig, extract_document
+    from extract.core.records import Document
+
+    quick = "--quick" in argv
+    path = bundled_model_path()
+    threads = os.cpu_count() or 2
+    t0 = time.perf_counter()
+    llm = Llama(model_path=str(path), n_ctx=4096, n_threads=threads, seed=0, verbose=False)
+    load_s = time.perf_counter() - t0
+
+    article = (REPO / "gold" / "articles" / "003_d1fb5659d5cb6fff.txt").read_text(encoding="utf-8")
+    n_prompt = len(llm.tokenize(article.encode("utf-8")))
+    t0 = time.perf_counter()
+    llm.create_completion(article, max_tokens=1, temperature=0.0)
+    prompt_s = time.perf_counter() - t0
+
+    llm.reset()
+    t0 = time.perf_counter()
+    out = llm.create_completion(
+        "Write a long report on the history of aviation.\n", max_tokens=64 if quick else 256, temperature=0.0
+    )
+    gen_s = time.perf_counter() - t0
+    n_gen = out["usage"]["completion_tokens"]
+    del llm
+
+    backend = LocalBackend(max_tokens=256 if quick else 1024)
+    text = (REPO / "gold" / "articles" / "004_2d656106fb365fc8.txt").read_text(encoding="utf-8")
+    t0 = time.perf_counter()
+    result = extract_document(Document(id="004", text=text), ExtractConfig(backend=backend, max_retries=0))
+    extract_s = time.perf_counter() - t0
+
+    figures = {
+        "model": path.name,
+        "threads": threads,
+        "load_seconds": round(load_s, 2),
+        "prompt_tokens": n_prompt,
+        "prompt_tokens_per_second": round(n_prompt / prompt_s, 1),
+        "generated_tokens": n_gen,
+        "generation_tokens_per_second": round(n_gen / gen_s, 1),
+        "constrained_extraction": {
+            "seconds": round(extract_s, 2),
+            "prompt_tokens": result.usage.prompt_tokens,
+            "completion_tokens": result.usage.completion_tokens,
+            "completion_tokens_per_second_incl_prompt": round(result.usage.completion_tokens / extract_s, 1),
+            "status": result.status.value,
+        },
+    }
+    print(json.dumps(figures, indent=2))
+    (HERE / "results").mkdir(exist_ok=True)
+    (HERE / "results" / "local.json").write_text(json.dumps(figures, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,157 @@
+"""The command line: bad input gets one clear line, and one bad document never stops a batch."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+
+from extract.cli import main
+
+
+def _records(path: Path) -> dict[str, dict]:
+    return {r["id"]: r for r in map(json.loads, path.read_text(encoding="utf-8").splitlines())}
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "good.txt").write_text(
+        "Rebels shelled Aleppo on Monday, killing at least 28 civilians.", encoding="utf-8"
+    )
+    return folder
+
+
+def _one_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        pytest.param(
+            ["--backend", "nope"], "unknown backend 'nope' (choose one of local, mock, openai)", id="unknown-backend"
+        ),
+        pytest.param(
+            ["--backend", "openai", "--model", "m", "--base-url", "https://llm.example.org/v1"],
+            "no API key: the variable OPENAI_API_KEY is not set",
+            id="missing-api-key",
+        ),
+        pytest.param(
+            ["--backend", "openai", "--model", "m", "--api-key-env", "MY_KEY"],
+            "the variable MY_KEY is not set",
+            id="missing-named-key",
+        ),
+        pytest.param(["--backend", "mock", "--mode", "yaml"], "unknown instructor mode 'yaml'", id="unknown-mode"),
+        pytest.param(
+            ["--backend", "local", "--model", "/no/such/model.gguf"], "model file not found", id="missing-gguf"
+        ),
+        pytest.param(
+            ["--prompt", "nope", "--backend", "mock"], "prompt template 'nope' not found", id="missing-prompt"
+        ),
+    ],
+)
+def test_configuration_errors_are_one_line_with_exit_2(
+    args: list[str], expected: str, corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["run", str(corpus), "--out", str(tmp_path / "out.jsonl"), *args])
+    line = _one_error_line(capsys.readouterr().err)
+    assert code == 2
+    assert line.startswith("extract: error: ") and expected in line
+
+
+def test_unreachable_endpoint_is_one_line(corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"http://127.0.0.1:{_closed_port()}/v1"
+    code = main(
+        [
+            "run",
+            str(corpus),
+            "--backend",
+            "openai",
+            "--model",
+            "m",
+            "--base-url",
+            url,
+            "--out",
+            str(tmp_path / "o.jsonl"),
+        ]
+    )
+    line = _one_error_line(capsys.readouterr().err)
+    assert code == 2 and f"cannot reach {url}" in line and "--base-url" in line
+
+
+def test_missing_corpus_and_missing_text_column(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", str(tmp_path / "nowhere"), "--backend", "mock"]) == 2
+    assert "nowhere" in _one_error_line(capsys.readouterr().err)
+    csv = tmp_path / "data.csv"
+    csv.write_text("id,body\n1,Rebels shelled Aleppo.\n", encoding="utf-8")
+    assert main(["run", str(csv), "--backend", "mock", "--out", str(tmp_path / "o.jsonl")]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert "data.csv" in line and "'text'" in line and "--text-field" in line
+
+
+def test_bad_documents_become_failure_records_and_the_batch_goes_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "articles.jsonl"
+    lines = [
+        json.dumps({"id": "a", "text": "Rebels shelled Aleppo on Monday."}),
+        "{not json",
+        json.dumps({"id": "empty", "text": "   "}),
+        json.dumps({"id": "notext"}),
+        json.dumps({"id": "huge", "text": "Shelling. " * 110_000}),
+        json.dumps({"id": "b", "text": "A Russian Mi-8 helicopter was shot down over Idlib."}),
+    ]
+    data.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "run.jsonl"
+    code = main(["run", str(data), "--backend", "mock", "--model", "echo", "--out", str(out)])
+    assert code == 1  # some documents failed
+    records = _records(out)
+    assert len(records) == 6
+    assert records["a"]["status"] == records["b"]["status"] == "ok"
+    failures = {
+        k: (r["failure"]["reason"], r["failure"]["message"]) for k, r in records.items() if r["status"] == "failed"
+    }
+    assert failures["empty"][0] == "empty"
+    assert failures["huge"][0] == "too_long" and "--max-chars" in failures["huge"][1]
+    assert failures["articles:2"][0] == "bad_input"
+    assert (
+        failures["articles:2"][1]
+        == f"{data}:2: not JSON (Expecting property name enclosed in double quotes at column 2)"
+    )
+    assert failures["notext"] == ("bad_input", f"{data}:4: no field 'text' (fields: id)")
+    out_text = capsys.readouterr().out
+    assert "4 document(s) failed" in out_text
+    # the same run with --allow-failures exits 0 and, resuming, makes no new call
+    assert main(["run", str(data), "--backend", "mock", "--model", "echo", "--out", str(out), "--allow-failures"]) == 0
+    assert len(out.read_text().splitlines()) == 6
+
+
+def test_binary_and_non_utf8_files_in_a_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "ok.txt").write_text("Rebels shelled Aleppo on Monday.", encoding="utf-8")
+    (folder / "latin1.txt").write_bytes("Alep bombardée le lundi.".encode("latin-1"))
+    (folder / "blob.txt").write_bytes(bytes(range(256)) * 4)
+    out = tmp_path / "run.jsonl"
+    assert (
+        main(["run", str(folder), "--backend", "mock", "--model", "echo", "--out", str(out), "--allow-failures"]) == 0
+    )
+    records = _records(out)
+    assert records["ok"]["status"] == "ok"
+    for name in ("latin1", "blob"):
+        failure = records[name]["failure"]
+        assert records[name]["status"] == "failed" and failure["reason"] == "bad_input"
+        assert f"{name}.txt" in failure["message"] or name in records[name]["id"]
