@@ -26,8 +26,8 @@ from typing import Any
 
 from extract.core.errors import ConfigError, ExtractError, InputError
 from extract.core.pipeline import ExtractConfig, aextract_document, failure_result
-from extract.core.records import Document, DocumentResult, Status, Usage
-from extract.io.corpus import BadDocument
+from extract.core.records import DocumentResult, Status, Usage
+from extract.io.corpus import BadDocument, CorpusItem
 from extract.io.output import RunWriter, completed_ids
 
 
@@ -116,7 +116,7 @@ class RunSummary:
         }
 
 
-Item = Document | BadDocument
+Item = CorpusItem
 
 
 async def arun(

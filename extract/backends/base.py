@@ -167,7 +167,7 @@ class InstructorBackend:
 
         patched = instructor.patch(create=create, mode=MODES[self.mode])
         try:
-            parsed = await patched(
+            parsed = await patched(  # type: ignore[misc]
                 messages=[dict(m) for m in request.messages],
                 response_model=request.response_model,
                 max_retries=max(0, request.max_retries),
@@ -202,7 +202,9 @@ class InstructorBackend:
             if isinstance(cause, BackendError):
                 cause.attempts = tally.requests
                 cause.usage = tally.usage()
-                return cause.with_document(request.document_id) if request.document_id else cause
+                if request.document_id:
+                    cause.with_document(request.document_id)
+                return cause
             cause = cause.__cause__ or cause.__context__
         if type(exc).__name__ == "IncompleteOutputException":
             message = f"the reply was cut off at max_tokens={self.max_tokens}"

@@ -19,7 +19,6 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import openai
 
 from extract.backends.base import InstructorBackend
@@ -56,7 +55,8 @@ def _is_loopback(base_url: str | None) -> bool:
         return False
 
 
-def _retry_after(response: httpx.Response | None) -> float | None:
+def _retry_after(response: Any) -> float | None:
+    """Seconds from ``Retry-After`` / ``retry-after-ms`` (the openai client's httpx response)."""
     if response is None:
         return None
     ms = response.headers.get("retry-after-ms")

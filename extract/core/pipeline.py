@@ -93,7 +93,7 @@ def extract_document(document: Document, config: ExtractConfig) -> DocumentResul
                 return _unexpected(document, config, exc)
             request = steps.send(outcome)
     except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
+        return stop.value
 
 
 async def aextract_document(document: Document, config: ExtractConfig) -> DocumentResult:
@@ -113,7 +113,7 @@ async def aextract_document(document: Document, config: ExtractConfig) -> Docume
                 return _unexpected(document, config, exc)
             request = steps.send(outcome)
     except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
+        return stop.value
 
 
 def failure_result(

@@ -1,0 +1,297 @@
+"""Run output: one JSON line per :class:`~extract.core.records.DocumentResult`, appended.
+
+The run file is append-only. Each record goes out as one complete line in one
+``os.write`` on a descriptor opened with ``O_APPEND``, so a run killed at any
+moment (SIGKILL included) leaves whole lines, at worst followed by one unfinished
+last line. Readers ignore such a last line and :class:`RunWriter` cuts it off
+before appending, so a resumed run continues on a clean line boundary. A bad line
+anywhere else is real damage and raises :class:`~extract.core.errors.InputError`
+naming ``file:line``.
+
+The same document may appear more than once (a failure retried on resume); the
+later record wins.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from extract.core.errors import ConfigError, InputError
+from extract.core.records import DocumentResult, EvidenceSpan, Status
+from extract.core.schema import Incident
+
+_INCIDENTS = TypeAdapter(list[Incident])
+_EVIDENCE = TypeAdapter(list[EvidenceSpan])
+
+
+class RunWriter:
+    """Append :class:`DocumentResult` records to a JSON Lines run file, one whole line per write.
+
+    Opening repairs an interrupted last line (see :func:`repair_run`); ``repaired``
+    holds the number of bytes cut off. Safe to share between threads. With
+    ``fsync=True`` every record is forced to disk before :meth:`write` returns.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, fsync: bool = False):
+        self.path = Path(path)
+        self.fsync = fsync
+        self.written = 0
+        self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.repaired = repair_run(self.path)
+            self._fd: int | None = os.open(
+                self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644
+            )
+        except OSError as exc:
+            why = exc.strerror or exc
+            raise ConfigError(f"{self.path}: cannot open the run file ({why}); choose another output path") from None
+
+    def write(self, result: DocumentResult) -> None:
+        """Append one record as one line."""
+        data = (result.to_json() + "\n").encode("utf-8")
+        with self._lock:
+            if self._fd is None:
+                raise ValueError(f"{self.path}: the run writer is closed")
+            view = memoryview(data)
+            # One write normally takes it all; a short write (disk nearly full, a signal)
+            # is finished here rather than leaving half a line for the next record to join.
+            while view:
+                view = view[os.write(self._fd, view) :]
+            if self.fsync:
+                os.fsync(self._fd)
+            self.written += 1
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+    def __enter__(self) -> RunWriter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def repair_run(path: str | os.PathLike[str]) -> int:
+    """Cut off an interrupted last line of a run file; return how many bytes were removed.
+
+    A last line that is unterminated or does not parse is what a kill mid-write
+    leaves; it is removed so that appending starts on a fresh line. A last line that
+    parses but lacks its newline is complete, and only gets the newline. Nothing
+    else in the file is touched.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return 0
+    with open(path, "rb+") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        if size == 0:
+            return 0
+        start = _last_line_start(fh, size)
+        fh.seek(start)
+        line = fh.read()
+        terminated = line.endswith(b"\n")
+        if _parse_record(line) is not None:
+            if not terminated:
+                fh.write(b"\n")
+            return 0
+        if not line.strip() and terminated:
+            return 0  # a blank last line is harmless
+        fh.truncate(start)
+        return size - start
+
+
+def _last_line_start(fh: Any, size: int) -> int:
+    """Offset where the last line starts (the final newline belongs to the last line)."""
+    end = size - 1  # skip the last line's own newline, if any
+    block = 1 << 16
+    while end > 0:
+        begin = max(0, end - block)
+        fh.seek(begin)
+        chunk = fh.read(end - begin)
+        newline = chunk.rfind(b"\n")
+        if newline >= 0:
+            return begin + newline + 1
+        end = begin
+    return 0
+
+
+def _parse_record(raw: bytes) -> dict[str, Any] | None:
+    """The JSON object of one run-file line when it is one with a string id, else None."""
+    try:
+        obj = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    if isinstance(obj, dict) and isinstance(obj.get("id"), str):
+        return obj
+    return None
+
+
+def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, record) for every line, skipping an interrupted last line."""
+    if not path.exists():
+        return
+    try:
+        fh = open(path, "rb")  # noqa: SIM115  (closed by the with below; only the open itself is guarded)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the run file ({exc.strerror or exc}); check the path") from None
+    with fh:
+        pending: tuple[int, bytes] | None = None
+        for lineno, raw in enumerate(fh, 1):
+            if pending is not None:
+                yield pending[0], _require_record(path, *pending)
+            pending = (lineno, raw) if raw.strip() else None
+        if pending is not None:
+            record = _parse_record(pending[1])
+            if record is not None:
+                yield pending[0], record
+
+
+def _require_record(path: Path, lineno: int, raw: bytes) -> dict[str, Any]:
+    record = _parse_record(raw)
+    if record is None:
+        raise InputError(
+            f"{path}:{lineno}: not a result record (only the last line may be cut short); "
+            "remove or fix that line, or start a new run file"
+        )
+    return record
+
+
+def completed_ids(path: str | os.PathLike[str], *, include_failed: bool = True) -> set[str]:
+    """Ids already written to a run file (empty when it does not exist), for resuming.
+
+    With ``include_failed=False`` ids whose latest record failed are left out, so a
+    resumed run tries them again. An interrupted last line is ignored; open a
+    :class:`RunWriter` on the file to cut it off before appending.
+    """
+    done: set[str] = set()
+    for _, record in _records(Path(path)):
+        if include_failed or record.get("status") != Status.FAILED.value:
+            done.add(record["id"])
+        else:
+            done.discard(record["id"])
+    return done
+
+
+def read_run(path: str | os.PathLike[str]) -> Iterator[DocumentResult]:
+    """Every record of a run file in order, repeated ids included (see :func:`results_by_id`)."""
+    for _, result in _results(Path(path)):
+        yield result
+
+
+def _results(path: Path) -> Iterator[tuple[int, DocumentResult]]:
+    if not path.exists():
+        raise InputError(f"{path}: no such run file; check the path")
+    for lineno, record in _records(path):
+        try:
+            yield lineno, DocumentResult.model_validate(record)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(part) for part in error["loc"]) or "record"
+            raise InputError(
+                f"{path}:{lineno}: not a valid result record ({where}: {error['msg']}); "
+                "was it written by another version of the tool?"
+            ) from None
+
+
+def results_by_id(path: str | os.PathLike[str]) -> dict[str, DocumentResult]:
+    """The latest record for each document id, in order of first appearance."""
+    latest: dict[str, DocumentResult] = {}
+    for result in read_run(path):
+        latest[result.id] = result
+    return latest
+
+
+def _parquet_schema() -> Any:
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("id", pa.string()),
+            ("status", pa.string()),
+            ("n_incidents", pa.int64()),
+            ("incidents", pa.string()),
+            ("evidence", pa.string()),
+            ("failure_reason", pa.string()),
+            ("failure_message", pa.string()),
+            ("prompt_tokens", pa.int64()),
+            ("completion_tokens", pa.int64()),
+            ("requests", pa.int64()),
+            ("model", pa.string()),
+            ("backend", pa.string()),
+            ("prompt_hash", pa.string()),
+            ("schema_version", pa.string()),
+        ]
+    )
+
+
+def _parquet_row(result: DocumentResult) -> dict[str, Any]:
+    return {
+        "id": result.id,
+        "status": result.status.value,
+        "n_incidents": len(result.incidents),
+        "incidents": _INCIDENTS.dump_json(result.incidents).decode(),
+        "evidence": _EVIDENCE.dump_json(result.evidence).decode(),
+        "failure_reason": result.failure.reason if result.failure else None,
+        "failure_message": result.failure.message if result.failure else None,
+        "prompt_tokens": result.usage.prompt_tokens,
+        "completion_tokens": result.usage.completion_tokens,
+        "requests": result.usage.requests,
+        "model": result.provenance.model,
+        "backend": result.provenance.backend,
+        "prompt_hash": result.provenance.prompt_hash,
+        "schema_version": result.provenance.schema_version,
+    }
+
+
+def export_parquet(
+    jsonl_path: str | os.PathLike[str], parquet_path: str | os.PathLike[str], *, batch_size: int = 1000
+) -> int:
+    """Write a run file as Parquet, one row per document (its latest record); return the row count.
+
+    Incidents and evidence are JSON strings. The file is written in batches, to a
+    temporary name renamed at the end, so a failed export leaves no partial file.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    source, target = Path(jsonl_path), Path(parquet_path)
+    # First pass: where each id's latest record is, so the second pass writes one row
+    # per document without holding the results themselves.
+    if not source.exists():
+        raise InputError(f"{source}: no such run file; check the path")
+    last_line = {record["id"]: lineno for lineno, record in _records(source)}
+    schema = _parquet_schema()
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    rows = 0
+    try:
+        with pq.ParquetWriter(tmp, schema) as writer:
+            batch: list[dict[str, Any]] = []
+            for lineno, result in _results(source):
+                if last_line.get(result.id) != lineno:
+                    continue
+                batch.append(_parquet_row(result))
+                if len(batch) >= batch_size:
+                    writer.write_batch(pa.RecordBatch.from_pylist(batch, schema=schema))
+                    rows += len(batch)
+                    batch = []
+            if batch:
+                writer.write_batch(pa.RecordBatch.from_pylist(batch, schema=schema))
+                rows += len(batch)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return rows

@@ -1,0 +1,610 @@
+"""Corpus readers: every source format, bad documents that do not stop a batch, and whole-source errors."""
+
+from __future__ import annotations
+
+import json
+import tracemalloc
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import datasets
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from extract.core.errors import ConfigError, InputError
+from extract.core.records import Document
+from extract.io import BadDocument, Corpus, open_corpus
+from extract.io import corpus as corpus_module
+
+ROWS = [
+    {"id": "a1", "text": "Rebels shot down a helicopter near Idlib.\nTwo crew died.", "source": "AP"},
+    {"id": "a2", "text": "Shelling hit Ḥamā on Monday; «at least five» were killed.", "source": "Reuters"},
+    {"id": "a3", "text": "An air strike struck a market in Douma.", "source": "AFP"},
+]
+EXPECTED = [(row["id"], row["text"]) for row in ROWS]
+
+
+def items(corpus: Corpus) -> list[Document | BadDocument]:
+    return list(corpus)
+
+
+def pairs(corpus: Corpus) -> list[tuple[str, str]]:
+    out = []
+    for item in corpus:
+        assert isinstance(item, Document), item
+        out.append((item.id, item.text))
+    return out
+
+
+def bad(corpus: Corpus) -> list[BadDocument]:
+    return [item for item in corpus if isinstance(item, BadDocument)]
+
+
+def write_jsonl(path: Path, rows: list[Any]) -> Path:
+    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
+    pa_csv.write_csv(pa.Table.from_pylist(rows), path)
+    return path
+
+
+def write_parquet(path: Path, rows: list[dict[str, Any]]) -> Path:
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    return path
+
+
+# --- every source format ---------------------------------------------------------------------------------------------
+
+
+def _folder(tmp: Path) -> Any:
+    for row in ROWS:
+        (tmp / "corpus" / f"{row['id']}.txt").parent.mkdir(exist_ok=True)
+        (tmp / "corpus" / f"{row['id']}.txt").write_text(row["text"], encoding="utf-8")
+    return tmp / "corpus"
+
+
+def _json_object(tmp: Path) -> Any:
+    path = tmp / "c.json"
+    path.write_text(json.dumps({"version": 2, "documents": ROWS}), encoding="utf-8")
+    return path
+
+
+def _json_array(tmp: Path) -> Any:
+    path = tmp / "c.json"
+    path.write_text(json.dumps(ROWS, indent=2), encoding="utf-8")
+    return path
+
+
+def _saved_dataset(tmp: Path) -> Any:
+    datasets.Dataset.from_list(ROWS).save_to_disk(tmp / "saved")
+    return tmp / "saved"
+
+
+def _saved_dataset_dict(tmp: Path) -> Any:
+    datasets.DatasetDict({"train": datasets.Dataset.from_list(ROWS)}).save_to_disk(tmp / "saved")
+    return tmp / "saved"
+
+
+SOURCES = [
+    pytest.param(_folder, 3, id="folder"),
+    pytest.param(lambda tmp: write_jsonl(tmp / "c.jsonl", ROWS), 3, id="jsonl"),
+    pytest.param(_json_array, 3, id="json-array"),
+    pytest.param(_json_object, 3, id="json-object-with-documents"),
+    pytest.param(lambda tmp: write_csv(tmp / "c.csv", ROWS), 3, id="csv"),
+    pytest.param(lambda tmp: write_parquet(tmp / "c.parquet", ROWS), 3, id="parquet"),
+    pytest.param(_saved_dataset, 3, id="save-to-disk-dataset"),
+    pytest.param(_saved_dataset_dict, 3, id="save-to-disk-dataset-dict"),
+    pytest.param(lambda tmp: datasets.Dataset.from_list(ROWS), 3, id="in-memory-dataset"),
+    pytest.param(lambda tmp: datasets.Dataset.from_list(ROWS).to_iterable_dataset(), None, id="iterable-dataset"),
+    pytest.param(lambda tmp: [dict(row) for row in ROWS], 3, id="list-of-dicts"),
+    pytest.param(lambda tmp: (Document(id=r["id"], text=r["text"]) for r in ROWS), None, id="generator-of-documents"),
+]
+
+
+@pytest.mark.parametrize(("build", "length"), SOURCES)
+def test_every_source_reads_the_same_documents(
+    tmp_path: Path, build: Callable[[Path], Any], length: int | None
+) -> None:
+    corpus = open_corpus(build(tmp_path))
+    assert corpus.length == length
+    documents = items(corpus)
+    assert [(d.id, d.text) for d in documents if isinstance(d, Document)] == EXPECTED
+    assert all(isinstance(d, Document) and d.origin for d in documents)
+
+
+@pytest.mark.parametrize(
+    ("name", "origin_of_second"),
+    [
+        pytest.param("c.jsonl", "c.jsonl:2", id="jsonl-line"),
+        pytest.param("c.csv", "c.csv:row 2", id="csv-row"),
+        pytest.param("c.parquet", "c.parquet:row 2", id="parquet-row"),
+    ],
+)
+def test_origin_names_file_and_line_or_row_and_meta_keeps_other_columns(
+    tmp_path: Path, name: str, origin_of_second: str
+) -> None:
+    path = tmp_path / name
+    {".jsonl": write_jsonl, ".csv": write_csv, ".parquet": write_parquet}[path.suffix](path, ROWS)
+    second = items(open_corpus(path))[1]
+    assert isinstance(second, Document)
+    assert second.origin == str(tmp_path / origin_of_second)
+    assert second.meta == {"source": "Reuters"}
+
+
+@pytest.mark.parametrize(
+    "suffix",
+    [pytest.param(".txt", id="txt"), pytest.param(".md", id="md")],
+)
+def test_single_text_file_is_one_document_named_by_its_stem(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"report-17{suffix}"
+    path.write_text(ROWS[0]["text"], encoding="utf-8")
+    corpus = open_corpus(path)
+    assert corpus.length == 1
+    assert pairs(corpus) == [("report-17", ROWS[0]["text"])]
+
+
+def test_folder_is_recursive_sorted_and_skips_other_files(tmp_path: Path) -> None:
+    root = tmp_path / "news"
+    files = {
+        "b.txt": "second",
+        "a.md": "first",
+        "2019/03/raid.txt": "nested",
+        "2019/notes.TXT": "upper-case suffix",
+        "image.png": "not read",
+        "data.csv": "not read",
+        ".hidden.txt": "not read",
+        ".git/HEAD.txt": "not read",
+    }
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text, encoding="utf-8")
+    corpus = open_corpus(root)
+    assert corpus.length == 4
+    assert pairs(corpus) == [
+        ("2019/03/raid", "nested"),
+        ("2019/notes", "upper-case suffix"),
+        ("a", "first"),
+        ("b", "second"),
+    ]
+
+
+def test_folder_text_keeps_its_bytes_but_drops_a_utf8_bom(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "x.txt").write_bytes(b"\xef\xbb\xbfLine one\r\nLine two\n")
+    assert pairs(open_corpus(tmp_path / "d")) == [("x", "Line one\r\nLine two\n")]
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        pytest.param(b"GIF89a\x01\x00\x00\x00", "binary file, not text (NUL byte at offset 7)", id="binary"),
+        pytest.param(b"Caf\xe9 in Aleppo", "not UTF-8 text (invalid byte 0xe9 at offset 3)", id="latin-1"),
+        pytest.param(b"twelve bytes\xff", "not UTF-8 text (invalid byte 0xff at offset 12)", id="stray-0xff"),
+    ],
+)
+def test_unreadable_file_in_folder_is_a_bad_document_and_the_rest_goes_on(
+    tmp_path: Path, content: bytes, reason: str
+) -> None:
+    root = tmp_path / "news"
+    root.mkdir()
+    (root / "a.txt").write_text("before", encoding="utf-8")
+    (root / "b.txt").write_bytes(content)
+    (root / "c.txt").write_text("after", encoding="utf-8")
+    got = items(open_corpus(root))
+    assert [type(item).__name__ for item in got] == ["Document", "BadDocument", "Document"]
+    assert got[1] == BadDocument(id="b", origin=str(root / "b.txt"), reason=reason)
+
+
+# --- field names and ids ---------------------------------------------------------------------------------------------
+
+CUSTOM = [{"doc_id": r["id"], "body": r["text"], "source": r["source"]} for r in ROWS]
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        pytest.param(lambda tmp: write_jsonl(tmp / "c.jsonl", CUSTOM), id="jsonl"),
+        pytest.param(lambda tmp: write_csv(tmp / "c.csv", CUSTOM), id="csv"),
+        pytest.param(lambda tmp: write_parquet(tmp / "c.parquet", CUSTOM), id="parquet"),
+        pytest.param(lambda tmp: datasets.Dataset.from_list(CUSTOM), id="dataset"),
+        pytest.param(lambda tmp: CUSTOM, id="list-of-dicts"),
+    ],
+)
+def test_custom_id_and_text_fields(tmp_path: Path, build: Callable[[Path], Any]) -> None:
+    corpus = open_corpus(build(tmp_path), id_field="doc_id", text_field="body")
+    assert pairs(corpus) == EXPECTED
+
+
+def test_missing_or_empty_ids_fall_back_to_stem_and_row(tmp_path: Path) -> None:
+    path = write_jsonl(
+        tmp_path / "wire.jsonl",
+        [{"text": "no id"}, {"id": "", "text": "empty id"}, {"id": "  ", "text": "blank id"}, {"id": 7, "text": "int"}],
+    )
+    assert [d.id for d in open_corpus(path)] == ["wire:1", "wire:2", "wire:3", "7"]
+
+
+def test_csv_without_id_column_uses_row_numbers_and_keeps_leading_zeros(tmp_path: Path) -> None:
+    no_id = write_csv(tmp_path / "wire.csv", [{"text": "one"}, {"text": "two"}])
+    assert [d.id for d in open_corpus(no_id)] == ["wire:1", "wire:2"]
+    zeros = write_csv(tmp_path / "z.csv", [{"id": "007", "text": "one"}])
+    assert [d.id for d in open_corpus(zeros)] == ["007"]
+
+
+def test_duplicate_id_is_a_bad_document_for_the_second_occurrence(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "data.jsonl", [{"id": "x", "text": "first"}, {"id": "x", "text": "second"}])
+    first, second = items(open_corpus(path))
+    assert isinstance(first, Document) and first.text == "first"
+    assert second == BadDocument("x", f"{path}:2", f"duplicate id 'x' (first seen at {path}:1)")
+
+
+def test_duplicate_ids_are_caught_for_in_memory_documents_too() -> None:
+    got = items(open_corpus([Document(id="d", text="one"), Document(id="d", text="two")]))
+    assert isinstance(got[1], BadDocument) and got[1].reason.startswith("duplicate id 'd'")
+
+
+def test_empty_and_whitespace_text_pass_through_as_documents(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "c.jsonl", [{"id": "e", "text": ""}, {"id": "w", "text": " \n\t"}])
+    assert pairs(open_corpus(path)) == [("e", ""), ("w", " \n\t")]
+
+
+def test_csv_empty_cell_is_empty_text_not_a_missing_value(tmp_path: Path) -> None:
+    path = tmp_path / "c.csv"
+    path.write_text('id,text\n1,""\n2,\n3,NA\n', encoding="utf-8")
+    assert pairs(open_corpus(path)) == [("1", ""), ("2", ""), ("3", "NA")]
+
+
+def test_meta_keeps_short_scalars_only(tmp_path: Path) -> None:
+    row = {"id": "m", "text": "t", "n": 3, "ok": True, "score": 0.5, "tags": ["a"], "long": "x" * 500, "none": None}
+    (document,) = items(open_corpus(write_jsonl(tmp_path / "c.jsonl", [row])))
+    assert isinstance(document, Document)
+    assert document.meta == {"n": 3, "ok": True, "score": 0.5}
+
+
+# --- bad records inside a file ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "doc_id", "reason"),
+    [
+        pytest.param('{"id": "b", "text": ', "data:2", "not JSON (Expecting value at column 21)", id="not-json"),
+        pytest.param('["a", "list"]', "data:2", "not a JSON object (got a list)", id="not-an-object"),
+        pytest.param('{"id": "b", "body": "x"}', "b", "no field 'text' (fields: id, body)", id="no-text-field"),
+        pytest.param('{"id": "b", "text": null}', "b", "field 'text' is null", id="null-text"),
+        pytest.param('{"id": "b", "text": 42}', "b", "field 'text' must be text, got a number", id="number-text"),
+        pytest.param(
+            '{"id": {"k": 1}, "text": "x"}', "data:2", "id must be text or a number, got an object", id="bad-id"
+        ),
+        pytest.param(
+            '{"id": "b", "text": "x\\ud800y"}',
+            "b",
+            "holds a lone surrogate at character 1, which cannot be written as UTF-8",
+            id="lone-surrogate",
+        ),
+    ],
+)
+def test_bad_jsonl_line_is_a_bad_document_and_the_next_lines_go_on(
+    tmp_path: Path, line: str, doc_id: str, reason: str
+) -> None:
+    path = tmp_path / "data.jsonl"
+    path.write_text('{"id": "a", "text": "one"}\n' + line + '\n\n   \n{"id": "c", "text": "three"}\n', encoding="utf-8")
+    corpus = open_corpus(path)
+    assert corpus.length == 3  # blank lines are not documents
+    first, middle, last = items(corpus)
+    assert isinstance(first, Document) and isinstance(last, Document)
+    assert last.origin == f"{path}:5"
+    assert middle == BadDocument(doc_id, f"{path}:2", reason)
+
+
+def test_non_utf8_jsonl_line_is_a_bad_document(tmp_path: Path) -> None:
+    path = tmp_path / "data.jsonl"
+    path.write_bytes(b'{"id": "a", "text": "one"}\n{"id": "b", "text": "caf\xe9"}\n{"id": "c", "text": "three"}\n')
+    got = items(open_corpus(path))
+    assert [type(g).__name__ for g in got] == ["Document", "BadDocument", "Document"]
+    assert got[1] == BadDocument("data:2", f"{path}:2", "not UTF-8 text (invalid byte 0xe9 at column 25)")
+
+
+@pytest.mark.parametrize(
+    ("records", "reason"),
+    [
+        pytest.param([{"id": "a", "text": "ok"}, 5], "not a JSON object (got a number)", id="json-number"),
+        pytest.param([{"id": "a", "text": "ok"}, {"id": "b"}], "no field 'text' (fields: id)", id="json-no-text"),
+    ],
+)
+def test_bad_json_array_element_is_a_bad_document(tmp_path: Path, records: list[Any], reason: str) -> None:
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(records), encoding="utf-8")
+    first, second = items(open_corpus(path))
+    assert isinstance(first, Document)
+    assert isinstance(second, BadDocument) and second.reason == reason and second.origin == f"{path}:row 2"
+
+
+def test_null_text_in_parquet_is_a_bad_document(tmp_path: Path) -> None:
+    path = write_parquet(tmp_path / "c.parquet", [{"id": "a", "text": None}, {"id": "b", "text": "ok"}])
+    got = items(open_corpus(path))
+    assert got[0] == BadDocument("a", f"{path}:row 1", "field 'text' is null")
+    assert isinstance(got[1], Document)
+
+
+# --- whole-source errors ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        pytest.param(
+            lambda tmp: write_csv(tmp / "data.csv", [{"id": "1", "body": "x"}]),
+            "data.csv: no column 'text' (columns: id, body); choose one with --text-field",
+            id="csv",
+        ),
+        pytest.param(
+            lambda tmp: write_parquet(tmp / "data.parquet", [{"id": "1", "body": "x"}]),
+            "data.parquet: no column 'text' (columns: id, body); choose one with --text-field",
+            id="parquet",
+        ),
+        pytest.param(
+            lambda tmp: write_jsonl(tmp / "data.jsonl", [{"id": "1", "body": "x"}, {"id": "2", "body": "y"}]),
+            "data.jsonl: no field 'text' (fields: id, body); choose one with --text-field",
+            id="jsonl-no-record-has-it",
+        ),
+        pytest.param(
+            lambda tmp: _saved(tmp, [{"id": "1", "body": "x"}]),
+            "saved: no column 'text' (columns: id, body); choose one with --text-field",
+            id="saved-dataset",
+        ),
+        pytest.param(
+            lambda tmp: write_parquet(tmp / "data.parquet", [{"id": "1", "text": 5}]),
+            "data.parquet: column 'text' holds int64, not text; choose another with --text-field",
+            id="parquet-text-not-a-string",
+        ),
+    ],
+)
+def test_missing_text_column_is_an_input_error_naming_file_and_columns(
+    tmp_path: Path, build: Callable[[Path], Path], message: str
+) -> None:
+    path = build(tmp_path)
+    with pytest.raises(InputError) as caught:
+        open_corpus(path)
+    assert str(caught.value) == str(path.parent / message)
+
+
+def _saved(tmp: Path, rows: list[dict[str, Any]]) -> Path:
+    datasets.Dataset.from_list(rows).save_to_disk(tmp / "saved")
+    return tmp / "saved"
+
+
+def test_dataset_dict_without_the_split_names_the_splits(tmp_path: Path) -> None:
+    dd = datasets.DatasetDict({"test": datasets.Dataset.from_list(ROWS), "dev": datasets.Dataset.from_list(ROWS)})
+    dd.save_to_disk(tmp_path / "saved")
+    with pytest.raises(InputError, match=r"no split 'train' \(splits: test, dev\); choose one with --split"):
+        open_corpus(tmp_path / "saved")
+    assert [d.id for d in open_corpus(tmp_path / "saved", split="dev")] == ["a1", "a2", "a3"]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        pytest.param("notes.pdf", b"%PDF", "notes.pdf: unknown corpus format '.pdf'", id="unknown-format"),
+        pytest.param("missing.jsonl", None, "missing.jsonl: no such file or directory; check the path", id="missing"),
+        pytest.param(
+            "trunc.json", b'[{"id": "a", "text": "x"}, {"id": "b", "te', "trunc.json: invalid JSON", id="truncated-json"
+        ),
+        pytest.param("dict.json", b'{"a": 1, "b": [1]}', "expected an array of records", id="json-without-list"),
+        pytest.param("empty.json", b"", "empty.json: the file is empty", id="empty-json"),
+        pytest.param(
+            "bad.csv", b"id,t\xffxt\n1,a\n", "bad.csv: not UTF-8 text (invalid byte 0xff)", id="csv-header-not-utf8"
+        ),
+        pytest.param("fake.parquet", b"not parquet", "fake.parquet: not a Parquet file", id="not-parquet"),
+        pytest.param("empty.csv", b"", "empty.csv: the file is empty", id="empty-csv"),
+    ],
+)
+def test_whole_source_problems_raise_input_error(
+    tmp_path: Path, name: str, content: bytes | None, message: str
+) -> None:
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(InputError) as caught:
+        open_corpus(path)
+    text = str(caught.value)
+    assert message in text and "\n" not in text
+
+
+def test_csv_that_breaks_later_raises_input_error_when_reached(tmp_path: Path) -> None:
+    # A CSV reader cannot resynchronise after a bad byte, so this is about the file, not one document.
+    path = tmp_path / "late.csv"
+    # The bad byte comes after the first read buffer, so the header check at open time passes.
+    path.write_bytes(b"id,text\n" + b"".join(b"%d,fine\n" % i for i in range(20_000)) + b"x,caf\xe9\n")
+    corpus = open_corpus(path)
+    with pytest.raises(InputError, match=r"late\.csv: cannot read past line \d+ \(not UTF-8 text\); fix the file"):
+        items(corpus)
+
+
+def test_csv_row_with_a_stray_comma_is_a_bad_document_not_a_shifted_row(tmp_path: Path) -> None:
+    path = tmp_path / "wire.csv"
+    path.write_text("id,text\n1,Shelling in Homs\n2,Raid in Idlib, Syria\n3,Strike in Deir ez-Zor\n", encoding="utf-8")
+    got = items(open_corpus(path))
+    assert [(g.id, g.text) for g in got if isinstance(g, Document)] == [
+        ("1", "Shelling in Homs"),
+        ("3", "Strike in Deir ez-Zor"),
+    ]
+    assert got[1] == BadDocument(
+        "wire:2", f"{path}:row 2", "row has 3 fields but the header has 2; quote fields holding commas"
+    )
+
+
+def test_folder_without_text_files_is_an_input_error(tmp_path: Path) -> None:
+    (tmp_path / "x.csv").write_text("a", encoding="utf-8")
+    with pytest.raises(InputError, match=r"no \.txt or \.md files in this folder \(1 other files\)"):
+        open_corpus(tmp_path)
+
+
+def test_single_object_json_with_text_is_one_document(tmp_path: Path) -> None:
+    path = tmp_path / "one.json"
+    path.write_text(json.dumps({"id": "solo", "text": "alone", "data": "not a list"}), encoding="utf-8")
+    assert pairs(open_corpus(path)) == [("solo", "alone")]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        pytest.param("text", id="plain-string-is-a-path"),
+        pytest.param(42, id="number"),
+        pytest.param({"a": 1}, id="dict"),
+    ],
+)
+def test_unusable_python_sources_raise_input_error(source: Any) -> None:
+    with pytest.raises(InputError):
+        open_corpus(source)
+
+
+def test_negative_limit_is_a_config_error() -> None:
+    with pytest.raises(ConfigError):
+        open_corpus([], limit=-1)
+
+
+# --- size, limits and streaming --------------------------------------------------------------------------------------
+
+BIG = ("Rebels said they shot down a Syrian MiG near Hama — «confirmed». " * 16_000)[:1_000_000]
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        pytest.param(lambda tmp: _text_folder(tmp, BIG), id="txt"),
+        pytest.param(lambda tmp: write_jsonl(tmp / "c.jsonl", [{"id": "big", "text": BIG}]), id="jsonl"),
+        pytest.param(lambda tmp: _json_file(tmp, [{"id": "big", "text": BIG}]), id="json"),
+        pytest.param(lambda tmp: write_csv(tmp / "c.csv", [{"id": "big", "text": BIG}]), id="csv"),
+        pytest.param(lambda tmp: write_parquet(tmp / "c.parquet", [{"id": "big", "text": BIG}]), id="parquet"),
+    ],
+)
+def test_one_megabyte_document_is_read_intact(tmp_path: Path, build: Callable[[Path], Path]) -> None:
+    (document,) = items(open_corpus(build(tmp_path)))
+    assert isinstance(document, Document)
+    assert len(document.text) == 1_000_000 and document.text == BIG
+
+
+def _text_folder(tmp: Path, text: str) -> Path:
+    (tmp / "d").mkdir()
+    (tmp / "d" / "big.txt").write_text(text, encoding="utf-8")
+    return tmp / "d"
+
+
+def _json_file(tmp: Path, records: Any) -> Path:
+    path = tmp / "c.json"
+    path.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def test_limit_stops_reading_and_caps_length(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "c.jsonl", [{"id": str(i), "text": "t"} for i in range(10)])
+    corpus = open_corpus(path, limit=4)
+    assert corpus.length == 4
+    assert [d.id for d in corpus] == ["0", "1", "2", "3"]
+    assert open_corpus(path, limit=0).length == 0 and items(open_corpus(path, limit=0)) == []
+
+
+def test_reading_the_first_document_pulls_one_record_from_a_generator() -> None:
+    pulled = 0
+
+    def rows() -> Iterator[dict[str, str]]:
+        nonlocal pulled
+        for i in range(1_000_000):
+            pulled += 1
+            yield {"id": str(i), "text": "t"}
+
+    first = next(iter(open_corpus(rows())))
+    assert isinstance(first, Document) and first.id == "0"
+    assert pulled == 1
+
+
+def test_a_stopped_iteration_closes_the_source_generator() -> None:
+    closed = False
+
+    def rows() -> Iterator[dict[str, str]]:
+        nonlocal closed
+        try:
+            for i in range(100):
+                yield {"id": str(i), "text": "t"}
+        finally:
+            closed = True
+
+    assert len(items(open_corpus(rows(), limit=3))) == 3
+    assert closed
+
+
+def _peak_bytes(action: Callable[[], object]) -> int:
+    tracemalloc.start()
+    try:
+        action()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize(
+    "writer",
+    [
+        pytest.param(lambda path, rows: write_jsonl(path.with_suffix(".jsonl"), rows), id="jsonl"),
+        pytest.param(lambda path, rows: _json_file(path.parent, rows), id="json"),
+    ],
+)
+def test_memory_stays_flat_while_reading_a_16_megabyte_file(
+    tmp_path: Path, writer: Callable[[Path, list[Any]], Path]
+) -> None:
+    rows = [{"id": f"d{i}", "text": f"{i} " + "word " * 1000} for i in range(3200)]
+    path = writer(tmp_path / "c", rows)
+    del rows
+    assert path.stat().st_size > 16_000_000
+
+    def first_document() -> None:
+        next(iter(open_corpus(path)))
+
+    def every_document() -> None:
+        for _ in open_corpus(path):
+            pass
+
+    # The file is 16 MB; a reader that held it, or even a tenth of it, would show here.
+    assert _peak_bytes(first_document) < 1_000_000
+    assert _peak_bytes(every_document) < 1_500_000
+
+
+def test_datasets_progress_bars_are_off_once_a_dataset_is_read(tmp_path: Path) -> None:
+    datasets.enable_progress_bars()
+    corpus_module._datasets.cache_clear()
+    open_corpus(_saved(tmp_path, ROWS))
+    assert not datasets.is_progress_bar_enabled()
+
+
+# --- the streaming JSON reader on hard chunk boundaries --------------------------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    records=st.lists(json_values, max_size=6),
+    wrapped=st.booleans(),
+    indent=st.sampled_from([None, 1]),
+    chunk=st.integers(1, 9),
+)
+def test_json_records_match_the_standard_parser_at_any_chunk_size(
+    records: list[Any], wrapped: bool, indent: int | None, chunk: int
+) -> None:
+    import io
+
+    document = {"meta": {"n": [1, 2]}, "records": records} if wrapped else records
+    text = json.dumps(document, indent=indent)
+    reader = corpus_module._JsonRecords(io.StringIO(text), "t.json", "text")
+    reader._CHUNK = chunk
+    assert list(reader) == records
