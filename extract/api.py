@@ -89,7 +89,11 @@ def extract_text(
     **backend_options: Any,
 ) -> DocumentResult:
     """Extract the incidents of one text (no cache, no output file)."""
-    built = backend if not isinstance(backend, str | None) else make_backend(backend, model, options=backend_options, cache=False)
+    built = (
+        backend
+        if not isinstance(backend, str | None)
+        else make_backend(backend, model, options=backend_options, cache=False)
+    )
     config = ExtractConfig(backend=built, prompt=load_prompt(prompt), max_retries=max_retries)
     return extract_document(Document(id=id, text=text), config)
 
@@ -152,12 +156,16 @@ def run_corpus(
             if show is not False and len(shown) <= 20:
                 shown.append(result)
 
-        summary = run(corpus, config, out, concurrency=concurrency, resume=resume, prices=price_table, on_result=on_result)
+        summary = run(
+            corpus, config, out, concurrency=concurrency, resume=resume, prices=price_table, on_result=on_result
+        )
     if show or (show is None and summary.documents <= 20):
         print_incidents(shown)
     if parquet:
         export_parquet(out, parquet)
-    bundled = built.name == "local" and getattr(getattr(built, "inner", built), "path", None) is not None and model is None
+    bundled = (
+        built.name == "local" and getattr(getattr(built, "inner", built), "path", None) is not None and model is None
+    )
     print_summary(summary, note=BUNDLED_NOTE if bundled else None)
     if parquet:
         console.print(f"Parquet: {parquet}")
@@ -177,28 +185,19 @@ def evaluate_run(
     """Score a run file against a gold directory; print the table; write the JSON and Markdown reports."""
     from extract.core.gold import load_gold
     from extract.display import console
-    from extract.scoring import evaluate, load_predictions, render_table, write_json, write_markdown
+    from extract.scoring import evaluate, load_predictions, load_summary, render_table, write_json, write_markdown
 
     gold_set = load_gold(gold)
     predictions = load_predictions(pred)
     result = evaluate(gold_set, predictions, bootstrap=bootstrap)
-    base = _load_json(baseline) if baseline else None
+    base = load_summary(baseline) if baseline else None
     if not quiet:
         console.print(render_table(result, baseline=base))
     if json_out:
-        write_json(result, json_out)
+        write_json(result, json_out, baseline=base)
     if report:
         write_markdown(result, report, baseline=base)
     return result
-
-
-def _load_json(path: str | Path) -> Any:
-    import json
-
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"{path}: cannot read the baseline summary: {exc}") from None
 
 
 def run_suite(
@@ -243,7 +242,7 @@ def run_suite(
     )
     result = evaluate_run(rel("gold"), out, json_out=json_out, report=report, baseline=baseline)
     thresholds = dict(spec.get("thresholds", {}))
-    failed = check_gates(result.summary(), thresholds)
+    failed = check_gates(result, thresholds)
     if summary.failed and "max_failures" not in thresholds:
         failed.append(f"{summary.failed} document(s) failed to extract (set max_failures in the suite to allow some)")
     for line in failed:

@@ -24,7 +24,9 @@ def _add_backend_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--backend", default=None, help="local (default: the bundled model, in process), openai, or mock")
     g.add_argument("--model", default=None, help="local: a .gguf path; openai: the model name; mock: empty or echo")
     g.add_argument("--base-url", default=None, help="openai backend: the endpoint, e.g. http://127.0.0.1:8000/v1")
-    g.add_argument("--api-key-env", default="OPENAI_API_KEY", help="variable holding the API key (default OPENAI_API_KEY)")
+    g.add_argument(
+        "--api-key-env", default="OPENAI_API_KEY", help="variable holding the API key (default OPENAI_API_KEY)"
+    )
     g.add_argument("--mode", default=None, help="instructor mode: tools, json, json_schema or md_json")
     g.add_argument("--prompt", default="incidents", help="prompt template name in prompts/, or a path")
     g.add_argument("--max-tokens", type=int, default=None, help="completion budget per request")
@@ -39,7 +41,9 @@ def _build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="extract incidents from a corpus into a JSON Lines file")
     run.add_argument("corpus", help="a folder of .txt/.md, a .jsonl/.json/.csv/.parquet file, or a saved HF dataset")
-    run.add_argument("--out", default=None, help="output .jsonl (default runs/<corpus>.<backend>.jsonl); resumed if it exists")
+    run.add_argument(
+        "--out", default=None, help="output .jsonl (default runs/<corpus>.<backend>.jsonl); resumed if it exists"
+    )
     run.add_argument("--parquet", default=None, help="also write the results as Parquet to this path")
     run.add_argument("--id-field", default="id")
     run.add_argument("--text-field", default="text")
@@ -51,19 +55,30 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-chars", type=int, default=200_000, help="refuse documents longer than this")
     run.add_argument("--chunk-chars", type=int, default=12_000, help="split longer documents into chunks of this size")
     run.add_argument("--no-cache", action="store_true", help="neither read nor write the response cache")
-    run.add_argument("--cache-dir", default=None, help="response cache (default $EXTRACT_CACHE_DIR or ~/.cache/incident-extract)")
-    run.add_argument("--record", default=None, help="also store every response in DIR, for replay with --backend mock --replay DIR")
+    run.add_argument(
+        "--cache-dir", default=None, help="response cache (default $EXTRACT_CACHE_DIR or ~/.cache/incident-extract)"
+    )
+    run.add_argument(
+        "--record", default=None, help="also store every response in DIR, for replay with --backend mock --replay DIR"
+    )
     run.add_argument("--overwrite", action="store_true", help="start the output afresh instead of resuming it")
     run.add_argument("--allow-failures", action="store_true", help="exit 0 even when some documents failed")
     run.add_argument("--prices", default=None, help='JSON price table {"model": {"input": USD/1M, "output": USD/1M}}')
-    run.add_argument("--show", action=argparse.BooleanOptionalAction, default=None, help="print the incidents (default: for 20 documents or fewer)")
+    run.add_argument(
+        "--show",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="print the incidents (default: for 20 documents or fewer)",
+    )
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_backend_args(run)
 
     ev = sub.add_parser("eval", help="score a run against gold labels, or run an eval suite with gates")
     ev.add_argument("--gold", default=None, help="gold directory (labels/, articles/, aliases.json)")
     ev.add_argument("--pred", default=None, help="a run's .jsonl output")
-    ev.add_argument("--suite", default=None, help="an eval suite (.toml under evals/): runs extraction, scores, applies gates")
+    ev.add_argument(
+        "--suite", default=None, help="an eval suite (.toml under evals/): runs extraction, scores, applies gates"
+    )
     ev.add_argument("--json", dest="json_out", default=None, help="write the JSON summary here")
     ev.add_argument("--report", default=None, help="write the Markdown report here")
     ev.add_argument("--baseline", default=None, help="a previous JSON summary: show the deltas")
@@ -71,7 +86,9 @@ def _build_parser() -> argparse.ArgumentParser:
 
     gold = sub.add_parser("gold", help="gold label tools")
     gold_sub = gold.add_subparsers(dest="gold_command", required=True)
-    val = gold_sub.add_parser("validate", help="check gold labels against the schema and every quote against its article")
+    val = gold_sub.add_parser(
+        "validate", help="check gold labels against the schema and every quote against its article"
+    )
     val.add_argument("directory")
     return parser
 
@@ -104,7 +121,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         show=args.show,
     )
     if summary.failed and not args.allow_failures:
-        print(f"{summary.failed} document(s) failed; see the failure records in {summary.out} (--allow-failures to exit 0)")
+        print(
+            f"{summary.failed} document(s) failed; see the failure records in {summary.out} "
+            "(--allow-failures to exit 0)"
+        )
         return EXIT_FAILURES
     return EXIT_OK
 
@@ -127,7 +147,12 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if not args.gold or not args.pred:
         raise api.ConfigError("extract eval needs --gold DIR and --pred RUN.jsonl, or --suite FILE")
     api.evaluate_run(
-        args.gold, args.pred, json_out=args.json_out, report=args.report, baseline=args.baseline, bootstrap=args.bootstrap
+        args.gold,
+        args.pred,
+        json_out=args.json_out,
+        report=args.report,
+        baseline=args.baseline,
+        bootstrap=args.bootstrap,
     )
     return EXIT_OK
 
@@ -160,4 +185,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-

@@ -1,0 +1,430 @@
+"""Scoring one gold incident against one predicted incident, and aligning incidents.
+
+A *slot* is one scored unit: a scalar field (type, date, primary), a composite value
+(location, weapon) or one item of a list field (each aircraft, perpetrator, casualty
+group and source). Composites and list items are judged on their sub-fields; see
+:mod:`extract.scoring` for the field list and how each is counted.
+
+Alignment, of incidents within a document and of items within a list, is an optimal
+one-to-one assignment (``scipy.optimize.linear_sum_assignment``) that maximises the
+total credit of the pairs (correct 1, partial 0.5, summed over their slots) among the
+pairs allowed by a gate, with a tiny bonus per pair so that an allowed pair is always
+preferred to leaving both sides unmatched. Maximising the credit maximises the MUC
+numerator, so the pairing chosen is the one that gives the prediction the best
+precision and recall at once. Both sides are put in a canonical order first, so the
+result never depends on the order of the input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+from scipy.optimize import linear_sum_assignment
+
+from extract.core.schema import DateInfo, Incident
+from extract.scoring.comparators import (
+    FUZZY_NAME_THRESHOLD,
+    NameMatcher,
+    Verdict,
+    compare_count,
+    compare_date,
+    compare_enum,
+    types_compatible,
+)
+from extract.scoring.normalize import normalize_date
+
+#: The scored fields of an incident, in report order.
+FIELDS: tuple[str, ...] = (
+    "type",
+    "date",
+    "location",
+    "aircraft",
+    "perpetrators",
+    "weapon",
+    "casualties",
+    "sources",
+    "primary",
+)
+LIST_FIELDS: tuple[str, ...] = ("aircraft", "perpetrators", "casualties", "sources")
+
+#: A pair of incidents is aligned only if, over its slots other than type and primary,
+#: the prediction earns at least this share of the credit the gold incident offers
+#: (unless the gold incident has no such slots, when compatible types suffice).
+MIN_AGREEMENT = 0.25
+
+# Bonus per aligned pair: far smaller than the smallest credit step (0.5), so it only
+# breaks ties in favour of aligning more pairs.
+_PAIR_BONUS = 1e-6
+
+
+@dataclass(frozen=True)
+class Part:
+    """One sub-field of a composite value: its name, comparator kind and weight."""
+
+    name: str
+    kind: str  # "name", "enum" or "count"
+    weight: float
+
+
+# The weights decide when a composite is partial rather than incorrect (see _combine):
+# the identifying sub-field weighs most, so a perpetrator with the right name and the
+# wrong status is partial, and a casualty group with the wrong count is incorrect.
+COMPOSITES: dict[str, tuple[Part, ...]] = {
+    "location": (
+        Part("place", "name", 1),
+        Part("near", "name", 1),
+        Part("admin1", "name", 1),
+        Part("country", "name", 1),
+    ),
+    "aircraft": (Part("model", "name", 2), Part("category", "enum", 1), Part("operator", "name", 1)),
+    "perpetrators": (Part("name", "name", 2), Part("status", "enum", 1)),
+    "weapon": (Part("text", "name", 1), Part("category", "enum", 1)),
+    "casualties": (Part("kind", "enum", 1), Part("count", "count", 3), Part("who", "name", 1)),
+    "sources": (Part("name", "name", 2), Part("kind", "enum", 1)),
+}
+
+#: Sub-fields reported on their own, as ``field.sub``.
+SUBFIELDS: tuple[str, ...] = tuple(f"{field}.{part.name}" for field, parts in COMPOSITES.items() for part in parts)
+
+
+@dataclass(frozen=True, slots=True)
+class SubVerdict:
+    """The verdict on one sub-field of a composite value."""
+
+    name: str
+    verdict: Verdict
+    gold: Any = None
+    pred: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """The verdict on one slot, with the two values it compared."""
+
+    field: str
+    verdict: Verdict
+    gold: Any = None
+    pred: Any = None
+    subs: tuple[SubVerdict, ...] = ()
+    gold_index: int | None = None
+    pred_index: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PairScore:
+    """A gold incident compared with a predicted one."""
+
+    slots: tuple[Slot, ...]
+    credit: float
+    agreement: float
+    allowed: bool
+
+
+Alternatives = Mapping[str, Sequence[str]]
+
+
+def _count_text(item: Any) -> str:
+    if item.count_max is not None:
+        return f"{item.count}-{item.count_max} ({item.qualifier.value})"
+    return f"{item.count} ({item.qualifier.value})"
+
+
+def _compare_part(part: Part, gold: Any, pred: Any, alternatives: Sequence[str], names: NameMatcher) -> Verdict:
+    if part.kind == "name":
+        return names.compare(gold, pred, alternatives)
+    if part.kind == "count":
+        return compare_count(gold, pred, alternatives)
+    return compare_enum(gold, pred, alternatives)
+
+
+def _optional(part: Part, pred: Any, alternatives: Sequence[str], names: NameMatcher) -> Verdict:
+    """A value the gold left empty but listed acceptable alternatives for."""
+    if part.kind == "name":
+        verdict = names.compare(alternatives[0], pred, alternatives[1:])
+    else:
+        verdict = compare_enum(alternatives[0], pred, alternatives[1:])
+    return verdict if verdict is not Verdict.INCORRECT else Verdict.SPURIOUS
+
+
+def _subverdicts(
+    field: str, gold: Any, pred: Any, alternatives: Alternatives, prefix: str, names: NameMatcher
+) -> tuple[SubVerdict, ...]:
+    out = []
+    for part in COMPOSITES[field]:
+        if part.kind == "count":
+            out.append(
+                SubVerdict(
+                    "count",
+                    compare_count(gold, pred, alternatives.get(f"{prefix}.count", ())),
+                    _count_text(gold),
+                    _count_text(pred),
+                )
+            )
+            continue
+        g, p = getattr(gold, part.name), getattr(pred, part.name)
+        alts = alternatives.get(f"{prefix}.{part.name}", ())
+        if g is None:
+            if p is None:
+                continue
+            verdict = _optional(part, p, alts, names) if alts else Verdict.SPURIOUS
+        elif p is None:
+            verdict = Verdict.MISSING
+        else:
+            verdict = _compare_part(part, g, p, alts, names)
+        out.append(SubVerdict(part.name, verdict, g, p))
+    return tuple(out)
+
+
+def _combine(field: str, subs: Sequence[SubVerdict]) -> tuple[Verdict, float]:
+    """The verdict on a composite from its sub-fields, and the share of the weight earned.
+
+    Judged on the sub-fields the gold fills (plus empty gold sub-fields whose listed
+    alternatives the prediction matched): correct when all are correct, partial when at
+    least half the weight is earned, incorrect otherwise. Sub-fields only the
+    prediction fills are spurious in the sub-field table and do not lower the
+    composite, so that removing a predicted value can never raise its credit.
+    """
+    weights = {p.name: p.weight for p in COMPOSITES[field]}
+    total = earned = 0.0
+    all_correct = True
+    for sub in subs:
+        if sub.verdict is Verdict.SPURIOUS:
+            continue
+        w = weights[sub.name]
+        total += w
+        earned += w * sub.verdict.credit
+        all_correct = all_correct and sub.verdict is Verdict.CORRECT
+    share = earned / total if total else 0.0
+    if total and all_correct:
+        return Verdict.CORRECT, share
+    return (Verdict.PARTIAL if share >= 0.5 else Verdict.INCORRECT), share
+
+
+def compare_composite(
+    field: str, gold: Any, pred: Any, alternatives: Alternatives, prefix: str, names: NameMatcher
+) -> tuple[Verdict, tuple[SubVerdict, ...], float]:
+    """Compare two composite values (a location, weapon or list item): verdict, sub-verdicts, share earned."""
+    subs = _subverdicts(field, gold, pred, alternatives, prefix, names)
+    verdict, share = _combine(field, subs)
+    return verdict, subs, share
+
+
+def _item_allowed(field: str, subs: Sequence[SubVerdict], share: float) -> bool:
+    """Whether two list items may be aligned at all (otherwise both stay unmatched)."""
+    by_name = {s.name: s.verdict for s in subs}
+    if field in ("perpetrators", "sources"):
+        return by_name["name"] is not Verdict.INCORRECT
+    if field == "casualties":
+        return by_name["kind"] is Verdict.CORRECT
+    return share > 0  # aircraft: some sub-field the gold fills must agree
+
+
+def canonical_order(items: Sequence[BaseModel]) -> list[int]:
+    """Indices of the items sorted by content, so that alignment ignores input order."""
+    if len(items) < 2:
+        return list(range(len(items)))
+    keys = [item.model_dump_json() for item in items]
+    return sorted(range(len(items)), key=keys.__getitem__)
+
+
+def assign(credit: np.ndarray, allowed: np.ndarray) -> list[tuple[int, int]]:
+    """The optimal one-to-one pairs of a credit matrix among the allowed cells."""
+    rows, cols = credit.shape
+    if rows == 0 or cols == 0:
+        return []
+    if rows == 1 and cols == 1:
+        return [(0, 0)] if allowed[0, 0] else []
+    weight = np.where(allowed, credit + _PAIR_BONUS, 0.0)
+    r, c = linear_sum_assignment(weight, maximize=True)
+    return [(int(i), int(j)) for i, j in zip(r, c, strict=True) if allowed[i, j]]
+
+
+def _lone_item_slot(field: str, item: Any, verdict: Verdict, index: int | None = None) -> Slot:
+    """A value with nothing to compare against: every sub-field it fills is missing (or spurious)."""
+    subs = []
+    for part in COMPOSITES[field]:
+        value = _count_text(item) if part.kind == "count" else getattr(item, part.name)
+        if value is not None:
+            subs.append(
+                SubVerdict(
+                    part.name,
+                    verdict,
+                    value if verdict is Verdict.MISSING else None,
+                    value if verdict is Verdict.SPURIOUS else None,
+                )
+            )
+    gold, pred = (item, None) if verdict is Verdict.MISSING else (None, item)
+    return Slot(
+        field,
+        verdict,
+        gold,
+        pred,
+        tuple(subs),
+        gold_index=index if verdict is Verdict.MISSING else None,
+        pred_index=index if verdict is Verdict.SPURIOUS else None,
+    )
+
+
+def compare_lists(
+    field: str, gold: Sequence[Any], pred: Sequence[Any], alternatives: Alternatives, names: NameMatcher
+) -> list[Slot]:
+    """Align two lists item by item and score each pair; unmatched items are missing or spurious."""
+    if not gold and not pred:
+        return []
+    g_order, p_order = canonical_order(gold), canonical_order(pred)
+    n, m = len(gold), len(pred)
+    credit = np.zeros((n, m))
+    allowed = np.zeros((n, m), dtype=bool)
+    results: dict[tuple[int, int], tuple[Verdict, tuple[SubVerdict, ...]]] = {}
+    for a, gi in enumerate(g_order):
+        for b, pj in enumerate(p_order):
+            verdict, subs, share = compare_composite(field, gold[gi], pred[pj], alternatives, f"{field}[{gi}]", names)
+            if _item_allowed(field, subs, share):
+                allowed[a, b] = True
+                credit[a, b] = verdict.credit
+                results[a, b] = (verdict, subs)
+    slots: list[Slot] = []
+    matched_g: set[int] = set()
+    matched_p: set[int] = set()
+    for a, b in assign(credit, allowed):
+        gi, pj = g_order[a], p_order[b]
+        verdict, subs = results[a, b]
+        slots.append(Slot(field, verdict, gold[gi], pred[pj], subs, gold_index=gi, pred_index=pj))
+        matched_g.add(gi)
+        matched_p.add(pj)
+    slots.extend(_lone_item_slot(field, gold[k], Verdict.MISSING, k) for k in range(n) if k not in matched_g)
+    slots.extend(_lone_item_slot(field, pred[k], Verdict.SPURIOUS, k) for k in range(m) if k not in matched_p)
+    return slots
+
+
+def _date_slot(gold: DateInfo | None, pred: DateInfo | None, alternatives: Alternatives) -> Slot | None:
+    texts, isos = alternatives.get("date.text", ()), alternatives.get("date.iso", ())
+    if gold is None:
+        if pred is None:
+            return None
+        # An empty gold date with alternatives means "optional, but if given it must be one of these".
+        optional_match = any(normalize_date(pred.text) == normalize_date(a) for a in texts) or (
+            pred.iso is not None and pred.iso in isos
+        )
+        return Slot("date", Verdict.CORRECT if optional_match else Verdict.SPURIOUS, None, pred)
+    if pred is None:
+        return Slot("date", Verdict.MISSING, gold, None)
+    return Slot("date", compare_date(gold, pred, texts, isos, FUZZY_NAME_THRESHOLD), gold, pred)
+
+
+def _composite_slot(field: str, gold: Any, pred: Any, alternatives: Alternatives, names: NameMatcher) -> Slot | None:
+    if gold is None:
+        return None if pred is None else _lone_item_slot(field, pred, Verdict.SPURIOUS)
+    if pred is None:
+        return _lone_item_slot(field, gold, Verdict.MISSING)
+    verdict, subs, _ = compare_composite(field, gold, pred, alternatives, field, names)
+    return Slot(field, verdict, gold, pred, subs)
+
+
+def _primary_slot(gold: bool, pred: bool) -> Slot | None:
+    # False is the empty value: only a primary flag set on either side is a slot.
+    if gold and pred:
+        return Slot("primary", Verdict.CORRECT, True, True)
+    if gold:
+        return Slot("primary", Verdict.MISSING, True, False)
+    if pred:
+        return Slot("primary", Verdict.SPURIOUS, False, True)
+    return None
+
+
+def compare_incidents(gold: Incident, pred: Incident, names: NameMatcher) -> PairScore | None:
+    """Score a predicted incident against a gold one; None when their types are incompatible.
+
+    A type listed among the gold incident's ``type`` alternatives is always compatible.
+    """
+    alternatives: Alternatives = getattr(gold, "alternatives", None) or {}
+    if not types_compatible(gold.type, pred.type) and pred.type.value not in alternatives.get("type", ()):
+        return None
+    slots: list[Slot] = [
+        Slot("type", compare_enum(gold.type, pred.type, alternatives.get("type", ())), gold.type, pred.type)
+    ]
+    for slot in (
+        _date_slot(gold.date, pred.date, alternatives),
+        _composite_slot("location", gold.location, pred.location, alternatives, names),
+    ):
+        if slot is not None:
+            slots.append(slot)
+    slots.extend(compare_lists("aircraft", gold.aircraft, pred.aircraft, alternatives, names))
+    slots.extend(compare_lists("perpetrators", gold.perpetrators, pred.perpetrators, alternatives, names))
+    weapon = _composite_slot("weapon", gold.weapon, pred.weapon, alternatives, names)
+    if weapon is not None:
+        slots.append(weapon)
+    slots.extend(compare_lists("casualties", gold.casualties, pred.casualties, alternatives, names))
+    slots.extend(compare_lists("sources", gold.sources, pred.sources, alternatives, names))
+    primary = _primary_slot(gold.primary, pred.primary)
+    if primary is not None:
+        slots.append(primary)
+
+    credit = sum(s.verdict.credit for s in slots)
+    offered = earned = 0.0
+    for s in slots:
+        if s.field not in ("type", "primary") and s.verdict is not Verdict.SPURIOUS:
+            offered += 1
+            earned += s.verdict.credit
+    agreement = earned / offered if offered else 1.0
+    return PairScore(tuple(slots), credit, agreement, agreement >= MIN_AGREEMENT)
+
+
+def lone_incident_slots(incident: Incident, verdict: Verdict) -> list[Slot]:
+    """The slots of an unmatched incident: all missing (gold) or all spurious (prediction)."""
+    missing = verdict is Verdict.MISSING
+
+    def slot(field: str, value: Any) -> Slot:
+        return Slot(field, verdict, value if missing else None, None if missing else value)
+
+    slots = [slot("type", incident.type)]
+    if incident.date is not None:
+        slots.append(slot("date", incident.date))
+    if incident.location is not None:
+        slots.append(_lone_item_slot("location", incident.location, verdict))
+    for field in ("aircraft", "perpetrators"):
+        slots.extend(_lone_item_slot(field, item, verdict, k) for k, item in enumerate(getattr(incident, field)))
+    if incident.weapon is not None:
+        slots.append(_lone_item_slot("weapon", incident.weapon, verdict))
+    for field in ("casualties", "sources"):
+        slots.extend(_lone_item_slot(field, item, verdict, k) for k, item in enumerate(getattr(incident, field)))
+    if incident.primary:
+        slots.append(slot("primary", True))
+    return slots
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentAlignment:
+    """The incidents of one document, aligned: pairs (gold index, predicted index, score) and the rest."""
+
+    pairs: tuple[tuple[int, int, PairScore], ...]
+    missing: tuple[int, ...]
+    spurious: tuple[int, ...]
+
+
+def align_incidents(gold: Sequence[Incident], pred: Sequence[Incident], names: NameMatcher) -> IncidentAlignment:
+    """Align the predicted incidents of a document with the gold ones (see the module docstring)."""
+    g_order, p_order = canonical_order(gold), canonical_order(pred)
+    n, m = len(gold), len(pred)
+    credit = np.zeros((n, m))
+    allowed = np.zeros((n, m), dtype=bool)
+    scores: dict[tuple[int, int], PairScore] = {}
+    for a, gi in enumerate(g_order):
+        for b, pj in enumerate(p_order):
+            score = compare_incidents(gold[gi], pred[pj], names)
+            if score is not None and score.allowed:
+                allowed[a, b] = True
+                credit[a, b] = score.credit
+                scores[a, b] = score
+    pairs = sorted(((g_order[a], p_order[b], scores[a, b]) for a, b in assign(credit, allowed)), key=lambda t: t[0])
+    matched_g = {gi for gi, _, _ in pairs}
+    matched_p = {pj for _, pj, _ in pairs}
+    return IncidentAlignment(
+        pairs=tuple(pairs),
+        missing=tuple(k for k in range(n) if k not in matched_g),
+        spurious=tuple(k for k in range(m) if k not in matched_p),
+    )

@@ -1,0 +1,219 @@
+"""Counts and the metrics computed from them: MUC slot scores, incident detection, grounding.
+
+Every metric is a plain function of integer counts, so the point estimate and each
+bootstrap resample go through the same formula.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from extract.scoring.comparators import Verdict
+
+#: Order of the verdicts in count vectors.
+VERDICTS: tuple[Verdict, ...] = (
+    Verdict.CORRECT,
+    Verdict.PARTIAL,
+    Verdict.INCORRECT,
+    Verdict.MISSING,
+    Verdict.SPURIOUS,
+)
+VERDICT_INDEX = {v: k for k, v in enumerate(VERDICTS)}
+
+
+def ratio(num: float, den: float) -> float | None:
+    return num / den if den else None
+
+
+def prf(true_pos: float, pred_total: float, gold_total: float) -> tuple[float | None, float | None, float | None]:
+    """Precision, recall and F1 from a numerator and the two denominators.
+
+    All three are None when there is nothing on either side (no metric to speak of);
+    a side with nothing gives 0 for its metric when the other side has something
+    (an empty prediction has precision 0, not an undefined one).
+    """
+    if not pred_total and not gold_total:
+        return None, None, None
+    precision = true_pos / pred_total if pred_total else 0.0
+    recall = true_pos / gold_total if gold_total else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1
+
+
+@dataclass(frozen=True)
+class Counts:
+    """MUC counts of one field (or of all slots) and the scores they give; partial counts half."""
+
+    correct: int = 0
+    partial: int = 0
+    incorrect: int = 0
+    missing: int = 0
+    spurious: int = 0
+
+    @classmethod
+    def from_list(cls, values: list[int]) -> Counts:
+        return cls(*values)
+
+    @property
+    def credit(self) -> float:
+        return self.correct + 0.5 * self.partial
+
+    @property
+    def predicted(self) -> int:
+        """Slots the prediction filled (the precision denominator)."""
+        return self.correct + self.partial + self.incorrect + self.spurious
+
+    @property
+    def gold(self) -> int:
+        """Slots the gold filled (the recall denominator)."""
+        return self.correct + self.partial + self.incorrect + self.missing
+
+    @property
+    def precision(self) -> float | None:
+        return prf(self.credit, self.predicted, self.gold)[0]
+
+    @property
+    def recall(self) -> float | None:
+        return prf(self.credit, self.predicted, self.gold)[1]
+
+    @property
+    def f1(self) -> float | None:
+        return prf(self.credit, self.predicted, self.gold)[2]
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        p, r, f = prf(self.credit, self.predicted, self.gold)
+        return {
+            "precision": p,
+            "recall": r,
+            "f1": f,
+            "correct": self.correct,
+            "partial": self.partial,
+            "incorrect": self.incorrect,
+            "missing": self.missing,
+            "spurious": self.spurious,
+        }
+
+
+@dataclass(frozen=True)
+class DetectionCounts:
+    """Incident detection: aligned pairs, unmatched predictions, unmatched gold incidents."""
+
+    matched: int = 0
+    spurious: int = 0
+    missing: int = 0
+
+    @property
+    def precision(self) -> float | None:
+        return prf(self.matched, self.matched + self.spurious, self.matched + self.missing)[0]
+
+    @property
+    def recall(self) -> float | None:
+        return prf(self.matched, self.matched + self.spurious, self.matched + self.missing)[1]
+
+    @property
+    def f1(self) -> float | None:
+        return prf(self.matched, self.matched + self.spurious, self.matched + self.missing)[2]
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        p, r, f = prf(self.matched, self.matched + self.spurious, self.matched + self.missing)
+        return {
+            "precision": p,
+            "recall": r,
+            "f1": f,
+            "matched": self.matched,
+            "spurious": self.spurious,
+            "missing": self.missing,
+        }
+
+
+@dataclass(frozen=True)
+class GroundingCounts:
+    """How the predicted evidence spans were aligned to the article."""
+
+    exact: int = 0
+    fuzzy: int = 0
+    not_found: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.exact + self.fuzzy + self.not_found
+
+    @property
+    def rate(self) -> float | None:
+        """Share of spans found exactly or fuzzily; None when there are no spans."""
+        return ratio(self.exact + self.fuzzy, self.total)
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        return {
+            "rate": self.rate,
+            "exact": self.exact,
+            "fuzzy": self.fuzzy,
+            "not_found": self.not_found,
+            "total": self.total,
+        }
+
+
+# Columns of the per-document count matrix the bootstrap resamples.
+BOOT_COLUMNS = ("matched", "inc_spurious", "inc_missing", "cor", "par", "inc", "mis", "spu", "grounded", "spans")
+
+
+def _f1_columns(num: np.ndarray, pred: np.ndarray, gold: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.where(pred > 0, num / np.where(pred > 0, pred, 1), 0.0)
+        r = np.where(gold > 0, num / np.where(gold > 0, gold, 1), 0.0)
+        f = np.where(p + r > 0, 2 * p * r / np.where(p + r > 0, p + r, 1), 0.0)
+    return np.where((pred > 0) | (gold > 0), f, np.nan)
+
+
+def resampled_metrics(totals: np.ndarray) -> dict[str, np.ndarray]:
+    """Incident F1, slot micro-F1 and grounding rate for each row of summed count vectors."""
+    matched, fp, fn, cor, par, inc, mis, spu, grounded, spans = (totals[:, k] for k in range(len(BOOT_COLUMNS)))
+    credit = cor + 0.5 * par
+    with np.errstate(divide="ignore", invalid="ignore"):
+        grounding = np.where(spans > 0, grounded / np.where(spans > 0, spans, 1), np.nan)
+    return {
+        "incidents.f1": _f1_columns(matched, matched + fp, matched + fn),
+        "slots.f1": _f1_columns(credit, cor + par + inc + spu, cor + par + inc + mis),
+        "grounding_rate": grounding,
+    }
+
+
+def bootstrap_ci(
+    per_document: np.ndarray, resamples: int, seed: int, level: float = 0.95, chunk: int = 100
+) -> dict[str, tuple[float, float] | None]:
+    """Percentile confidence intervals from resampling documents with replacement.
+
+    ``per_document`` holds one row of counts per document (columns :data:`BOOT_COLUMNS`).
+    Each resample draws as many documents as there are, with replacement; its counts
+    are the sum of the drawn rows, computed as a weight matrix times the count matrix
+    so that no resample loops over documents in Python. An interval is None when the
+    metric is undefined in every resample.
+    """
+    names = ("incidents.f1", "slots.f1", "grounding_rate")
+    n = per_document.shape[0]
+    if resamples <= 0 or n == 0:
+        return dict.fromkeys(names)
+    rng = np.random.default_rng(seed)
+    matrix = per_document.astype(np.float64)
+    collected: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    for start in range(0, resamples, chunk):
+        size = min(chunk, resamples - start)
+        draws = rng.integers(0, n, size=(size, n))
+        # Row r of weights counts how often each document was drawn in resample r.
+        flat = (draws + (np.arange(size) * n)[:, None]).ravel()
+        weights = np.bincount(flat, minlength=size * n).reshape(size, n).astype(np.float64)
+        for name, values in resampled_metrics(weights @ matrix).items():
+            collected[name].append(values)
+    alpha = (1 - level) / 2 * 100
+    out: dict[str, tuple[float, float] | None] = {}
+    for name in names:
+        values = np.concatenate(collected[name])
+        values = values[~np.isnan(values)]
+        if values.size == 0:
+            out[name] = None
+        else:
+            lo, hi = np.percentile(values, [alpha, 100 - alpha])
+            out[name] = (float(lo), float(hi))
+    return out
