@@ -9,6 +9,7 @@ The CLI is a thin layer over these functions::
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from pathlib import Path
@@ -180,9 +181,14 @@ def evaluate_run(
     report: str | Path | None = None,
     baseline: str | Path | None = None,
     bootstrap: int = 1000,
+    prices: str | Path | None = None,
     quiet: bool = False,
 ) -> Any:
-    """Score a run file against a gold directory; print the table; write the JSON and Markdown reports."""
+    """Score a run file against a gold directory; print the table; write the JSON and Markdown reports.
+
+    With ``prices`` (the table ``extract run --prices`` takes), the run's cost estimate is
+    printed and added to the JSON summary as ``cost``.
+    """
     from extract.core.gold import load_gold
     from extract.display import console
     from extract.scoring import evaluate, load_predictions, load_summary, render_table, write_json, write_markdown
@@ -191,13 +197,26 @@ def evaluate_run(
     predictions = load_predictions(pred)
     result = evaluate(gold_set, predictions, bootstrap=bootstrap)
     base = load_summary(baseline) if baseline else None
+    cost = _run_cost(predictions, prices) if prices else None
     if not quiet:
         console.print(render_table(result, baseline=base))
+        if cost is not None:
+            console.print(f"Estimated cost of the run: ${cost:.4f}")
     if json_out:
-        write_json(result, json_out, baseline=base)
+        summary = write_json(result, json_out, baseline=base)
+        if cost is not None:
+            summary["cost"] = round(cost, 6)
+            Path(json_out).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     if report:
         write_markdown(result, report, baseline=base)
     return result
+
+
+def _run_cost(predictions: dict[str, DocumentResult], prices: str | Path) -> float:
+    total = 0.0
+    for result in predictions.values():
+        total += Prices.from_file(prices, result.provenance.model).cost(result.usage)
+    return total
 
 
 def run_suite(

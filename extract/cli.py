@@ -83,6 +83,7 @@ def _build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--report", default=None, help="write the Markdown report here")
     ev.add_argument("--baseline", default=None, help="a previous JSON summary: show the deltas")
     ev.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the confidence intervals")
+    ev.add_argument("--prices", default=None, help="price table (as for extract run): add the run's cost estimate")
 
     gold = sub.add_parser("gold", help="gold label tools")
     gold_sub = gold.add_subparsers(dest="gold_command", required=True)
@@ -153,6 +154,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         report=args.report,
         baseline=args.baseline,
         bootstrap=args.bootstrap,
+        prices=args.prices,
     )
     return EXIT_OK
 

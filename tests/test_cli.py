@@ -155,3 +155,33 @@ def test_binary_and_non_utf8_files_in_a_folder(tmp_path: Path) -> None:
         failure = records[name]["failure"]
         assert records[name]["status"] == "failed" and failure["reason"] == "bad_input"
         assert f"{name}.txt" in failure["message"] or name in records[name]["id"]
+
+
+def test_cost_estimate_in_the_run_summary_and_in_eval(
+    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"mock-echo": {"input": 1.0, "output": 2.0}}))
+    out = tmp_path / "run.jsonl"
+    assert (
+        main(["run", str(corpus), "--backend", "mock", "--model", "echo", "--out", str(out), "--prices", str(prices)])
+        == 0
+    )
+    record = next(iter(_records(out).values()))
+    expected = (record["usage"]["prompt_tokens"] * 1.0 + record["usage"]["completion_tokens"] * 2.0) / 1e6
+    assert f"${expected:.4f}" in capsys.readouterr().out
+    gold = tmp_path / "gold"
+    (gold / "labels").mkdir(parents=True)
+    (gold / "articles").mkdir()
+    summary = tmp_path / "summary.json"
+    assert main(["eval", "--gold", str(gold), "--pred", str(out), "--prices", str(prices), "--json", str(summary)]) == 0
+    assert json.loads(summary.read_text())["cost"] == pytest.approx(expected, abs=1e-6)
+
+
+def test_price_table_without_the_model_is_a_config_error(
+    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"gpt-x": {"input": 1.0, "output": 2.0}}))
+    code = main(["run", str(corpus), "--backend", "mock", "--out", str(tmp_path / "o.jsonl"), "--prices", str(prices)])
+    assert code == 2 and "no prices for model 'mock-empty'" in _one_error_line(capsys.readouterr().err)

@@ -15,6 +15,7 @@ Needs the ``local`` extra: ``pip install 'incident-extract[local]'``.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
 import threading
@@ -23,8 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from extract.backends.base import InstructorBackend
+from pydantic import BaseModel
+
 from extract.core.backend import CompletionRequest
 from extract.core.errors import ConfigError
+from extract.core.schema import schema_hash
 
 BUNDLED = "gemma-3-270m"
 
@@ -47,7 +51,11 @@ _GRAMMAR_UNSAFE = {"maxLength", "minLength", "maximum", "minimum", "maxItems", "
 
 
 def grammar_schema(node: Any) -> Any:
-    """A copy of a JSON schema without the constraints llama.cpp grammars handle badly."""
+    """A copy of a JSON schema without the constraints llama.cpp grammars handle badly.
+
+    (Bounding string lengths in the grammar was tried, to stop a small model looping inside one
+    string: it made sampling about twenty times slower. ``max_tokens`` bounds the loop instead.)
+    """
     if isinstance(node, dict):
         return {k: grammar_schema(v) for k, v in node.items() if k not in _GRAMMAR_UNSAFE}
     if isinstance(node, list):
@@ -86,7 +94,7 @@ class LocalBackend(InstructorBackend):
         n_threads: int | None = None,
         mode: str = "json_schema",
         temperature: float = 0.0,
-        max_tokens: int = 1024,
+        max_tokens: int = 768,
         seed: int = 0,
         verbose: bool = False,
     ):
@@ -117,6 +125,7 @@ class LocalBackend(InstructorBackend):
                 verbose=verbose,
             )
         self._lock = threading.Lock()
+        self._grammars: dict[str, Any] = {}
 
     def identity(self) -> dict[str, Any]:
         return {**super().identity(), "n_ctx": self.n_ctx}
@@ -127,9 +136,22 @@ class LocalBackend(InstructorBackend):
         kwargs.pop("model", None)
         if self.mode == "tools":
             return kwargs  # llama.cpp constrains tool arguments itself
-        schema = grammar_schema(request.response_model.model_json_schema())
-        kwargs["response_format"] = {"type": "json_object", "schema": schema}
+        kwargs.pop("response_format", None)
+        kwargs["grammar"] = self._grammar(request.response_model)
         return kwargs
+
+    def _grammar(self, model: type[BaseModel]) -> Any:
+        key = schema_hash(model)
+        if key not in self._grammars:
+            from llama_cpp.llama_grammar import LlamaGrammar, json_schema_to_gbnf
+
+            gbnf = json_schema_to_gbnf(json.dumps(grammar_schema(model.model_json_schema())))
+            # JSON forbids raw control characters inside strings; llama.cpp's rule allows them, and a
+            # small model then loops on newlines inside one string until max_tokens.
+            gbnf = gbnf.replace('char ::= [^"\\\\]', 'char ::= [^"\\\\\\x00-\\x1F]', 1)
+            with _quiet_stderr(True):
+                self._grammars[key] = LlamaGrammar.from_string(gbnf, verbose=False)
+        return self._grammars[key]
 
     def _send(self, kwargs: dict[str, Any]) -> Any:
         with self._lock:
