@@ -23,9 +23,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from extract.backends.base import InstructorBackend
 from pydantic import BaseModel
 
+from extract.backends.base import InstructorBackend
 from extract.core.backend import CompletionRequest
 from extract.core.errors import ConfigError
 from extract.core.schema import schema_hash
