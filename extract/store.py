@@ -54,7 +54,10 @@ class ResponseStore:
     def identity(self) -> dict[str, Any]:
         manifest = self.root / "manifest.json"
         if not manifest.is_file():
-            raise ConfigError(f"{self.root}: no manifest.json, so this is not a recording", hint="record one with extract run --record DIR")
+            raise ConfigError(
+                f"{self.root}: no manifest.json, so this is not a recording",
+                hint="record one with extract run --record DIR",
+            )
         data: dict[str, Any] = json.loads(manifest.read_text(encoding="utf-8"))["identity"]
         return data
 
@@ -116,7 +119,9 @@ class CachingBackend:
                 document_id=request.document_id or None,
             )
         parsed = request.response_model.model_validate_json(entry["result"])
-        return key, Completion(parsed=parsed, raw=entry.get("raw", ""), usage=Usage(cached=True), attempts=0, model=self.model)
+        return key, Completion(
+            parsed=parsed, raw=entry.get("raw", ""), usage=Usage(cached=True), attempts=0, model=self.model
+        )
 
     def _save(self, key: str, request: CompletionRequest, outcome: Completion | ValidationFailed) -> None:
         if not self.write:

@@ -30,7 +30,9 @@ def incident(**overrides: Any) -> dict[str, Any]:
         "date": {"text": "Saturday", "iso": None, "precision": "day", "quote": "on Saturday"},
         "location": {"near": "Saraqeb", "quote": "near Saraqeb"},
         "aircraft": [{"model": "Su-25", "category": "fixed_wing", "operator": "Russia", "quote": "a Russian Su-25"}],
-        "perpetrators": [{"name": "Tahrir al-Sham", "status": "claimed", "quote": "Tahrir al-Sham claimed responsibility"}],
+        "perpetrators": [
+            {"name": "Tahrir al-Sham", "status": "claimed", "quote": "Tahrir al-Sham claimed responsibility"}
+        ],
         "casualties": [
             {"kind": "killed", "count": 1, "qualifier": "exact", "who": "pilot", "quote": "The pilot was killed"}
         ],
@@ -148,7 +150,13 @@ def test_long_document_is_chunked_and_duplicates_in_the_overlap_merged() -> None
 
     def reply(call: MockCall) -> dict[str, Any]:
         found = sentence in call.article
-        return {"incidents": [incident(quote=sentence, date=None, location=None, aircraft=[], perpetrators=[], casualties=[])] if found else []}
+        return {
+            "incidents": [
+                incident(quote=sentence, date=None, location=None, aircraft=[], perpetrators=[], casualties=[])
+            ]
+            if found
+            else []
+        }
 
     backend = MockBackend(reply)
     result = extract_document(doc(text), config(backend, chunk_chars=1000, chunk_overlap=400))
@@ -160,7 +168,11 @@ def test_long_document_is_chunked_and_duplicates_in_the_overlap_merged() -> None
 
 @pytest.mark.parametrize(
     ("size", "overlap"),
-    [pytest.param(100, 20, id="small"), pytest.param(1000, 0, id="no-overlap"), pytest.param(5000, 500, id="one-chunk")],
+    [
+        pytest.param(100, 20, id="small"),
+        pytest.param(1000, 0, id="no-overlap"),
+        pytest.param(5000, 500, id="one-chunk"),
+    ],
 )
 def test_split_text_covers_the_whole_text(size: int, overlap: int) -> None:
     text = "\n\n".join(f"Paragraph {k}. " + "word " * (k % 17) for k in range(120))

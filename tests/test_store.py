@@ -21,7 +21,15 @@ REPLY = {
             "type": "shelling",
             "quote": "Rebels shelled two districts of Aleppo on Monday",
             "summary": "Rebel shelling of Aleppo killed at least 28 civilians.",
-            "casualties": [{"kind": "killed", "count": 28, "qualifier": "at_least", "who": "civilians", "quote": "at least 28 civilians"}],
+            "casualties": [
+                {
+                    "kind": "killed",
+                    "count": 28,
+                    "qualifier": "at_least",
+                    "who": "civilians",
+                    "quote": "at least 28 civilians",
+                }
+            ],
             "primary": True,
         }
     ]
@@ -72,8 +80,12 @@ def test_replay_of_a_changed_prompt_is_a_miss_that_says_what_to_do(tmp_path: Pat
     recorder = CachingBackend(MockBackend([REPLY]), ResponseStore(tmp_path))
     extract_document(Document(id="d", text=TEXT), ExtractConfig(backend=recorder))
     base = load_prompt()
-    changed = PromptTemplate(name=base.name, system=base.system + "\nBe brief.", user=base.user, hash="changed", path=base.path)
-    result = extract_document(Document(id="d", text=TEXT), ExtractConfig(backend=ReplayBackend(ResponseStore(tmp_path)), prompt=changed))
+    changed = PromptTemplate(
+        name=base.name, system=base.system + "\nBe brief.", user=base.user, hash="changed", path=base.path
+    )
+    result = extract_document(
+        Document(id="d", text=TEXT), ExtractConfig(backend=ReplayBackend(ResponseStore(tmp_path)), prompt=changed)
+    )
     assert result.status is Status.FAILED and result.failure is not None
     assert result.failure.reason == "replay_miss" and "--record" in result.failure.message
 
