@@ -20,33 +20,38 @@ REPO = HERE.parent
 def main(argv: list[str]) -> int:
     from llama_cpp import Llama
 
-    from extract.backends.local import LocalBackend, bundled_model_path
+    from extract.backends.local import LocalBackend, bundled_model_path, default_threads
     from extract.core.pipeline import ExtractConfig, extract_document
     from extract.core.records import Document
 
     quick = "--quick" in argv
     path = bundled_model_path()
-    threads = os.cpu_count() or 2
-    t0 = time.perf_counter()
-    llm = Llama(model_path=str(path), n_ctx=4096, n_threads=threads, seed=0, verbose=False)
-    load_s = time.perf_counter() - t0
-
     article = (REPO / "gold" / "articles" / "003_d1fb5659d5cb6fff.txt").read_text(encoding="utf-8")
-    n_prompt = len(llm.tokenize(article.encode("utf-8")))
-    t0 = time.perf_counter()
-    llm.create_completion(article, max_tokens=1, temperature=0.0)
-    prompt_s = time.perf_counter() - t0
+    raw: dict[str, dict[str, float]] = {}
+    for threads in sorted({1, os.cpu_count() or 2}):
+        t0 = time.perf_counter()
+        llm = Llama(model_path=str(path), n_ctx=4096, n_threads=threads, seed=0, verbose=False)
+        load_s = time.perf_counter() - t0
+        n_prompt = len(llm.tokenize(article.encode("utf-8")))
+        t0 = time.perf_counter()
+        llm.create_completion(article, max_tokens=1, temperature=0.0)
+        prompt_s = time.perf_counter() - t0
+        llm.reset()
+        t0 = time.perf_counter()
+        prompt = "Write a long report on the history of aviation.\n"
+        out = llm.create_completion(prompt, max_tokens=64 if quick else 256, temperature=0.0)
+        gen_s = time.perf_counter() - t0
+        n_gen = out["usage"]["completion_tokens"]
+        del llm
+        raw[f"{threads}_threads"] = {
+            "load_seconds": round(load_s, 2),
+            "prompt_tokens": n_prompt,
+            "prompt_tokens_per_second": round(n_prompt / prompt_s, 1),
+            "generated_tokens": n_gen,
+            "generation_tokens_per_second": round(n_gen / gen_s, 1),
+        }
 
-    llm.reset()
-    t0 = time.perf_counter()
-    out = llm.create_completion(
-        "Write a long report on the history of aviation.\n", max_tokens=64 if quick else 256, temperature=0.0
-    )
-    gen_s = time.perf_counter() - t0
-    n_gen = out["usage"]["completion_tokens"]
-    del llm
-
-    backend = LocalBackend(max_tokens=256 if quick else 1024)
+    backend = LocalBackend(max_tokens=256) if quick else LocalBackend()
     text = (REPO / "gold" / "articles" / "004_2d656106fb365fc8.txt").read_text(encoding="utf-8")
     t0 = time.perf_counter()
     result = extract_document(Document(id="004", text=text), ExtractConfig(backend=backend, max_retries=0))
@@ -54,13 +59,9 @@ def main(argv: list[str]) -> int:
 
     figures = {
         "model": path.name,
-        "threads": threads,
-        "load_seconds": round(load_s, 2),
-        "prompt_tokens": n_prompt,
-        "prompt_tokens_per_second": round(n_prompt / prompt_s, 1),
-        "generated_tokens": n_gen,
-        "generation_tokens_per_second": round(n_gen / gen_s, 1),
+        "llama_cpp_unconstrained": raw,
         "constrained_extraction": {
+            "threads": default_threads(),
             "seconds": round(extract_s, 2),
             "prompt_tokens": result.usage.prompt_tokens,
             "completion_tokens": result.usage.completion_tokens,

@@ -32,6 +32,7 @@ def _add_backend_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-tokens", type=int, default=None, help="completion budget per request")
     g.add_argument("--max-retries", type=int, default=2, help="re-asks after a reply fails validation (default 2)")
     g.add_argument("--timeout", type=float, default=120.0, help="seconds per request (openai backend)")
+    g.add_argument("--threads", type=int, default=None, help="local backend: CPU threads (default: half the cores)")
     g.add_argument("--replay", default=None, help="mock backend: answer from a directory recorded with --record")
 
 
@@ -138,6 +139,7 @@ def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
         "max_tokens": args.max_tokens,
         "timeout": args.timeout,
         "replay": args.replay,
+        "n_threads": args.threads,
     }
 
 

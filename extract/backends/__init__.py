@@ -20,7 +20,7 @@ DEFAULT_BACKEND = "local"
 def _local(model: str | None, **o: Any) -> Backend:
     from extract.backends.local import LocalBackend
 
-    kwargs = {k: o[k] for k in ("mode", "temperature", "seed", "n_ctx") if o.get(k) is not None}
+    kwargs = {k: o[k] for k in ("mode", "temperature", "seed", "n_ctx", "n_threads") if o.get(k) is not None}
     if o.get("max_tokens"):
         kwargs["max_tokens"] = o["max_tokens"]
     return LocalBackend(model, **kwargs)

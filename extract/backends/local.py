@@ -15,7 +15,6 @@ Needs the ``local`` extra: ``pip install 'incident-extract[local]'``.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 import threading
@@ -23,12 +22,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
 from extract.backends.base import InstructorBackend
 from extract.core.backend import CompletionRequest
 from extract.core.errors import ConfigError
-from extract.core.schema import schema_hash
 
 BUNDLED = "gemma-3-270m"
 
@@ -53,14 +49,26 @@ _GRAMMAR_UNSAFE = {"maxLength", "minLength", "maximum", "minimum", "maxItems", "
 def grammar_schema(node: Any) -> Any:
     """A copy of a JSON schema without the constraints llama.cpp grammars handle badly.
 
-    (Bounding string lengths in the grammar was tried, to stop a small model looping inside one
-    string: it made sampling about twenty times slower. ``max_tokens`` bounds the loop instead.)
+    A small model can loop inside one string (the same sentence again and again) until
+    ``max_tokens``. Bounding string lengths in the grammar was tried and dropped: the grammar grew
+    to 59,000 characters and sampling slowed down several times. ``max_tokens`` bounds the loop
+    instead, and the cut-off reply is salvaged.
     """
     if isinstance(node, dict):
         return {k: grammar_schema(v) for k, v in node.items() if k not in _GRAMMAR_UNSAFE}
     if isinstance(node, list):
         return [grammar_schema(v) for v in node]
     return node
+
+
+def default_threads() -> int:
+    """Half the cores, at least one.
+
+    llama.cpp's threads wait for each other at every step: when another process holds one
+    of them, every token waits. On this project's 2-core machines, with a test or a second job
+    running, 2 threads took 35-205 s for an answer that 1 thread gave in 8 s.
+    """
+    return max(1, (os.cpu_count() or 2) // 2)
 
 
 @contextlib.contextmanager
@@ -120,12 +128,11 @@ class LocalBackend(InstructorBackend):
             self._llm = Llama(
                 model_path=str(path),
                 n_ctx=n_ctx,
-                n_threads=n_threads or max(1, (os.cpu_count() or 2)),
+                n_threads=n_threads or default_threads(),
                 seed=seed,
                 verbose=verbose,
             )
         self._lock = threading.Lock()
-        self._grammars: dict[str, Any] = {}
 
     def identity(self) -> dict[str, Any]:
         return {**super().identity(), "n_ctx": self.n_ctx}
@@ -136,22 +143,9 @@ class LocalBackend(InstructorBackend):
         kwargs.pop("model", None)
         if self.mode == "tools":
             return kwargs  # llama.cpp constrains tool arguments itself
-        kwargs.pop("response_format", None)
-        kwargs["grammar"] = self._grammar(request.response_model)
+        schema = grammar_schema(request.response_model.model_json_schema())
+        kwargs["response_format"] = {"type": "json_object", "schema": schema}
         return kwargs
-
-    def _grammar(self, model: type[BaseModel]) -> Any:
-        key = schema_hash(model)
-        if key not in self._grammars:
-            from llama_cpp.llama_grammar import LlamaGrammar, json_schema_to_gbnf
-
-            gbnf = json_schema_to_gbnf(json.dumps(grammar_schema(model.model_json_schema())))
-            # JSON forbids raw control characters inside strings; llama.cpp's rule allows them, and a
-            # small model then loops on newlines inside one string until max_tokens.
-            gbnf = gbnf.replace('char ::= [^"\\\\]', 'char ::= [^"\\\\\\x00-\\x1F]', 1)
-            with _quiet_stderr(True):
-                self._grammars[key] = LlamaGrammar.from_string(gbnf, verbose=False)
-        return self._grammars[key]
 
     def _send(self, kwargs: dict[str, Any]) -> Any:
         with self._lock:
