@@ -181,6 +181,9 @@ async def arun(
     finally:
         for task in workers:
             task.cancel()
+        closer = getattr(config.backend, "aclose", None)
+        if closer is not None:
+            await closer()
         writer.close()
         summary.seconds = time.perf_counter() - started
         summary.cost = prices.cost(summary.usage) if prices else None

@@ -101,6 +101,11 @@ class CachingBackend:
     def identity(self) -> dict[str, Any]:
         return self.inner.identity()
 
+    async def aclose(self) -> None:
+        closer = getattr(self.inner, "aclose", None)
+        if closer is not None:
+            await closer()
+
     def _lookup(self, request: CompletionRequest) -> tuple[str, Completion | None]:
         key = cache_key(self.inner.identity(), request)
         if not self.read:

@@ -131,7 +131,7 @@ def test_empty_document_fails_without_a_model_call() -> None:
     result = extract_document(doc(" \n\t "), config(backend))
     assert result.status is Status.FAILED and result.failure is not None
     assert result.failure.reason == "empty"
-    assert backend.calls == []
+    assert not backend.calls
 
 
 def test_one_megabyte_document_is_refused_with_a_clear_message() -> None:
@@ -141,7 +141,7 @@ def test_one_megabyte_document_is_refused_with_a_clear_message() -> None:
     assert result.status is Status.FAILED and result.failure is not None
     assert result.failure.reason == "too_long"
     assert "1,048,576 characters" in result.failure.message and "--max-chars" in result.failure.message
-    assert backend.calls == []
+    assert not backend.calls
 
 
 def test_long_document_is_chunked_and_duplicates_in_the_overlap_merged() -> None:

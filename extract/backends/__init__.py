@@ -51,7 +51,7 @@ def _mock(model: str | None, **o: Any) -> Backend:
             raise ConfigError(f"replay directory not found: {root}", hint="record one with extract run --record DIR")
         return ReplayBackend(ResponseStore(root))
     kwargs = {k: o[k] for k in ("mode", "latency") if o.get(k) is not None}
-    return MockBackend(model or "empty", **kwargs)
+    return MockBackend(model or "empty", keep_calls=100, **kwargs)
 
 
 REGISTRY: dict[str, Callable[..., Backend]] = {"local": _local, "openai": _openai, "mock": _mock}

@@ -22,6 +22,7 @@ import json
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -163,9 +164,10 @@ class MockBackend(InstructorBackend):
         script: Sequence[Reply] | Callable[[MockCall], Reply] | str = "empty",
         *,
         model: str | None = None,
-        mode: str = "json",
+        mode: str = "tools",
         latency: float = 0.0,
         retry: RetryPolicy | None = None,
+        keep_calls: int | None = None,
         **kwargs: Any,
     ):
         super().__init__(mode=mode, retry=retry or RetryPolicy(base_delay=0.0, max_delay=0.0), **kwargs)
@@ -181,12 +183,16 @@ class MockBackend(InstructorBackend):
         self._queue = list(script) if not callable(script) else None
         self._fn = script if callable(script) else None
         self.latency = latency
-        self.calls: list[MockCall] = []
+        #: The calls received, oldest first (only the last ``keep_calls`` when that is set: a mock
+        #: run over a large corpus would otherwise keep every prompt).
+        self.calls: deque[MockCall] = deque(maxlen=keep_calls)
+        self._count = 0
         self._lock = threading.Lock()
 
     def _next(self, kwargs: dict[str, Any]) -> tuple[MockCall, Reply]:
         with self._lock:
-            call = MockCall(index=len(self.calls), messages=list(kwargs.get("messages", [])), kwargs=dict(kwargs))
+            call = MockCall(index=self._count, messages=list(kwargs.get("messages", [])), kwargs=dict(kwargs))
+            self._count += 1
             self.calls.append(call)
             if self._queue is not None:
                 if not self._queue:

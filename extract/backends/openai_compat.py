@@ -12,8 +12,10 @@ llama.cpp server rejects ``json_schema``.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import ipaddress
+import json
 import os
 import time
 from typing import Any
@@ -153,6 +155,7 @@ class OpenAIBackend(InstructorBackend):
         common: dict[str, Any] = {"api_key": key, "base_url": base_url, "timeout": timeout, "max_retries": 0}
         self._client = openai.OpenAI(**common)
         self._aclient: openai.AsyncOpenAI | None = None
+        self._aclient_loop: asyncio.AbstractEventLoop | None = None
         self._common = common
 
     def __repr__(self) -> str:  # never show the key
@@ -163,14 +166,31 @@ class OpenAIBackend(InstructorBackend):
             return self._client.chat.completions.create(**kwargs)
         except openai.OpenAIError as exc:
             raise translate(exc, self.base_url) from None
+        except json.JSONDecodeError as exc:  # a 200 whose body is cut off or not JSON
+            raise ServerError(f"unusable response from {self.base_url or 'the OpenAI API'}: {exc}") from None
 
     async def _asend(self, kwargs: dict[str, Any]) -> Any:
-        if self._aclient is None:
-            self._aclient = openai.AsyncOpenAI(**self._common)
         try:
-            return await self._aclient.chat.completions.create(**kwargs)
+            return await self._async_client().chat.completions.create(**kwargs)
         except openai.OpenAIError as exc:
             raise translate(exc, self.base_url) from None
+        except json.JSONDecodeError as exc:
+            raise ServerError(f"unusable response from {self.base_url or 'the OpenAI API'}: {exc}") from None
+
+    def _async_client(self) -> openai.AsyncOpenAI:
+        # An async client's connections belong to the event loop that opened them; each batch
+        # run has its own loop, so each loop gets its own client.
+        loop = asyncio.get_running_loop()
+        if self._aclient is None or self._aclient_loop is not loop:
+            self._aclient = openai.AsyncOpenAI(**self._common)
+            self._aclient_loop = loop
+        return self._aclient
+
+    async def aclose(self) -> None:
+        """Close the async client's connections while their event loop still runs."""
+        if self._aclient is not None:
+            await self._aclient.close()
+            self._aclient = self._aclient_loop = None
 
     def check(self) -> None:
         """Fail fast with one clear line if the endpoint cannot be reached or refuses the key."""

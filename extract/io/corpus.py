@@ -372,6 +372,9 @@ def _open_jsonl(path: Path, display: str, fields: _Fields, limit: int | None) ->
     return Corpus(display, "jsonl", read, count=count, limit=limit)
 
 
+_NUMBER_CHARS = frozenset("0123456789.eE+-")
+
+
 def _jsonl_item(raw: bytes, fields: _Fields, origin: str, fallback_id: str) -> CorpusItem:
     try:
         line = raw.decode("utf-8")
@@ -557,8 +560,12 @@ class _JsonRecords:
                 if self._fill(grow=True):
                     continue
                 raise self._syntax(exc.msg, at=exc.pos) from None
-            # A number that ends the buffer may go on in the next chunk.
-            if end == len(self._buf) and self._fill(grow=True):
+            # A number that ends the buffer, or stops at a character a number can hold ("0" of
+            # "0.5" cut after "0."), may go on in the next chunk.
+            at_edge = end == len(self._buf) or (
+                isinstance(value, int | float) and not isinstance(value, bool) and self._buf[end] in _NUMBER_CHARS
+            )
+            if at_edge and self._fill(grow=True):
                 continue
             self._pos = end
             return value
