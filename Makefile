@@ -27,8 +27,8 @@ run: install
 eval: install
 	$(BIN)/extract eval --suite evals/seed-replay.toml
 
-test: install
-	$(BIN)/lint-imports
+# Lint, types, the layer contract, then the test suite (which includes the eval suites' gates).
+test: install lint
 	$(BIN)/pytest
 
 test-fast: install

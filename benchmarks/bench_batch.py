@@ -213,10 +213,10 @@ def bench_concurrency(documents: int, concurrency: int, latency: float, work: Pa
 def bench_overhead(documents: int, work: Path, diagnose: bool, profile: bool) -> dict[str, Any]:
     corpus = write_corpus(work / "overhead.jsonl", documents)
     result: dict[str, Any] = {"documents": documents, "backend": "MockBackend('echo')"}
-    variants: dict[str, Backend] = {"default (json mode)": MockBackend("echo")}
+    variants: dict[str, Backend] = {"default (tools mode)": MockBackend("echo")}
     if diagnose:
-        variants["tools mode"] = MockBackend("echo", mode="tools")
-        variants["tools mode, prewrapped model"] = PrewrappedModel(MockBackend("echo", mode="tools"))  # type: ignore[dict-item]
+        # json mode pastes the schema into the system message on every request (instructor's doing)
+        variants["json mode"] = MockBackend("echo", mode="json")
     for label, backend in variants.items():
         figures = timed_run(backend, corpus, work / "overhead.out.jsonl", concurrency=1)
         figures["docs_per_s"] = round(documents / figures["wall_s"], 1)

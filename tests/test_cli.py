@@ -185,3 +185,20 @@ def test_price_table_without_the_model_is_a_config_error(
     prices.write_text(json.dumps({"gpt-x": {"input": 1.0, "output": 2.0}}))
     code = main(["run", str(corpus), "--backend", "mock", "--out", str(tmp_path / "o.jsonl"), "--prices", str(prices)])
     assert code == 2 and "no prices for model 'mock-empty'" in _one_error_line(capsys.readouterr().err)
+
+
+def test_gold_validate_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    from tests.conftest import GOLD
+
+    assert main(["gold", "validate", str(GOLD)]) == 0
+    assert "gold labels valid" in capsys.readouterr().out
+    broken = tmp_path / "gold"
+    shutil.copytree(GOLD, broken)
+    label = broken / "labels" / "000_992d4656b890393e.json"
+    label.write_text(label.read_text().replace("a Sukhoi 25 jet, is used", "a Sukhoi-25 fighter, is used", 1))
+    assert main(["gold", "validate", str(broken)]) == 1
+    out = capsys.readouterr().out
+    assert "000_992d4656b890393e" in out and "aircraft[0]" in out
+    assert out.strip().endswith(f"1 problem(s) in {broken}")

@@ -65,9 +65,9 @@ def _remember_async_validator_checks() -> None:
             passed.add(response_model)
 
     reject_async_validators.remembers_classes = True  # type: ignore[attr-defined]
-    async_validators.reject_async_validators = reject_async_validators  # type: ignore[assignment]
+    async_validators.reject_async_validators = reject_async_validators
     if getattr(patch_module, "reject_async_validators", None) is original:
-        patch_module.reject_async_validators = reject_async_validators  # type: ignore[assignment]
+        patch_module.reject_async_validators = reject_async_validators
 
 
 _remember_async_validator_checks()

@@ -301,7 +301,7 @@ class Extraction(_Model):
 
 @lru_cache(maxsize=256)
 def _cached_schema(cls: type[BaseModel], args: tuple[Any, ...], kwargs: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
-    return BaseModel.model_json_schema.__func__(cls, *args, **dict(kwargs))  # type: ignore[attr-defined,no-any-return]
+    return BaseModel.model_json_schema.__func__(cls, *args, **dict(kwargs))  # type: ignore[attr-defined]
 
 
 @cache
