@@ -199,6 +199,7 @@ def evaluate_run(
     base = load_summary(baseline) if baseline else None
     cost = _run_cost(predictions, prices) if prices else None
     if not quiet:
+        console.print(_describe_run(predictions, pred))
         console.print(render_table(result, baseline=base))
         if cost is not None:
             console.print(f"Estimated cost of the run: ${cost:.4f}")
@@ -210,6 +211,21 @@ def evaluate_run(
     if report:
         write_markdown(result, report, baseline=base)
     return result
+
+
+def _describe_run(predictions: dict[str, DocumentResult], path: str | Path) -> str:
+    """Which backend, model, prompt and schema produced the run being scored."""
+    seen = sorted(
+        {
+            (p.backend, p.model, p.prompt, p.prompt_hash, p.schema_version)
+            for p in (r.provenance for r in predictions.values())
+        }
+    )
+    parts = [f"{b} / {m} (prompt {pr} {h[:8]}, schema {v})" for b, m, pr, h, v in seen]
+    line = f"Scoring {path}: " + ("; ".join(parts) or "no records")
+    if any(m.endswith("gemma-3-270m-q4_k_m.gguf") for _, m, *_ in seen):
+        line += "\n" + BUNDLED_NOTE
+    return line
 
 
 def _run_cost(predictions: dict[str, DocumentResult], prices: str | Path) -> float:

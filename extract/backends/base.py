@@ -263,7 +263,8 @@ class InstructorBackend:
             message = f"the reply was cut off at max_tokens={self.max_tokens}"
             hint = "raise --max-tokens"
         else:
-            message = f"no valid reply after {tally.responses} attempt(s): {_brief(exc)}"
+            last = tally.errors[-1] if tally.errors else _brief(exc)
+            message = f"no valid reply after {tally.responses} attempt(s); last error: {last}"
             hint = "see 'rejected' for what was kept; try a stronger model or more --max-retries"
         if not tally.responses:
             return TransportError(

@@ -102,26 +102,25 @@ def empty_reply(call: MockCall) -> dict[str, Any]:
     return {"incidents": []}
 
 
-def echo_reply(call: MockCall) -> dict[str, Any]:
-    """One incident whose quote is the article's first sentence: grounded, but meaningless.
+def echo_extraction(text: str, summary: str = "Placeholder incident from the echo test double.") -> dict[str, Any]:
+    """One incident whose quote is the text's first sentence: grounded, but meaningless.
 
     For exercising the pipeline (validation, grounding, writing) without a model;
     its output says nothing about extraction quality.
     """
-    text = call.article.strip()
-    first = re.split(r"(?<=[.!?])\s+|\n+", text, maxsplit=1)[0].strip() if text else ""
+    text = text.strip()
+    first = _FIRST_SENTENCE.split(text, maxsplit=1)[0].strip() if text else ""
     if not re.search(r"\w", first):
         return {"incidents": []}
-    return {
-        "incidents": [
-            {
-                "type": "other_attack",
-                "quote": first[:300],
-                "summary": "Placeholder incident from the echo test double.",
-                "primary": True,
-            }
-        ]
-    }
+    return {"incidents": [{"type": "other_attack", "quote": first[:300], "summary": summary, "primary": True}]}
+
+
+_FIRST_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def echo_reply(call: MockCall) -> dict[str, Any]:
+    """The echo test double as a mock script (see :func:`echo_extraction`)."""
+    return echo_extraction(call.article)
 
 
 SCRIPTS: dict[str, Callable[[MockCall], Reply]] = {"empty": empty_reply, "echo": echo_reply}

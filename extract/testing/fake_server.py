@@ -44,6 +44,8 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
+from extract.backends.mock import echo_extraction as mock_echo
+
 CHAT_PATH = "/v1/chat/completions"
 MODELS_PATH = "/v1/models"
 STATS_PATH = "/_fake/stats"
@@ -51,7 +53,6 @@ STATS_PATH = "/_fake/stats"
 _ARTICLE = re.compile(r"<article([^>]*)>\n?(.*?)\n?</article>", re.DOTALL)
 _ID_ATTR = re.compile(r'\bid="([^"]*)"')
 _MARKER = re.compile(r"\[doc:([^\]\s]+)\]")
-_FIRST_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
 def doc_marker(document_id: str) -> str:
@@ -120,20 +121,7 @@ def _content_text(content: Any) -> str:
 def echo_extraction(body: dict[str, Any]) -> dict[str, Any]:
     """A valid extraction: one incident whose quote is the article's first sentence (no marker)."""
     _, text = article_of(body)
-    text = _MARKER.sub("", text).strip()
-    first = _FIRST_SENTENCE.split(text, maxsplit=1)[0].strip() if text else ""
-    if not re.search(r"\w", first):
-        return {"incidents": []}
-    return {
-        "incidents": [
-            {
-                "type": "other_attack",
-                "quote": first[:300],
-                "summary": "Placeholder incident from the fake server.",
-                "primary": True,
-            }
-        ]
-    }
+    return mock_echo(_MARKER.sub("", text), summary="Placeholder incident from the fake server.")
 
 
 # -- faults and plans ---------------------------------------------------------------------
