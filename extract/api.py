@@ -121,6 +121,7 @@ def run_corpus(
     cache_dir: str | Path | None = None,
     record: str | Path | None = None,
     resume: bool = True,
+    retry_failed: bool = False,
     prices: str | Path | None = None,
     parquet: str | Path | None = None,
     progress: bool = False,
@@ -158,7 +159,14 @@ def run_corpus(
                 shown.append(result)
 
         summary = run(
-            corpus, config, out, concurrency=concurrency, resume=resume, prices=price_table, on_result=on_result
+            corpus,
+            config,
+            out,
+            concurrency=concurrency,
+            resume=resume,
+            retry_failed=retry_failed,
+            prices=price_table,
+            on_result=on_result,
         )
     if show or (show is None and summary.documents <= 20):
         print_incidents(shown)

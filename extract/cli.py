@@ -63,6 +63,11 @@ def _build_parser() -> argparse.ArgumentParser:
         "--record", default=None, help="also store every response in DIR, for replay with --backend mock --replay DIR"
     )
     run.add_argument("--overwrite", action="store_true", help="start the output afresh instead of resuming it")
+    run.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="when resuming, extract again the documents whose record is a failure",
+    )
     run.add_argument("--allow-failures", action="store_true", help="exit 0 even when some documents failed")
     run.add_argument("--prices", default=None, help='JSON price table {"model": {"input": USD/1M, "output": USD/1M}}')
     run.add_argument(
@@ -117,14 +122,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         record=args.record,
         resume=not args.overwrite,
+        retry_failed=args.retry_failed,
         prices=args.prices,
         parquet=args.parquet,
         progress=not args.quiet and sys.stderr.isatty(),
         show=args.show,
     )
-    if summary.failed and not args.allow_failures:
+    failed = summary.failed + summary.skipped_failed
+    if failed and not args.allow_failures:
+        earlier = (
+            f", {summary.skipped_failed} of them in an earlier run (--retry-failed to try again)"
+            if summary.skipped_failed
+            else ""
+        )
         print(
-            f"{summary.failed} document(s) failed; see the failure records in {summary.out} "
+            f"{failed} document(s) failed{earlier}; see the failure records in {summary.out} "
             "(--allow-failures to exit 0)"
         )
         return EXIT_FAILURES

@@ -62,7 +62,10 @@ def print_summary(summary: RunSummary, note: str | None = None) -> None:
     table.add_column("value", justify="right")
     rows = [
         ("backend / model", f"{summary.backend} / {summary.model}"),
-        ("documents", f"{summary.documents}" + (f" (+{summary.skipped} already done)" if summary.skipped else "")),
+        (
+            "documents",
+            f"{summary.documents}" + (f" (+{summary.skipped} already in the output)" if summary.skipped else ""),
+        ),
         ("ok / partial / failed", f"{summary.ok} / {summary.partial} / {summary.failed}"),
         ("incidents", str(summary.incidents)),
         ("rejected incidents", str(summary.rejected)),

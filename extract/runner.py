@@ -63,6 +63,8 @@ class RunSummary:
     out: str
     documents: int = 0
     skipped: int = 0
+    #: Documents skipped on resume whose earlier record is a failure.
+    skipped_failed: int = 0
     ok: int = 0
     partial: int = 0
     failed: int = 0
@@ -100,6 +102,7 @@ class RunSummary:
             "model": self.model,
             "documents": self.documents,
             "skipped": self.skipped,
+            "skipped_failed": self.skipped_failed,
             "ok": self.ok,
             "partial": self.partial,
             "failed": self.failed,
@@ -126,12 +129,24 @@ async def arun(
     *,
     concurrency: int = 1,
     resume: bool = True,
+    retry_failed: bool = False,
     prices: Prices | None = None,
     on_result: Callable[[DocumentResult], None] | None = None,
 ) -> RunSummary:
-    """Extract every document of ``corpus`` into the JSON Lines file ``out``."""
+    """Extract every document of ``corpus`` into the JSON Lines file ``out``.
+
+    With ``retry_failed``, documents whose record in ``out`` is a failure are extracted
+    again and their new record appended; readers of a run file keep the last record of
+    an id.
+    """
     out = Path(out)
-    done = completed_ids(out) if resume and out.exists() else set()
+    done: set[str] = set()
+    failed_before: set[str] = set()
+    if resume and out.exists():
+        written = completed_ids(out)
+        succeeded = completed_ids(out, include_failed=False)
+        failed_before = written - succeeded
+        done = succeeded if retry_failed else written
     if not resume and out.exists():
         out.unlink()
     summary = RunSummary(out=str(out), backend=config.backend.name, model=config.backend.model)
@@ -172,6 +187,7 @@ async def arun(
                 break
             if item.id in done:
                 summary.skipped += 1
+                summary.skipped_failed += item.id in failed_before
                 continue
             done.add(item.id)
             await queue.put(item)

@@ -202,3 +202,28 @@ def test_gold_validate_command(tmp_path: Path, capsys: pytest.CaptureFixture[str
     out = capsys.readouterr().out
     assert "000_992d4656b890393e" in out and "aircraft[0]" in out
     assert out.strip().endswith(f"1 problem(s) in {broken}")
+
+
+def test_retry_failed_extracts_only_the_failed_documents_again(tmp_path: Path) -> None:
+    data = tmp_path / "docs.jsonl"
+    data.write_text(
+        json.dumps({"id": "a", "text": "Rebels shelled Aleppo on Monday."})
+        + "\n"
+        + json.dumps({"id": "b", "text": " "})
+        + "\n"
+    )
+    out = tmp_path / "run.jsonl"
+    assert main(["run", str(data), "--backend", "mock", "--model", "echo", "--out", str(out)]) == 1
+    data.write_text(
+        json.dumps({"id": "a", "text": "Rebels shelled Aleppo on Monday."})
+        + "\n"
+        + json.dumps({"id": "b", "text": "A helicopter was shot down over Idlib."})
+        + "\n"
+    )
+    # a plain resume skips both; --retry-failed redoes b only and appends its new record
+    assert main(["run", str(data), "--backend", "mock", "--model", "echo", "--out", str(out)]) == 1
+    assert len(out.read_text().splitlines()) == 2
+    assert main(["run", str(data), "--backend", "mock", "--model", "echo", "--out", str(out), "--retry-failed"]) == 0
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["id"], r["status"]) for r in lines] == [("a", "ok"), ("b", "failed"), ("b", "ok")]
+    assert _records(out)["b"]["status"] == "ok"  # the later record wins
