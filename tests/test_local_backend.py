@@ -1,0 +1,71 @@
+"""The embedded default in process: llama.cpp with the bundled GGUF and a JSON-schema grammar.
+
+The model is tiny, so these tests check the plumbing (grammar-constrained JSON of
+the right shape, usage from llama.cpp, provenance, salvage of a cut-off reply),
+not the quality of its answers.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import pytest
+
+from extract.core.backend import CompletionRequest
+from extract.core.errors import ValidationFailed
+from extract.core.pipeline import ExtractConfig, extract_document
+from extract.core.prompts import load_prompt
+from extract.core.records import Document, Status
+from extract.core.schema import Extraction
+
+if TYPE_CHECKING:
+    from extract.backends.local import LocalBackend
+
+pytestmark = pytest.mark.slow
+
+ARTICLE = (
+    "Syrian rebels shot down a Russian Su-25 jet near Saraqeb in Idlib province on Saturday. The pilot was killed."
+)
+
+
+@pytest.fixture(scope="module")
+def backend() -> LocalBackend:
+    pytest.importorskip("llama_cpp", reason="needs the local extra: pip install -e '.[local]'")
+    from extract.backends.local import LocalBackend
+
+    return LocalBackend(max_tokens=200)
+
+
+def test_reply_is_grammar_constrained_json_of_the_schema(backend: LocalBackend) -> None:
+    request = CompletionRequest(
+        messages=tuple(load_prompt().render(ARTICLE)), response_model=Extraction, max_retries=0, document_id="su25"
+    )
+    try:
+        raw = backend.complete(request).raw
+    except ValidationFailed as exc:  # a value the model got wrong, or cut off at max_tokens: still the schema's shape
+        raw = exc.last_response or ""
+    assert raw.lstrip().startswith('{"incidents"') or raw.lstrip().startswith('{ "incidents"')
+    if raw.rstrip().endswith("}"):
+        assert set(json.loads(raw)) == {"incidents"}
+
+
+def test_extract_document_with_the_local_backend(backend: LocalBackend) -> None:
+    result = extract_document(Document(id="su25", text=ARTICLE), ExtractConfig(backend=backend, max_retries=0))
+    assert result.provenance.backend == "local"
+    assert result.provenance.model == "gemma-3-270m-q4_k_m.gguf"
+    assert result.usage.requests == 1 and result.usage.prompt_tokens > 50 and result.usage.completion_tokens > 0
+    assert result.usage.completion_tokens <= 200
+    if result.status is Status.FAILED:
+        assert result.failure is not None and result.failure.reason == "validation"
+    else:
+        paths = {span.path for span in result.evidence}
+        assert all(f"incidents[{k}]" in paths for k in range(len(result.incidents)))
+
+
+def test_a_gguf_path_is_accepted_and_named_in_provenance() -> None:
+    pytest.importorskip("llama_cpp")
+    from extract.backends.local import LocalBackend, bundled_model_path
+
+    path = bundled_model_path()
+    assert LocalBackend(str(path), max_tokens=8).model == path.name
