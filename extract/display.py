@@ -25,30 +25,36 @@ class RunProgress:
         self.enabled = enabled
         self.tokens = 0
         self.failed = 0
-        self._progress = Progress(
-            TextColumn("[bold]extract"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]} doc/s"),
-            TextColumn("{task.fields[tokens]} tok"),
-            TextColumn("{task.fields[failed]} failed"),
-            TimeElapsedColumn(),
-            console=Console(file=sys.stderr),
-            disable=not enabled,
-            transient=False,
-        )
-        self._task = self._progress.add_task("run", total=total, rate="0.00", tokens=0, failed=0)
+        # Not even built when disabled: a disabled rich Progress still writes a newline on exit.
+        self._progress: Progress | None = None
+        if enabled:
+            self._progress = Progress(
+                TextColumn("[bold]extract"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]} doc/s"),
+                TextColumn("{task.fields[tokens]} tok"),
+                TextColumn("{task.fields[failed]} failed"),
+                TimeElapsedColumn(),
+                console=Console(file=sys.stderr),
+                transient=False,
+            )
+            self._task = self._progress.add_task("run", total=total, rate="0.00", tokens=0, failed=0)
 
     def __enter__(self) -> RunProgress:
-        self._progress.__enter__()
+        if self._progress is not None:
+            self._progress.__enter__()
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self._progress.__exit__(*exc)
+        if self._progress is not None:
+            self._progress.__exit__(*exc)
 
     def advance(self, result: DocumentResult) -> None:
         self.tokens += result.usage.total_tokens
         self.failed += result.status is Status.FAILED
+        if self._progress is None:
+            return
         task = self._progress.tasks[0]
         elapsed = task.elapsed or 0.0
         done = task.completed + 1
