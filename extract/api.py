@@ -21,7 +21,7 @@ from extract.core.errors import ConfigError, ExtractError, InputError
 from extract.core.pipeline import ExtractConfig, extract_document
 from extract.core.prompts import load_prompt
 from extract.core.records import Document, DocumentResult
-from extract.runner import Prices, RunSummary, run
+from extract.runner import Prices, RunSummary, load_price_table, run
 from extract.store import CachingBackend, ResponseStore
 from extract.transport import RateLimiter, RetryPolicy
 
@@ -55,7 +55,6 @@ def make_backend(
     model: str | None = None,
     *,
     options: dict[str, Any] | None = None,
-    concurrency: int = 1,
     rpm: float | None = None,
     tpm: float | None = None,
     cache: bool = True,
@@ -135,7 +134,7 @@ def run_corpus(
     corpus = open_corpus(source, id_field=id_field, text_field=text_field, split=split, limit=limit)
     if isinstance(backend, str | None):
         built = make_backend(
-            backend, model, options=backend_options, concurrency=concurrency, rpm=rpm, tpm=tpm,
+            backend, model, options=backend_options, rpm=rpm, tpm=tpm,
             cache=cache, cache_dir=cache_dir, record=record,
         )  # fmt: skip
     else:
@@ -237,10 +236,8 @@ def _describe_run(predictions: dict[str, DocumentResult], path: str | Path) -> s
 
 
 def _run_cost(predictions: dict[str, DocumentResult], prices: str | Path) -> float:
-    total = 0.0
-    for result in predictions.values():
-        total += Prices.from_file(prices, result.provenance.model).cost(result.usage)
-    return total
+    table = load_price_table(prices)
+    return sum(Prices.from_table(table, r.provenance.model, prices).cost(r.usage) for r in predictions.values())
 
 
 def run_suite(

@@ -28,7 +28,7 @@ from extract.core.errors import ConfigError, ExtractError, InputError
 from extract.core.pipeline import ExtractConfig, aextract_document, failure_result
 from extract.core.records import DocumentResult, Status, Usage
 from extract.io.corpus import BadDocument, CorpusItem
-from extract.io.output import RunWriter, completed_ids
+from extract.io.output import RunWriter, run_state
 
 
 @dataclass(frozen=True)
@@ -44,16 +44,26 @@ class Prices:
     @staticmethod
     def from_file(path: str | Path, model: str) -> Prices:
         """Read ``{"model": {"input": 0.15, "output": 0.60}, ...}`` (USD per million tokens)."""
-        try:
-            table = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"{path}: cannot read the price table: {exc}") from None
+        return Prices.from_table(load_price_table(path), model, path)
+
+    @staticmethod
+    def from_table(table: dict[str, Any], model: str, path: str | Path = "the price table") -> Prices:
         entry = table.get(model) or table.get("*")
         if not isinstance(entry, dict) or "input" not in entry or "output" not in entry:
             raise ConfigError(
                 f"{path}: no prices for model {model!r}", hint='add {"MODEL": {"input": X, "output": Y}} or a "*" entry'
             )
         return Prices(float(entry["input"]), float(entry["output"]))
+
+
+def load_price_table(path: str | Path) -> dict[str, Any]:
+    try:
+        table = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the price table: {exc}") from None
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: the price table must be a JSON object of models")
+    return table
 
 
 @dataclass
@@ -143,10 +153,8 @@ async def arun(
     done: set[str] = set()
     failed_before: set[str] = set()
     if resume and out.exists():
-        written = completed_ids(out)
-        succeeded = completed_ids(out, include_failed=False)
-        failed_before = written - succeeded
-        done = succeeded if retry_failed else written
+        written, failed_before = run_state(out)
+        done = written - failed_before if retry_failed else written
     if not resume and out.exists():
         out.unlink()
     summary = RunSummary(out=str(out), backend=config.backend.name, model=config.backend.model)

@@ -38,6 +38,13 @@ class RetryPolicy:
         ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
         return (rng or random).uniform(0, ceiling)
 
+    def _gives_up(self, error: TransportError, attempt: int) -> bool:
+        """True when ``error`` after ``attempt`` attempts is final (and says how many were made)."""
+        if error.retryable and attempt < self.max_attempts:
+            return False
+        error.attempts = attempt
+        return True
+
     def call(
         self,
         send: Callable[[], T],
@@ -54,8 +61,7 @@ class RetryPolicy:
             try:
                 return send()
             except TransportError as exc:
-                if not exc.retryable or attempt >= self.max_attempts:
-                    exc.attempts = attempt
+                if self._gives_up(exc, attempt):
                     raise
                 sleep(self.delay(attempt, exc))
 
@@ -74,8 +80,7 @@ class RetryPolicy:
             try:
                 return await send()
             except TransportError as exc:
-                if not exc.retryable or attempt >= self.max_attempts:
-                    exc.attempts = attempt
+                if self._gives_up(exc, attempt):
                     raise
                 await sleep(self.delay(attempt, exc))
 

@@ -194,13 +194,7 @@ class InstructorBackend:
 
         patched = instructor.patch(create=create, mode=MODES[self.mode])
         try:
-            parsed = patched(
-                messages=[dict(m) for m in request.messages],
-                response_model=_wrapped(request.response_model),
-                max_retries=max(0, request.max_retries),
-                hooks=self._hooks(tally),
-                **self.generation_params(),
-            )
+            parsed = patched(**self._call_arguments(request, tally))
         except Exception as exc:
             raise self._failure(exc, tally, request) from exc
         return self._completion(parsed, tally)
@@ -220,18 +214,22 @@ class InstructorBackend:
 
         patched = instructor.patch(create=create, mode=MODES[self.mode])
         try:
-            parsed = await patched(  # type: ignore[misc]
-                messages=[dict(m) for m in request.messages],
-                response_model=_wrapped(request.response_model),
-                max_retries=max(0, request.max_retries),
-                hooks=self._hooks(tally),
-                **self.generation_params(),
-            )
+            parsed = await patched(**self._call_arguments(request, tally))
         except Exception as exc:
             raise self._failure(exc, tally, request) from exc
         return self._completion(parsed, tally)
 
     # -- helpers ----------------------------------------------------------------------
+    def _call_arguments(self, request: CompletionRequest, tally: _Tally) -> dict[str, Any]:
+        """What instructor's patched create is called with, sync or async."""
+        return {
+            "messages": [dict(m) for m in request.messages],
+            "response_model": _wrapped(request.response_model),
+            "max_retries": max(0, request.max_retries),
+            "hooks": self._hooks(tally),
+            **self.generation_params(),
+        }
+
     @staticmethod
     def _hooks(tally: _Tally) -> Hooks:
         hooks = Hooks()

@@ -13,6 +13,7 @@ from extract.io.output import (
     read_run,
     repair_run,
     results_by_id,
+    run_state,
 )
 
 __all__ = [
@@ -26,4 +27,5 @@ __all__ = [
     "read_run",
     "repair_run",
     "results_by_id",
+    "run_state",
 ]

@@ -170,6 +170,19 @@ def _require_record(path: Path, lineno: int, raw: bytes) -> dict[str, Any]:
     return record
 
 
+def run_state(path: str | os.PathLike[str]) -> tuple[set[str], set[str]]:
+    """In one read of a run file: the ids written, and those whose latest record is a failure."""
+    written: set[str] = set()
+    failed: set[str] = set()
+    for _, record in _records(Path(path)):
+        written.add(record["id"])
+        if record.get("status") == Status.FAILED.value:
+            failed.add(record["id"])
+        else:
+            failed.discard(record["id"])
+    return written, failed
+
+
 def completed_ids(path: str | os.PathLike[str], *, include_failed: bool = True) -> set[str]:
     """Ids already written to a run file (empty when it does not exist), for resuming.
 
@@ -177,13 +190,8 @@ def completed_ids(path: str | os.PathLike[str], *, include_failed: bool = True) 
     resumed run tries them again. An interrupted last line is ignored; open a
     :class:`RunWriter` on the file to cut it off before appending.
     """
-    done: set[str] = set()
-    for _, record in _records(Path(path)):
-        if include_failed or record.get("status") != Status.FAILED.value:
-            done.add(record["id"])
-        else:
-            done.discard(record["id"])
-    return done
+    written, failed = run_state(path)
+    return written if include_failed else written - failed
 
 
 def read_run(path: str | os.PathLike[str]) -> Iterator[DocumentResult]:
