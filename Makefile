@@ -5,17 +5,52 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
 RUN    := runs/seeds.local
+
+# llama.cpp is native code, and the machine that builds it is not the machine that runs it
+# (a user's laptop, a cloud VM, CI). By default it is built for an instruction set that every
+# x86-64 machine of the last decade has (AVX2, FMA, F16C), never for the build machine's CPU:
+# a -march=native build on a CPU that reports AMX or AVX-512 crashes where the host forbids them.
+# `make install LLAMA_NATIVE=1` builds for this machine's CPU instead (can be faster; not portable).
+LLAMA_VERSION := 0.3.36
+ARCH          := $(shell uname -m)
+ifeq ($(LLAMA_NATIVE),1)
+LLAMA_CMAKE   := -DGGML_NATIVE=ON
+LLAMA_VARIANT := native-$(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | sha256sum | cut -c1-12)
+else ifeq ($(ARCH),x86_64)
+LLAMA_CMAKE   := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+LLAMA_VARIANT := portable-x86-64-avx2
+else
+LLAMA_CMAKE   := -DGGML_NATIVE=OFF
+LLAMA_VARIANT := portable-$(ARCH)
+endif
+# The wheel is built into the project's own folder, one per variant, and installed from there
+# only: pip's shared wheel cache keys a build by its source, not its flags, so a wheel built
+# natively before would otherwise be reused.
+WHEELS := .cache/wheels/llama-cpp-python-$(LLAMA_VERSION)-$(LLAMA_VARIANT)
+STAMP  := $(VENV)/.installed-$(LLAMA_VARIANT)
 
 .PHONY: install run eval test test-fast lint bench record clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+$(WHEELS)/.built:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@echo "building llama-cpp-python $(LLAMA_VERSION) ($(LLAMA_VARIANT)): a few minutes, once"
+	rm -rf $(WHEELS) && mkdir -p $(WHEELS)
+	CMAKE_ARGS="$(LLAMA_CMAKE)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc 2>/dev/null || echo 2) \
+		$(BIN)/python -m pip wheel --quiet --no-deps --no-cache-dir --no-binary llama-cpp-python \
+		-w $(WHEELS) llama-cpp-python==$(LLAMA_VERSION)
+	touch $@
+
+$(STAMP): pyproject.toml $(WHEELS)/.built
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	rm -f $(VENV)/.installed*
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --force-reinstall --no-deps --only-binary llama-cpp-python \
+		--find-links $(WHEELS) llama-cpp-python==$(LLAMA_VERSION)
+	$(BIN)/python -m pip install --quiet --only-binary llama-cpp-python --find-links $(WHEELS) -e '.[dev]'
 	touch $(STAMP)
 
 # The main job: the embedded default model over the five seed articles, then the scoreboard.
