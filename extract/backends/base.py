@@ -21,7 +21,7 @@ from instructor.v2.core.function_calls import response_schema
 from pydantic import BaseModel
 
 from extract.core.backend import Completion, CompletionRequest
-from extract.core.errors import BackendError, TransportError, ValidationFailed
+from extract.core.errors import BackendError, ConfigError, ExtractError, TransportError, ValidationFailed
 from extract.core.records import Usage
 from extract.transport import RateLimiter, RetryPolicy
 
@@ -147,8 +147,6 @@ class InstructorBackend:
         seed: int | None = None,
     ):
         if mode not in MODES:
-            from extract.core.errors import ConfigError
-
             raise ConfigError(f"unknown instructor mode {mode!r}", hint=f"choose one of {', '.join(MODES)}")
         self.mode = mode
         self.retry = retry or RetryPolicy()
@@ -246,10 +244,16 @@ class InstructorBackend:
             errors=tuple(tally.errors),
         )
 
-    def _failure(self, exc: BaseException, tally: _Tally, request: CompletionRequest) -> BackendError:
-        """Turn whatever instructor raised into the package's own error."""
+    def _failure(self, exc: BaseException, tally: _Tally, request: CompletionRequest) -> ExtractError:
+        """Turn whatever instructor raised into the package's own error.
+
+        A :class:`ConfigError` (a model that cannot run at all) passes through as it is: it
+        stops the run instead of failing one document.
+        """
         cause: BaseException | None = exc
         while cause is not None:
+            if isinstance(cause, ConfigError):
+                return cause
             if isinstance(cause, BackendError):
                 cause.attempts = tally.requests
                 cause.usage = tally.usage()

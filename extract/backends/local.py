@@ -1,4 +1,4 @@
-"""The embedded default: llama.cpp in process, with the bundled Gemma 3 270M or any GGUF.
+"""The embedded default: llama.cpp with the bundled Gemma 3 270M or any GGUF, in a child process.
 
 Decoding is constrained by the response model's JSON schema (llama.cpp turns it
 into a grammar), so the reply always parses as JSON of the right shape; whether
@@ -9,22 +9,33 @@ prompt (about 4,900 tokens instead of 900) and its answers were no better; use
 seconds and is what makes the tool work offline, but its answers are poor, and
 the evaluation scoreboard says so.
 
+The model runs in a child process (:mod:`extract.backends.llama_worker`): native code
+that crashes (a CPU it was not built for, too little memory) costs the document in
+flight, which becomes a failure record with reason ``model_crashed``, and the process is
+started again for the next one. After a few crashes in a row the run stops with one line
+saying what to do, since every document would crash alike.
+
 Needs the ``local`` extra: ``pip install 'incident-extract[local]'``.
 """
 
 from __future__ import annotations
 
-import contextlib
+import json
 import os
+import signal
+import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+import weakref
+from collections.abc import Collection
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+from openai.types.chat import ChatCompletion
 
 from extract.backends.base import InstructorBackend
 from extract.core.backend import CompletionRequest
-from extract.core.errors import ConfigError
+from extract.core.errors import ConfigError, ModelCrashed, ModelUnusable
 
 BUNDLED = "gemma-3-270m"
 
@@ -71,26 +82,139 @@ def default_threads() -> int:
     return max(1, (os.cpu_count() or 2) // 2)
 
 
-@contextlib.contextmanager
-def _quiet_stderr(enabled: bool) -> Iterator[None]:
-    """Silence llama.cpp's C-level log lines (they bypass Python's sys.stderr)."""
-    if not enabled:
-        yield
+def signal_name(returncode: int) -> str:
+    """``SIGSEGV`` for a process killed by signal 11; ``exit code N`` for a plain exit."""
+    if returncode < 0:
+        try:
+            return signal.Signals(-returncode).name
+        except ValueError:
+            return f"signal {-returncode}"
+    return f"exit code {returncode}"
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """End a model process: close its input (it exits on its own), then make sure."""
+    if proc.poll() is not None:
         return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
     try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+        if proc.stdin:
+            proc.stdin.close()
+        proc.wait(timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        proc.kill()
+        proc.wait()
+
+
+class ModelProcess:
+    """One llama.cpp model in a child process, restarted after a crash.
+
+    ``request`` blocks until the answer arrives; it raises :class:`ModelCrashed` when the
+    process dies during a request (the next request starts a new one), and
+    :class:`ModelUnusable` when it cannot start or has crashed ``max_crashes`` times in a row.
+    """
+
+    def __init__(self, config: dict[str, Any], *, max_crashes: int = 3, verbose: bool = False):
+        self.config = config
+        self.max_crashes = max_crashes
+        self.verbose = verbose
+        self.crashes_in_a_row = 0
+        self.starts = 0
+        self.info: dict[str, Any] = {}
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+        self._finalizer: weakref.finalize[Any, Any] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
+    def start(self) -> dict[str, Any]:
+        """Start the process and load the model (if not running); return what it reported."""
+        with self._lock:
+            self._ensure()
+            return dict(self.info)
+
+    def _ensure(self) -> subprocess.Popen[bytes]:
+        if self._proc is not None and self._proc.poll() is None:
+            return self._proc
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "extract.backends.llama_worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=None if self.verbose else subprocess.DEVNULL,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self._proc = proc
+        self.starts += 1
+        if self._finalizer is not None:
+            self._finalizer.detach()
+        self._finalizer = weakref.finalize(self, _stop, proc)
+        try:
+            reply = self._exchange(proc, self.config)
+        except ModelCrashed as exc:
+            raise ModelUnusable(
+                f"the model process died while loading the model ({exc.signal})",
+                hint="run 'extract doctor' to check this machine; rebuild llama-cpp-python portably: 'make install'",
+            ) from None
+        if "error" in reply:
+            _stop(proc)
+            raise ModelUnusable(f"the model could not be loaded: {reply['error']}", hint="check the .gguf file")
+        self.info = reply
+        return proc
+
+    def request(self, message: dict[str, Any]) -> Any:
+        with self._lock:
+            proc = self._ensure()
+            try:
+                reply = self._exchange(proc, message)
+            except ModelCrashed as exc:
+                self.crashes_in_a_row += 1
+                if self.crashes_in_a_row >= self.max_crashes:
+                    raise ModelUnusable(
+                        f"the model process crashed {self.crashes_in_a_row} times in a row (last: {exc.signal})",
+                        hint="llama.cpp may use instructions this machine forbids: run 'extract doctor', "
+                        "and rebuild llama-cpp-python portably with 'make install'",
+                    ) from None
+                raise
+            self.crashes_in_a_row = 0
+        if not reply.get("ok"):
+            raise RuntimeError(reply.get("error") or "the model process gave no answer")
+        return reply["result"]
+
+    @staticmethod
+    def _exchange(proc: subprocess.Popen[bytes], message: dict[str, Any]) -> dict[str, Any]:
+        stdin: IO[bytes] | None = proc.stdin
+        stdout: IO[bytes] | None = proc.stdout
+        assert stdin is not None and stdout is not None
+        try:
+            stdin.write(json.dumps(message, ensure_ascii=True).encode("ascii") + b"\n")
+            stdin.flush()
+            line = stdout.readline()
+        except (BrokenPipeError, ConnectionResetError, ValueError):
+            line = b""
+        if not line:  # the process is gone: say how it ended
+            try:
+                code = proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                code = proc.wait()
+            how = signal_name(code)
+            raise ModelCrashed(f"the model process died ({how})", signal=how)
+        reply: dict[str, Any] = json.loads(line)
+        return reply
+
+    def close(self) -> None:
+        with self._lock:
+            if self._proc is not None:
+                _stop(self._proc)
+                self._proc = None
+            if self._finalizer is not None:
+                self._finalizer.detach()
+                self._finalizer = None
 
 
 class LocalBackend(InstructorBackend):
-    """llama-cpp-python in this process. One request at a time: a Llama object is not thread-safe."""
+    """llama-cpp-python in a child process. One request at a time: the model answers one at a time."""
 
     name = "local"
 
@@ -105,10 +229,13 @@ class LocalBackend(InstructorBackend):
         max_tokens: int = 768,
         seed: int = 0,
         verbose: bool = False,
+        max_crashes: int = 3,
+        crash_on: Collection[str] = (),
     ):
+        """``crash_on`` is a test hook: the model process kills itself with SIGSEGV on those document ids."""
         super().__init__(mode=mode, temperature=temperature, max_tokens=max_tokens, seed=seed)
         try:
-            from llama_cpp import Llama
+            import llama_cpp  # noqa: F401  (the child imports it; fail here with a clear line if it is missing)
         except ImportError:
             raise ConfigError(
                 "the local backend needs llama-cpp-python", hint="pip install 'incident-extract[local]'"
@@ -124,15 +251,19 @@ class LocalBackend(InstructorBackend):
         self.path = path
         self.model = path.name
         self.n_ctx = n_ctx
-        with _quiet_stderr(not verbose):
-            self._llm = Llama(
-                model_path=str(path),
-                n_ctx=n_ctx,
-                n_threads=n_threads or default_threads(),
-                seed=seed,
-                verbose=verbose,
-            )
-        self._lock = threading.Lock()
+        self.process = ModelProcess(
+            {
+                "model_path": str(path),
+                "n_ctx": n_ctx,
+                "n_threads": n_threads or default_threads(),
+                "seed": seed,
+                "verbose": verbose,
+                "crash_on": sorted(crash_on),
+            },
+            max_crashes=max_crashes,
+            verbose=verbose,
+        )
+        self.process.start()
 
     def identity(self) -> dict[str, Any]:
         return {**super().identity(), "n_ctx": self.n_ctx}
@@ -141,6 +272,7 @@ class LocalBackend(InstructorBackend):
         # llama.cpp takes the schema inside a json_object response format and compiles it to a grammar.
         kwargs = dict(kwargs)
         kwargs.pop("model", None)
+        kwargs["_document_id"] = request.document_id
         if self.mode == "tools":
             return kwargs  # llama.cpp constrains tool arguments itself
         schema = grammar_schema(request.response_model.model_json_schema())
@@ -148,5 +280,18 @@ class LocalBackend(InstructorBackend):
         return kwargs
 
     def _send(self, kwargs: dict[str, Any]) -> Any:
-        with self._lock:
-            return self._llm.create_chat_completion_openai_v1(**kwargs)
+        kwargs = dict(kwargs)
+        document_id = kwargs.pop("_document_id", "")
+        result = self.process.request({"op": "chat", "document_id": document_id, "kwargs": kwargs})
+        return ChatCompletion.model_validate(result)
+
+    def probe(self, tokens: int = 8) -> dict[str, Any]:
+        """Generate a few tokens; return the reply and the seconds it took (for ``extract doctor``)."""
+        result: dict[str, Any] = self.process.request({"op": "probe", "prompt": "The", "tokens": tokens})
+        return result
+
+    def close(self) -> None:
+        self.process.close()
+
+    async def aclose(self) -> None:
+        self.close()

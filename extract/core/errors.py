@@ -147,3 +147,23 @@ class ReplayMiss(BackendError):
     """The replay store holds no recorded response for this request."""
 
     reason = "replay_miss"
+
+
+class ModelCrashed(BackendError):
+    """The process running a local model died while answering (a native crash, or out of memory).
+
+    ``signal`` names how it ended (``SIGSEGV``, ``SIGILL``, ``SIGABRT``, ``SIGKILL``...).
+    """
+
+    reason = "model_crashed"
+
+    def __init__(self, message: str, *, signal: str = "", **kwargs: Any):
+        self.signal = signal
+        kwargs.setdefault("hint", "the model process is restarted for the next document; 'extract doctor' checks it")
+        super().__init__(message, **kwargs)
+
+
+class ModelUnusable(ConfigError):
+    """A local model cannot run on this machine: it does not load, or its process keeps crashing."""
+
+    reason = "model_unusable"

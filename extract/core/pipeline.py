@@ -126,7 +126,10 @@ def failure_result(
         id=document_id,
         status=Status.FAILED,
         failure=Failure(
-            reason=error.reason, message=error.message + (f" ({error.hint})" if error.hint else ""), attempts=attempts
+            reason=error.reason,
+            message=error.message + (f" ({error.hint})" if error.hint else ""),
+            attempts=attempts,
+            signal=getattr(error, "signal", None) or None,
         ),
         usage=usage if isinstance(usage, Usage) else Usage(),
         attempts=attempts,

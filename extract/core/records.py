@@ -99,6 +99,9 @@ class Failure(_Frozen):
     reason: str
     message: str
     attempts: int = 0
+    signal: str | None = Field(
+        default=None, description="How the model process ended, for reason model_crashed (e.g. SIGSEGV)."
+    )
 
 
 class Status(StrEnum):
