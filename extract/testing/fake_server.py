@@ -295,7 +295,12 @@ class FakeOpenAIServer:
         model: str = "fake",
         port: int = 0,
         keep_bodies: bool = True,
+        hold_until: int = 0,
+        hold_timeout: float = 30.0,
     ):
+        """``hold_until``: answer no chat request until that many are in flight at once (or ``hold_timeout``
+        seconds have passed), so that a test can see how many requests a client keeps in flight without
+        depending on how fast the machine is."""
         self.reply = reply
         self.plan = plan
         self.latency = latency
@@ -313,6 +318,12 @@ class FakeOpenAIServer:
         self._ready = threading.Event()
         self._startup_error: BaseException | None = None
         self._connections: set[asyncio.Task[Any]] = set()
+        self.hold_until = hold_until
+        self.hold_timeout = hold_timeout
+        self._in_flight = 0
+        #: The most chat requests that were being answered at the same time.
+        self.peak_in_flight = 0
+        self._released: asyncio.Event | None = None
 
     # -- lifecycle ----------------------------------------------------------------
     @property
@@ -476,10 +487,28 @@ class FakeOpenAIServer:
         document, fault = self._record(method, path, body, authorized)
         if not authorized:
             return _error(401, "Incorrect API key provided.", "invalid_api_key")
-        delay = self.latency + (fault.seconds if fault is not None and fault.kind in ("latency", "slow") else 0.0)
-        if delay:
-            await asyncio.sleep(delay)
-        return self._answer(body, document, fault)
+        self._in_flight += 1  # only the server's own event loop touches these counters
+        self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+        try:
+            await self._hold()
+            delay = self.latency + (fault.seconds if fault is not None and fault.kind in ("latency", "slow") else 0.0)
+            if delay:
+                await asyncio.sleep(delay)
+            return self._answer(body, document, fault)
+        finally:
+            self._in_flight -= 1
+
+    async def _hold(self) -> None:
+        if not self.hold_until:
+            return
+        if self._released is None:
+            self._released = asyncio.Event()
+        if self._in_flight >= self.hold_until:
+            self._released.set()
+        try:
+            await asyncio.wait_for(self._released.wait(), self.hold_timeout)
+        except TimeoutError:
+            self._released.set()  # give up holding, for every request: the test will see the low peak
 
     def _answer(self, body: dict[str, Any], document: str | None, fault: Fault | None) -> _Response | None:
         kind = fault.kind if fault else None
