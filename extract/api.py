@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +28,11 @@ from extract.transport import RateLimiter, RetryPolicy
 
 __all__ = [
     "ConfigError",
+    "DoctorReport",
     "ExtractError",
     "InputError",
     "default_cache_dir",
+    "doctor",
     "evaluate_run",
     "extract_text",
     "make_backend",
@@ -297,3 +300,73 @@ def validate_gold_dir(directory: str | Path) -> list[str]:
     from extract.core.gold import validate_gold
 
     return [str(problem) for problem in validate_gold(directory)]
+
+
+# CPU features that decide whether a llama.cpp build runs here, as /proc/cpuinfo names them.
+_CPU_FEATURES = ("avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vnni", "amx_tile", "amx_int8", "amx_bf16")
+
+
+@dataclass(frozen=True)
+class DoctorReport:
+    """Whether this machine can run the local model, and why not."""
+
+    ok: bool
+    model: str
+    llama_cpp_version: str = ""
+    built_for: tuple[str, ...] = ()
+    cpu: tuple[str, ...] = ()
+    tokens: int = 0
+    seconds: float = 0.0
+    problem: str = ""
+
+    def one_line(self) -> str:
+        built = " ".join(self.built_for) or "unknown"
+        cpu = " ".join(self.cpu) or "unknown"
+        where = f"llama.cpp {self.llama_cpp_version or '?'} built for {built}; this CPU reports {cpu}"
+        if self.ok:
+            return f"ok: {self.model} loads and generates ({self.tokens} tokens in {self.seconds:.2f} s); {where}"
+        return f"not ok: {self.model}: {self.problem}; {where}"
+
+
+def _cpu_features() -> tuple[str, ...]:
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ()
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    return tuple(f.upper() for f in _CPU_FEATURES if f in flags)
+
+
+def doctor(model: str | None = None, *, threads: int | None = None, **local_options: Any) -> DoctorReport:
+    """Load the local model in its child process and generate a few tokens: can this machine run it?
+
+    Never raises for a model that crashes or does not load: the report says so.
+    """
+    from extract.backends.local import BUNDLED, LocalBackend
+
+    name = model or BUNDLED
+    cpu = _cpu_features()
+    backend = None
+    try:
+        backend = LocalBackend(model, n_threads=threads, max_tokens=8, **local_options)
+        info = backend.process.info
+        built = tuple(
+            part.split("=")[0].strip()
+            for part in str(info.get("system_info", "")).replace("CPU :", "").split("|")
+            if part.strip().endswith("= 1")
+        )
+        version = str(info.get("llama_cpp_version", ""))
+        name = backend.model
+        try:
+            probe = backend.probe(tokens=8)
+        except ExtractError as exc:
+            return DoctorReport(False, name, version, built, cpu, problem=exc.message)
+        usage = probe.get("reply", {}).get("usage", {})
+        return DoctorReport(
+            True, name, version, built, cpu, tokens=int(usage.get("completion_tokens", 0)), seconds=probe["seconds"]
+        )
+    except ExtractError as exc:
+        return DoctorReport(False, name, cpu=cpu, problem=exc.message)
+    finally:
+        if backend is not None:
+            backend.close()

@@ -97,6 +97,10 @@ def _build_parser() -> argparse.ArgumentParser:
         "validate", help="check gold labels against the schema and every quote against its article"
     )
     val.add_argument("directory")
+
+    doc = sub.add_parser("doctor", help="can this machine run the local model? load it and generate a few tokens")
+    doc.add_argument("--model", default=None, help="a .gguf path (default: the bundled model)")
+    doc.add_argument("--threads", type=int, default=None, help="CPU threads (default: half the cores)")
     return parser
 
 
@@ -184,11 +188,17 @@ def _cmd_gold(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    report = api.doctor(args.model, threads=args.threads)
+    print(report.one_line())
+    return EXIT_OK if report.ok else EXIT_FAILURES
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    handlers = {"run": _cmd_run, "eval": _cmd_eval, "gold": _cmd_gold}
+    handlers = {"run": _cmd_run, "eval": _cmd_eval, "gold": _cmd_gold, "doctor": _cmd_doctor}
     try:
         return handlers[args.command](args)
     except ExtractError as exc:

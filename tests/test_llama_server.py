@@ -14,11 +14,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
+from extract.backends.local import signal_name
 from extract.backends.openai_compat import OpenAIBackend
 from extract.core.pipeline import ExtractConfig, extract_document
 from extract.core.records import Document, DocumentResult, Status
@@ -36,8 +38,20 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@dataclass
+class Server:
+    base: str
+    proc: subprocess.Popen[bytes]
+
+    def check_alive(self) -> None:
+        """Fail the test with how the server ended, if it died (a native crash shows here, not as a timeout)."""
+        code = self.proc.poll()
+        if code is not None:
+            pytest.fail(f"llama_cpp.server died during the test ({signal_name(code)})", pytrace=False)
+
+
 @pytest.fixture(scope="module")
-def llama_server() -> Iterator[str]:
+def llama_server() -> Iterator[Server]:
     pytest.importorskip("llama_cpp.server", reason="needs llama-cpp-python[server] (pip install -e '.[dev]')")
     from extract.backends.local import bundled_model_path
 
@@ -53,7 +67,7 @@ def llama_server() -> Iterator[str]:
         deadline = time.monotonic() + 120
         while True:
             if proc.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited with {proc.returncode} before it was ready")
+                pytest.fail(f"llama_cpp.server ended before it was ready ({signal_name(proc.returncode)})")
             try:
                 if httpx.get(f"{base}/models", timeout=2).status_code == 200:
                     break
@@ -62,7 +76,7 @@ def llama_server() -> Iterator[str]:
             if time.monotonic() > deadline:
                 pytest.fail("llama_cpp.server was not ready within 120 s")
             time.sleep(0.5)
-        yield base
+        yield Server(base, proc)
     finally:
         proc.terminate()
         try:
@@ -84,14 +98,15 @@ def _check_record(result: DocumentResult) -> None:
         assert all(f"incidents[{k}]" in paths for k in range(len(result.incidents)))
 
 
-def test_openai_backend_against_llama_cpp_server(llama_server: str) -> None:
-    backend = OpenAIBackend("gemma-3-270m", base_url=llama_server, mode="tools", max_tokens=300)
+def test_openai_backend_against_llama_cpp_server(llama_server: Server) -> None:
+    backend = OpenAIBackend("gemma-3-270m", base_url=llama_server.base, mode="tools", max_tokens=300)
     backend.check()
     result = extract_document(Document(id="su25", text=ARTICLE), ExtractConfig(backend=backend, max_retries=1))
+    llama_server.check_alive()
     _check_record(result)
 
 
-def test_cli_run_against_llama_cpp_server(llama_server: str, tmp_path: Path) -> None:
+def test_cli_run_against_llama_cpp_server(llama_server: Server, tmp_path: Path) -> None:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "su25.txt").write_text(ARTICLE, encoding="utf-8")
@@ -100,10 +115,12 @@ def test_cli_run_against_llama_cpp_server(llama_server: str, tmp_path: Path) -> 
     env = {**os.environ, "EXTRACT_CACHE_DIR": str(tmp_path / "cache")}
     env.pop("OPENAI_API_KEY", None)  # loopback endpoints need no key
     proc = subprocess.run(
-        [sys.executable, "-m", "extract.cli", "run", str(corpus), "--backend", "openai", "--base-url", llama_server,
-         "--model", "gemma-3-270m", "--max-tokens", "300", "--max-retries", "1", "--out", str(out)],
+        [sys.executable, "-m", "extract.cli", "run", str(corpus), "--backend", "openai",
+         "--base-url", llama_server.base, "--model", "gemma-3-270m", "--max-tokens", "300", "--max-retries", "1",
+         "--out", str(out)],
         capture_output=True, text=True, env=env, timeout=600,
     )  # fmt: skip
+    llama_server.check_alive()
     assert proc.returncode == 1, proc.stderr  # the empty document is a failure, so the exit code says so
     assert "Traceback" not in proc.stderr
     records = {r["id"]: r for r in map(json.loads, out.read_text().splitlines())}
@@ -111,3 +128,11 @@ def test_cli_run_against_llama_cpp_server(llama_server: str, tmp_path: Path) -> 
     assert records["empty"]["status"] == "failed" and records["empty"]["failure"]["reason"] == "empty"
     _check_record(DocumentResult.model_validate(records["su25"]))
     assert "Run summary" in proc.stdout
+
+
+def test_a_server_that_died_fails_its_test_with_how_it_ended() -> None:
+    code = "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"
+    dead = Server("http://127.0.0.1:9/v1", subprocess.Popen([sys.executable, "-c", code]))
+    dead.proc.wait()
+    with pytest.raises(pytest.fail.Exception, match=r"llama_cpp.server died during the test \(SIGSEGV\)"):
+        dead.check_alive()

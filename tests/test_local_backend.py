@@ -8,6 +8,7 @@ not the quality of its answers.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
@@ -30,11 +31,13 @@ ARTICLE = (
 
 
 @pytest.fixture(scope="module")
-def backend() -> LocalBackend:
+def backend() -> Iterator[LocalBackend]:
     pytest.importorskip("llama_cpp", reason="needs the local extra: pip install -e '.[local]'")
     from extract.backends.local import LocalBackend
 
-    return LocalBackend(max_tokens=200)
+    built = LocalBackend(max_tokens=200)
+    yield built
+    built.close()
 
 
 def test_reply_is_grammar_constrained_json_of_the_schema(backend: LocalBackend) -> None:
@@ -68,4 +71,6 @@ def test_a_gguf_path_is_accepted_and_named_in_provenance() -> None:
     from extract.backends.local import LocalBackend, bundled_model_path
 
     path = bundled_model_path()
-    assert LocalBackend(str(path), max_tokens=8).model == path.name
+    backend = LocalBackend(str(path), max_tokens=8)
+    backend.close()
+    assert backend.model == path.name

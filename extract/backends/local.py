@@ -38,6 +38,8 @@ from extract.core.backend import CompletionRequest
 from extract.core.errors import ConfigError, ModelCrashed, ModelUnusable
 
 BUNDLED = "gemma-3-270m"
+#: The document id of ``extract doctor``'s probe request (so the crash hook can aim at it).
+PROBE_ID = "(probe)"
 
 
 def bundled_model_path() -> Path:
@@ -119,6 +121,8 @@ class ModelProcess:
         self.verbose = verbose
         self.crashes_in_a_row = 0
         self.starts = 0
+        #: Every process started, in order (for diagnostics and tests).
+        self.pids: list[int] = []
         self.info: dict[str, Any] = {}
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
@@ -146,6 +150,7 @@ class ModelProcess:
         )
         self._proc = proc
         self.starts += 1
+        self.pids.append(proc.pid)
         if self._finalizer is not None:
             self._finalizer.detach()
         self._finalizer = weakref.finalize(self, _stop, proc)
@@ -287,7 +292,8 @@ class LocalBackend(InstructorBackend):
 
     def probe(self, tokens: int = 8) -> dict[str, Any]:
         """Generate a few tokens; return the reply and the seconds it took (for ``extract doctor``)."""
-        result: dict[str, Any] = self.process.request({"op": "probe", "prompt": "The", "tokens": tokens})
+        message = {"op": "probe", "document_id": PROBE_ID, "prompt": "The", "tokens": tokens}
+        result: dict[str, Any] = self.process.request(message)
         return result
 
     def close(self) -> None:
