@@ -27,10 +27,12 @@ endif
 # The wheel is built into the project's own folder, one per variant, and installed from there
 # only: pip's shared wheel cache keys a build by its source, not its flags, so a wheel built
 # natively before would otherwise be reused.
-WHEELS := .cache/wheels/llama-cpp-python-$(LLAMA_VERSION)-$(LLAMA_VARIANT)
+# The folder's name holds a hash of the build flags, so changing them builds again.
+LLAMA_FLAGS_HASH := $(shell printf '%s' '$(LLAMA_CMAKE)' | sha256sum | cut -c1-8)
+WHEELS := .cache/wheels/llama-cpp-python-$(LLAMA_VERSION)-$(LLAMA_VARIANT)-$(LLAMA_FLAGS_HASH)
 STAMP  := $(VENV)/.installed-$(LLAMA_VARIANT)
 
-.PHONY: install run eval test test-fast lint bench record clean
+.PHONY: install run eval test test-fast lint bench bench-native doctor record clean
 
 install: $(STAMP)
 
@@ -78,6 +80,15 @@ lint: install
 bench: install
 	$(BIN)/python benchmarks/run_all.py
 
+# What portability costs here: a native llama.cpp build in .venv-native against the portable one.
+bench-native: install
+	$(MAKE) install LLAMA_NATIVE=1 VENV=.venv-native
+	$(BIN)/python benchmarks/bench_build.py --python $(BIN)/python --python .venv-native/bin/python
+
+# Can this machine run the embedded model? One line.
+doctor: install
+	$(BIN)/extract doctor
+
 # Re-record the responses the offline eval suite replays (after a prompt or schema change).
 record: install
 	rm -rf evals/recordings/seed-gemma-270m
@@ -85,4 +96,4 @@ record: install
 		--out runs/record.jsonl --overwrite --allow-failures
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-native runs .pytest_cache .mypy_cache .ruff_cache
