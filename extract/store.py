@@ -87,7 +87,12 @@ class CachingBackend:
     failures are not, so a re-run tries them again.
     """
 
-    def __init__(self, inner: Backend, store: ResponseStore, *, read: bool = True, write: bool = True):
+    def __init__(
+        self, inner: Backend, store: ResponseStore, *, read: bool = True, write: bool = True, recording: bool = False
+    ):
+        """``recording``: the store is a recording of this one backend, to be replayed; its manifest names
+        the backend, and a recording of another backend or settings is refused. A cache holds the answers
+        of any number of backends (their identities are in the keys) and has no manifest."""
         self.inner = inner
         self.store = store
         self.read = read
@@ -95,7 +100,7 @@ class CachingBackend:
         self.name = inner.name
         self.model = inner.model
         self.hits = 0
-        if write:
+        if write and recording:
             store.write_manifest(inner.identity())
 
     def identity(self) -> dict[str, Any]:

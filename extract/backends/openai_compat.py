@@ -19,7 +19,7 @@ import json
 import os
 import time
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import openai
 
@@ -55,6 +55,25 @@ def _is_loopback(base_url: str | None) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+_SECRET_PARAMS = ("key", "token", "secret", "password", "signature", "sig")
+
+
+def public_endpoint(url: str) -> str:
+    """The endpoint without what may be secret: no ``user:password@``, no key-like query parameter."""
+    parts = urlsplit(url)
+    netloc = parts.hostname or ""
+    if ":" in netloc:  # an IPv6 address
+        netloc = f"[{netloc}]"
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    query = "&".join(
+        pair
+        for pair in parts.query.split("&")
+        if pair and not any(word in pair.split("=", 1)[0].lower() for word in _SECRET_PARAMS)
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), query, ""))
 
 
 def _retry_after(response: Any) -> float | None:
@@ -157,6 +176,11 @@ class OpenAIBackend(InstructorBackend):
         self._aclient: openai.AsyncOpenAI | None = None
         self._aclient_loop: asyncio.AbstractEventLoop | None = None
         self._common = common
+
+    def identity(self) -> dict[str, Any]:
+        # Two servers can serve a model under the same name (every llama.cpp server calls its
+        # model "local" unless told otherwise): the endpoint tells their answers apart.
+        return {**super().identity(), "endpoint": public_endpoint(str(self._client.base_url))}
 
     def __repr__(self) -> str:  # never show the key
         return f"OpenAIBackend(model={self.model!r}, base_url={self.base_url!r}, mode={self.mode!r})"

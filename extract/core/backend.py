@@ -72,8 +72,13 @@ class Backend(Protocol):
         ...
 
 
+#: Goes into every backend identity. Version 2 added the endpoint (for HTTP backends) and the
+#: model file's SHA-256 (for GGUFs), so that entries keyed without them are never served again.
+IDENTITY_VERSION = 2
+
+
 def cache_key(identity: dict[str, Any], request: CompletionRequest) -> str:
-    """Content key for a response: model and parameters, prompt, schema and document."""
+    """Content key for a response: backend identity (endpoint, model, parameters), prompt, schema and document."""
     payload = {"identity": identity, "request": request.fingerprint()}
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
