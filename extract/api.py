@@ -60,22 +60,23 @@ def make_backend(
     options: dict[str, Any] | None = None,
     rpm: float | None = None,
     tpm: float | None = None,
+    retry: RetryPolicy | None = None,
     cache: bool = True,
     cache_dir: str | Path | None = None,
     record: str | Path | None = None,
     check: bool = True,
 ) -> Backend:
-    """Build a backend by name, wrapped in the response cache (or a recording) where that applies."""
+    """Build a backend by name from its typed options (see :mod:`extract.backends`), wrapped in the
+    response cache (or a recording) where that applies. An option the backend does not take is a
+    :class:`ConfigError` naming the backends that do."""
     name = backend or DEFAULT_BACKEND
-    options = {k: v for k, v in (options or {}).items() if v is not None}
-    if rpm or tpm:
-        options["limiter"] = RateLimiter(rpm, tpm)
-    options.setdefault("retry", RetryPolicy())
-    built = create_backend(name, model, **options)
+    given = {**(options or {}), "model": model if model is not None else (options or {}).get("model")}
+    limiter = RateLimiter(rpm, tpm) if rpm or tpm else None
+    built = create_backend(name, given, retry=retry, limiter=limiter)
     if check and hasattr(built, "check"):
         built.check()
     if record:
-        return CachingBackend(built, ResponseStore(record))
+        return CachingBackend(built, ResponseStore(record), recording=True)
     if cache and name != "mock":
         return CachingBackend(built, ResponseStore(cache_dir or default_cache_dir()))
     return built
@@ -119,6 +120,7 @@ def run_corpus(
     concurrency: int = 1,
     rpm: float | None = None,
     tpm: float | None = None,
+    retry: RetryPolicy | None = None,
     cache: bool = True,
     cache_dir: str | Path | None = None,
     record: str | Path | None = None,
@@ -137,7 +139,7 @@ def run_corpus(
     corpus = open_corpus(source, id_field=id_field, text_field=text_field, split=split, limit=limit)
     if isinstance(backend, str | None):
         built = make_backend(
-            backend, model, options=backend_options, rpm=rpm, tpm=tpm,
+            backend, model, options=backend_options, rpm=rpm, tpm=tpm, retry=retry,
             cache=cache, cache_dir=cache_dir, record=record,
         )  # fmt: skip
     else:

@@ -25,13 +25,13 @@ def _add_backend_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--model", default=None, help="local: a .gguf path; openai: the model name; mock: empty or echo")
     g.add_argument("--base-url", default=None, help="openai backend: the endpoint, e.g. http://127.0.0.1:8000/v1")
     g.add_argument(
-        "--api-key-env", default="OPENAI_API_KEY", help="variable holding the API key (default OPENAI_API_KEY)"
+        "--api-key-env", default=None, help="openai backend: variable holding the API key (default OPENAI_API_KEY)"
     )
     g.add_argument("--mode", default=None, help="instructor mode: tools, json, json_schema or md_json")
     g.add_argument("--prompt", default="incidents", help="prompt template name in prompts/, or a path")
     g.add_argument("--max-tokens", type=int, default=None, help="completion budget per request")
     g.add_argument("--max-retries", type=int, default=2, help="re-asks after a reply fails validation (default 2)")
-    g.add_argument("--timeout", type=float, default=120.0, help="seconds per request (openai backend)")
+    g.add_argument("--timeout", type=float, default=None, help="openai backend: seconds per request (default 120)")
     g.add_argument("--threads", type=int, default=None, help="local backend: CPU threads (default: half the cores)")
     g.add_argument("--replay", default=None, help="mock backend: answer from a directory recorded with --record")
 
@@ -155,7 +155,7 @@ def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
         "max_tokens": args.max_tokens,
         "timeout": args.timeout,
         "replay": args.replay,
-        "n_threads": args.threads,
+        "threads": args.threads,
     }
 
 

@@ -61,6 +61,26 @@ def _one_error_line(err: str) -> str:
         pytest.param(
             ["--prompt", "nope", "--backend", "mock"], "prompt template 'nope' not found", id="missing-prompt"
         ),
+        pytest.param(
+            ["--backend", "openai", "--model", "m", "--threads", "4"],
+            "--threads applies to the local backend only, not to openai",
+            id="option-of-another-backend",
+        ),
+        pytest.param(
+            ["--backend", "mock", "--base-url", "http://127.0.0.1:1/v1"],
+            "--base-url applies to the openai backend only, not to mock",
+            id="base-url-for-mock",
+        ),
+        pytest.param(
+            ["--backend", "mock", "--max-tokens", "0"],
+            "--max-tokens: Input should be greater than or equal to 1 (got 0)",
+            id="max-tokens-zero",
+        ),
+        pytest.param(
+            ["--backend", "openai", "--model", "m", "--timeout", "-1"],
+            "--timeout: Input should be greater than 0",
+            id="negative-timeout",
+        ),
     ],
 )
 def test_configuration_errors_are_one_line_with_exit_2(
@@ -227,3 +247,37 @@ def test_retry_failed_extracts_only_the_failed_documents_again(tmp_path: Path) -
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [(r["id"], r["status"]) for r in lines] == [("a", "ok"), ("b", "failed"), ("b", "ok")]
     assert _records(out)["b"]["status"] == "ok"  # the later record wins
+
+
+def test_a_backend_from_an_entry_point_is_chosen_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An installed distribution (as pip would leave it) that declares a backend, and nothing else.
+    package = tmp_path / "site"
+    (package / "echo_plugin").mkdir(parents=True)
+    (package / "echo_plugin" / "__init__.py").write_text(
+        "from extract.backends import BackendSpec, BackendOptions\n"
+        "from extract.backends.mock import MockBackend\n"
+        "class EchoOptions(BackendOptions):\n"
+        "    shout: bool = False\n"
+        "def build(options, retry, limiter):\n"
+        "    return MockBackend('echo', model='plugin')\n"
+        "SPEC = BackendSpec('echo-plugin', EchoOptions, build)\n",
+        encoding="utf-8",
+    )
+    info = package / "echo_plugin-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: echo-plugin\nVersion: 1.0\n", encoding="utf-8")
+    (info / "entry_points.txt").write_text(
+        "[incident_extract.backends]\necho-plugin = echo_plugin:SPEC\n", encoding="utf-8"
+    )
+    monkeypatch.syspath_prepend(str(package))
+    out = tmp_path / "out.jsonl"
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text(json.dumps({"id": "a", "text": "Rebels shot down a jet near Saraqeb."}) + "\n", encoding="utf-8")
+    assert main(["run", str(corpus), "--backend", "echo-plugin", "--out", str(out), "--no-cache"]) == 0
+    record = _records(out)["a"]
+    assert record["provenance"]["model"] == "plugin" and record["status"] == "ok"
+    # its own options are typed like the built-in ones
+    assert main(["run", str(corpus), "--backend", "echo-plugin", "--threads", "2", "--out", str(out)]) == 2
+    assert "--threads applies to the local backend only, not to echo-plugin" in capsys.readouterr().err
