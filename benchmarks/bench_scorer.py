@@ -24,6 +24,7 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
+from extract.core.fields import evidenced_values
 from extract.core.gold import GoldDocument, GoldIncident, GoldSet
 from extract.core.records import (
     Alignment,
@@ -51,7 +52,6 @@ from extract.core.schema import (
     SourceKind,
     Weapon,
     WeaponCategory,
-    evidenced_values,
 )
 from extract.scoring import evaluate
 

@@ -11,7 +11,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from extract.core.fields import scored_fields
 from extract.core.records import Alignment, DocumentResult, Status
+from extract.core.schema import Incident
 from extract.runner import RunSummary
 
 # Wide enough for the summary when stdout is a file or a pipe (rich would assume 80 columns).
@@ -109,34 +111,33 @@ def print_incidents(results: Iterable[DocumentResult]) -> None:
         extra = f", {len(result.rejected)} rejected by validation" if result.rejected else ""
         console.print(f"[bold]{result.id}[/bold]  {len(result.incidents)} incident(s){extra}")
         for k, incident in enumerate(result.incidents):
-            loc = incident.location
-            where = (
-                ", ".join(x for x in (loc.place, loc.near and f"near {loc.near}", loc.admin1, loc.country) if x)
-                if loc
-                else "place not given"
-            )
+            where = incident.location.show() if incident.location else "place not given"
             when = incident.date.text if incident.date else "date not given"
             mark = "*" if incident.primary else "-"
             console.print(f"  {mark} [cyan]{incident.type.value}[/cyan]  {escape(where)} · {escape(when)}")
-            parts = []
-            if incident.aircraft:
-                parts.append("aircraft: " + "; ".join(
-                    " ".join(x for x in (a.operator, a.model or a.category.value) if x) for a in incident.aircraft
-                ))  # fmt: skip
-            if incident.perpetrators:
-                parts.append("by: " + "; ".join(f"{p.name} ({p.status.value})" for p in incident.perpetrators))
-            if incident.weapon:
-                parts.append(f"weapon: {incident.weapon.text} ({incident.weapon.category.value})")
-            if incident.casualties:
-                parts.append("; ".join(
-                    f"{c.kind.value} {c.qualifier.value.replace('_', ' ')} {c.count}" + (f" {c.who}" if c.who else "")
-                    for c in incident.casualties
-                ))  # fmt: skip
+            parts = [f"{label}: {text}" for label, text in _details(incident)]
             if parts:
                 console.print("      " + escape(" · ".join(parts)))
             console.print(
                 f"      quotes found in the article: {_grounded(result, k)}   “{escape(_clip(incident.quote))}”"
             )
+
+
+#: Shown on the headline of an incident, not among its details.
+_HEADLINE = ("type", "date", "location", "primary")
+
+
+def _details(incident: Incident) -> list[tuple[str, str]]:
+    """(label, text) for every filled value field past the headline, walking the field declarations."""
+    out = []
+    for info in scored_fields(Incident):
+        if info.name in _HEADLINE or info.model is None:
+            continue
+        value = getattr(incident, info.name)
+        items = value if info.is_list else [value] if value is not None else []
+        if items:
+            out.append((info.label, "; ".join(item.show() for item in items)))
+    return out
 
 
 def _clip(text: str, limit: int = 90) -> str:

@@ -33,18 +33,25 @@ from typing import Annotated, Any, Union, get_args, get_origin
 from pydantic import BaseModel, Field, ValidationError
 
 from extract.core.errors import InputError
+from extract.core.fields import Spec, evidenced_values
 from extract.core.grounding import Grounder
-from extract.core.schema import SCHEMA_VERSION, Incident, _Model, evidenced_values
+from extract.core.schema import SCHEMA_VERSION, Incident, _Model
+
+_GOLD_ONLY = Spec(excluded="gold annotation only: the key links reports, alternatives widen what is correct")
 
 
 class GoldIncident(Incident):
     """An incident as annotated, with its cross-document key and acceptable alternatives."""
 
-    key: str = Field(description="Shared by every article that reports the same real-world incident.")
-    alternatives: dict[str, list[str]] = Field(
+    key: Annotated[str, _GOLD_ONLY] = Field(
+        description="Shared by every article that reports the same real-world incident."
+    )
+    alternatives: Annotated[dict[str, list[str]], _GOLD_ONLY] = Field(
         default_factory=dict, description="Other acceptable values, keyed by field path inside the incident."
     )
-    note: str | None = Field(default=None, description="Why the annotator coded it this way, where not obvious.")
+    note: Annotated[str | None, _GOLD_ONLY] = Field(
+        default=None, description="Why the annotator coded it this way, where not obvious."
+    )
 
 
 class GoldDocument(_Model):

@@ -34,6 +34,7 @@ from extract.core.errors import (
     ExtractError,
     ValidationFailed,
 )
+from extract.core.fields import evidenced_values
 from extract.core.grounding import FUZZY_THRESHOLD, Grounder
 from extract.core.prompts import PromptTemplate, load_prompt
 from extract.core.records import (
@@ -46,7 +47,7 @@ from extract.core.records import (
     Status,
     Usage,
 )
-from extract.core.schema import SCHEMA_VERSION, Extraction, Incident, evidenced_values
+from extract.core.schema import SCHEMA_VERSION, Extraction, Incident
 
 
 @dataclass(frozen=True)

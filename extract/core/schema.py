@@ -21,6 +21,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from extract.core.fields import SCORED_BY_PARENT, SCORED_WITH_COUNT, Compare, Family, Spec
+
 SCHEMA_VERSION = "1.0.0"
 
 _HAS_WORD = re.compile(r"\w")
@@ -57,9 +59,12 @@ def _check_name(value: str) -> str:
     return value
 
 
+EVIDENCE = Spec(excluded="evidence: located in the article and counted in the grounding rate")
+
 Quote = Annotated[
     str,
     AfterValidator(_check_quote),
+    EVIDENCE,
     Field(
         description="Evidence: a short passage copied word for word from the article that states this value. "
         "Copy it exactly; do not paraphrase or translate.",
@@ -156,15 +161,17 @@ class SourceKind(StrEnum):
 class DateInfo(_Model):
     """When the incident happened, as the article gives it."""
 
-    text: Name = Field(
+    text: Annotated[Name, Spec(excluded=SCORED_BY_PARENT)] = Field(
         description='The date or day exactly as written in the article, e.g. "Saturday", "July 8", "last week".'
     )
-    iso: str | None = Field(
+    iso: Annotated[str | None, Spec(excluded=SCORED_BY_PARENT)] = Field(
         default=None,
         description="ISO date (YYYY-MM-DD, YYYY-MM or YYYY) only when the article itself makes the date absolute; "
         "null when it only says a weekday or a relative time.",
     )
-    precision: DatePrecision = Field(description="How precise the written date is: day, week, month, year or unknown.")
+    precision: Annotated[DatePrecision, Spec(excluded=SCORED_BY_PARENT)] = Field(
+        description="How precise the written date is: day, week, month, year or unknown."
+    )
     quote: Quote
 
     @model_validator(mode="after")
@@ -179,18 +186,24 @@ class DateInfo(_Model):
                 raise ValueError(f"iso {self.iso!r} is not a real date: {exc}") from None
         return self
 
+    def show(self) -> str:
+        """The value as one short line, for reports and the console."""
+        return self.text + (f" ({self.iso})" if self.iso else "")
+
 
 class Location(_Model):
     """Where the incident happened."""
 
-    place: OptionalName = Field(default=None, description="The most specific named place (village, town, base, road).")
-    near: OptionalName = Field(
+    place: Annotated[OptionalName, Spec(Compare.NAME, weight=1)] = Field(
+        default=None, description="The most specific named place (village, town, base, road)."
+    )
+    near: Annotated[OptionalName, Spec(Compare.NAME, weight=1)] = Field(
         default=None, description='The reference place when the article says the incident was "near" or "close to" it.'
     )
-    admin1: OptionalName = Field(
+    admin1: Annotated[OptionalName, Spec(Compare.NAME, weight=1)] = Field(
         default=None, description="Province, governorate or region (first administrative level)."
     )
-    country: OptionalName = Field(default=None, description="Country.")
+    country: Annotated[OptionalName, Spec(Compare.NAME, weight=1)] = Field(default=None, description="Country.")
     quote: Quote
 
     @model_validator(mode="after")
@@ -199,48 +212,78 @@ class Location(_Model):
             raise ValueError("a location needs at least one of place, near, admin1 or country")
         return self
 
+    def show(self) -> str:
+        parts = (self.place, f"near {self.near}" if self.near else None, self.admin1, self.country)
+        return ", ".join(p for p in parts if p)
+
 
 class Aircraft(_Model):
     """An aircraft involved in the incident (shot down, crashed, or carrying out the strike)."""
 
-    model: OptionalName = Field(
+    model: Annotated[OptionalName, Spec(Compare.NAME, weight=2)] = Field(
         default=None, description='Aircraft model as written, e.g. "Su-25", "Mi-8"; null if not given.'
     )
-    category: AircraftCategory = Field(description="fixed_wing, helicopter, drone or unknown.")
-    operator: OptionalName = Field(default=None, description='Who flew it, e.g. "Russia", "Syrian Air Force".')
+    category: Annotated[AircraftCategory, Spec(Compare.ENUM, weight=1)] = Field(
+        description="fixed_wing, helicopter, drone or unknown."
+    )
+    operator: Annotated[OptionalName, Spec(Compare.NAME, weight=1)] = Field(
+        default=None, description='Who flew it, e.g. "Russia", "Syrian Air Force".'
+    )
     quote: Quote
+
+    def show(self) -> str:
+        extra = ", ".join(p for p in (self.category.value, self.operator) if p)
+        return f"{self.model or 'model?'} ({extra})"
 
 
 class Perpetrator(_Model):
     """An actor said to be responsible, with how the article attributes it."""
 
-    name: Name = Field(description='The group or force, e.g. "Tahrir al-Sham", "Syrian rebels".')
-    status: AttributionStatus = Field(
+    name: Annotated[Name, Spec(Compare.NAME, weight=2, key=True)] = Field(
+        description='The group or force, e.g. "Tahrir al-Sham", "Syrian rebels".'
+    )
+    status: Annotated[AttributionStatus, Spec(Compare.ENUM, weight=1)] = Field(
         description="confirmed: stated as fact or confirmed by an authority; claimed: the actor itself claimed it; "
         "accused: another party blames them; suspected: speculation or unverified reports; denied: the actor denies it."
     )
     quote: Quote
 
+    def show(self) -> str:
+        return f"{self.name} ({self.status.value})"
+
 
 class Weapon(_Model):
     """The weapon used."""
 
-    text: Name = Field(description='The weapon exactly as written, e.g. "shoulder-launched anti-aircraft missile".')
-    category: WeaponCategory = Field(description="The weapon's category.")
+    text: Annotated[Name, Spec(Compare.NAME, weight=1)] = Field(
+        description='The weapon exactly as written, e.g. "shoulder-launched anti-aircraft missile".'
+    )
+    category: Annotated[WeaponCategory, Spec(Compare.ENUM, weight=1)] = Field(description="The weapon's category.")
     quote: Quote
+
+    def show(self) -> str:
+        return f"{self.text} ({self.category.value})"
 
 
 class Casualty(_Model):
     """A group of people killed, injured or captured in the incident."""
 
-    kind: CasualtyKind = Field(description="killed, injured or captured.")
-    count: int = Field(ge=0, description='The number. For "more than 30" write 30; for "at least five" write 5.')
-    count_max: int | None = Field(default=None, ge=0, description="Upper bound, only when the qualifier is range.")
-    qualifier: CountQualifier = Field(
+    kind: Annotated[CasualtyKind, Spec(Compare.ENUM, weight=1, key=True)] = Field(
+        description="killed, injured or captured."
+    )
+    count: Annotated[int, Spec(Compare.COUNT, weight=3)] = Field(
+        ge=0, description='The number. For "more than 30" write 30; for "at least five" write 5.'
+    )
+    count_max: Annotated[int | None, Spec(excluded=SCORED_WITH_COUNT)] = Field(
+        default=None, ge=0, description="Upper bound, only when the qualifier is range."
+    )
+    qualifier: Annotated[CountQualifier, Spec(excluded=SCORED_WITH_COUNT)] = Field(
         description='exact, at_least ("at least five"), more_than ("more than 30"), about ("around 80") '
         'or range ("10 to 15").'
     )
-    who: OptionalName = Field(default=None, description='Who they were, e.g. "pilot", "civilians", "militants".')
+    who: Annotated[OptionalName, Spec(Compare.NAME, weight=1)] = Field(
+        default=None, description='Who they were, e.g. "pilot", "civilians", "militants".'
+    )
     quote: Quote
 
     @model_validator(mode="after")
@@ -252,42 +295,68 @@ class Casualty(_Model):
             raise ValueError("count_max is only for qualifier range")
         return self
 
+    def show(self) -> str:
+        count = f"{self.count}-{self.count_max}" if self.count_max is not None else str(self.count)
+        qualifier = "" if self.qualifier is CountQualifier.EXACT else f"{self.qualifier.value.replace('_', ' ')} "
+        return f"{self.kind.value} {qualifier}{count}" + (f" {self.who}" if self.who else "")
+
 
 class Source(_Model):
     """Who reported or stated the information."""
 
-    name: Name = Field(
+    name: Annotated[Name, Spec(Compare.NAME, weight=2, key=True)] = Field(
         description='Who said it, e.g. "Russian Defence Ministry", "Syrian Observatory for Human Rights".'
     )
-    kind: SourceKind = Field(description="What kind of source it is.")
+    kind: Annotated[SourceKind, Spec(Compare.ENUM, weight=1)] = Field(description="What kind of source it is.")
     quote: Quote
+
+    def show(self) -> str:
+        return f"{self.name} ({self.kind.value})"
 
 
 class Incident(_Model):
     """One real-world event reported in the article as having happened."""
 
-    type: IncidentType = Field(
+    type: Annotated[IncidentType, Spec(Compare.ENUM, family=Family.INCIDENT)] = Field(
         description="aircraft_downing: an aircraft brought down by hostile fire; aircraft_loss: a crash not attributed "
         "to hostile fire; air_strike; missile_strike; shelling; armed_clash; other_attack."
     )
     quote: Quote = Field(description="The sentence of the article that reports this incident, copied word for word.")
-    summary: Name = Field(description="One sentence in your own words: what happened, where, when.")
-    date: DateInfo | None = Field(default=None, description="When it happened; null if the article does not say.")
-    location: Location | None = Field(default=None, description="Where it happened; null if the article does not say.")
-    aircraft: list[Aircraft] = Field(default_factory=list, description="Aircraft involved; empty if none.")
-    perpetrators: list[Perpetrator] = Field(default_factory=list, description="Who is said to be responsible.")
-    weapon: Weapon | None = Field(default=None, description="The weapon used; null if not given.")
-    casualties: list[Casualty] = Field(default_factory=list, description="People killed, injured or captured.")
-    sources: list[Source] = Field(
+    summary: Annotated[Name, Spec(excluded="free text in the model's own words: not comparable with gold")] = Field(
+        description="One sentence in your own words: what happened, where, when."
+    )
+    date: Annotated[DateInfo | None, Spec(Compare.DATE, family=Family.DATE)] = Field(
+        default=None, description="When it happened; null if the article does not say."
+    )
+    location: Annotated[Location | None, Spec(family=Family.PLACE, label="where")] = Field(
+        default=None, description="Where it happened; null if the article does not say."
+    )
+    aircraft: Annotated[list[Aircraft], Spec(family=Family.AIRCRAFT)] = Field(
+        default_factory=list, description="Aircraft involved; empty if none."
+    )
+    perpetrators: Annotated[list[Perpetrator], Spec(family=Family.ACTOR, label="by")] = Field(
+        default_factory=list, description="Who is said to be responsible."
+    )
+    weapon: Annotated[Weapon | None, Spec(family=Family.WEAPON)] = Field(
+        default=None, description="The weapon used; null if not given."
+    )
+    casualties: Annotated[list[Casualty], Spec(family=Family.CASUALTIES)] = Field(
+        default_factory=list, description="People killed, injured or captured."
+    )
+    sources: Annotated[list[Source], Spec(family=Family.SOURCE, label="according to")] = Field(
         default_factory=list, description="Who reported or stated the facts of this incident."
     )
-    primary: bool = Field(default=False, description="True for the article's main incident only.")
+    primary: Annotated[bool, Spec(Compare.FLAG, family=Family.INCIDENT)] = Field(
+        default=False, description="True for the article's main incident only."
+    )
 
 
 class Extraction(_Model):
     """All incidents an article reports as having happened (zero or more)."""
 
-    incidents: list[Incident] = Field(
+    incidents: Annotated[
+        list[Incident], Spec(excluded="aligned with the gold incidents, then scored field by field")
+    ] = Field(
         default_factory=list,
         description="Every incident the article reports with a place or a time; empty if there are none.",
     )
@@ -309,20 +378,3 @@ def schema_hash(model: type[BaseModel] = Extraction) -> str:
     """Content hash of a response model's JSON schema (goes into cache keys)."""
     text = json.dumps(model.model_json_schema(), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def evidenced_values(incident: Incident, prefix: str = "incident") -> list[tuple[str, str]]:
-    """Every (path, quote) pair of an incident: the incident itself and each evidenced part.
-
-    Paths look like ``incidents[0].location``. Grounding and the grounding rate count
-    these units: one per quote-bearing object.
-    """
-    out: list[tuple[str, str]] = [(prefix, incident.quote)]
-    for name in ("date", "location", "weapon"):
-        part = getattr(incident, name)
-        if part is not None:
-            out.append((f"{prefix}.{name}", part.quote))
-    for name in ("aircraft", "perpetrators", "casualties", "sources"):
-        for k, part in enumerate(getattr(incident, name)):
-            out.append((f"{prefix}.{name}[{k}]", part.quote))
-    return out

@@ -25,6 +25,10 @@ How a document is scored
 
 The fields and how each is counted
 ----------------------------------
+Which fields are scored, how each is compared and what each sub-field weighs are declared
+with the field in :mod:`extract.core.schema` (see :mod:`extract.core.fields`); the tables
+here are derived from those declarations.
+
 ``type``
     one slot; enum, exact (or a gold alternative). Always filled.
 ``date``
@@ -32,16 +36,14 @@ The fields and how each is counted
     punctuation, ordinals, a leading "on"/"in") or both ISO dates are equal; partial
     when one ISO date is a coarser form of the other or the texts are a fuzzy match.
 ``location``
-    one slot, judged on place, near, admin1 and country (weight 1 each).
+    one slot, judged on place, near, admin1 and country.
 ``aircraft``, ``perpetrators``, ``casualties``, ``sources``
     one slot per item. The items of a list are aligned one-to-one like incidents;
     an unmatched predicted item is spurious, an unmatched gold item missing. Items may
     pair only when perpetrator/source names are at least a partial match, casualty
-    kinds are equal, or (aircraft) some gold sub-field agrees. Sub-field weights:
-    aircraft model 2, category 1, operator 1; perpetrator name 2, status 1; casualty
-    kind 1, count 3, who 1; source name 2, kind 1.
+    kinds are equal, or (aircraft) some gold sub-field agrees.
 ``weapon``
-    one slot, judged on text and category (weight 1 each).
+    one slot, judged on text and category.
 ``primary``
     one slot when either side marks the incident primary: both -> correct, only gold
     -> missing, only the prediction -> spurious (``false`` is the empty value).

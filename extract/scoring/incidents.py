@@ -25,6 +25,7 @@ import numpy as np
 from pydantic import BaseModel
 from scipy.optimize import linear_sum_assignment
 
+from extract.core.fields import Compare, FieldInfo, parts_of, scored_fields
 from extract.core.schema import DateInfo, Incident
 from extract.scoring.comparators import (
     FUZZY_NAME_THRESHOLD,
@@ -37,19 +38,13 @@ from extract.scoring.comparators import (
 )
 from extract.scoring.normalize import normalize_date
 
+# Every table below is derived from the field declarations in extract/core/schema.py
+# (see extract.core.fields): a field added there is scored here without an edit.
+INCIDENT_FIELDS: tuple[FieldInfo, ...] = scored_fields(Incident)
+
 #: The scored fields of an incident, in report order.
-FIELDS: tuple[str, ...] = (
-    "type",
-    "date",
-    "location",
-    "aircraft",
-    "perpetrators",
-    "weapon",
-    "casualties",
-    "sources",
-    "primary",
-)
-LIST_FIELDS: tuple[str, ...] = ("aircraft", "perpetrators", "casualties", "sources")
+FIELDS: tuple[str, ...] = tuple(f.name for f in INCIDENT_FIELDS)
+LIST_FIELDS: tuple[str, ...] = tuple(f.name for f in INCIDENT_FIELDS if f.is_list)
 
 #: A pair of incidents is aligned only if, over its slots other than type and primary,
 #: the prediction earns at least this share of the credit the gold incident offers
@@ -63,28 +58,28 @@ _PAIR_BONUS = 1e-6
 
 @dataclass(frozen=True)
 class Part:
-    """One sub-field of a composite value: its name, comparator kind and weight."""
+    """One sub-field of a composite value: its name, how it is compared, its weight, whether it is a key."""
 
     name: str
-    kind: str  # "name", "enum" or "count"
+    kind: Compare
     weight: float
+    key: bool = False
 
 
 # The weights decide when a composite is partial rather than incorrect (see _combine):
 # the identifying sub-field weighs most, so a perpetrator with the right name and the
 # wrong status is partial, and a casualty group with the wrong count is incorrect.
+def _parts(model: type[BaseModel]) -> tuple[Part, ...]:
+    parts = []
+    for p in parts_of(model):
+        if p.spec.compare is None:
+            raise TypeError(f"{model.__name__}.{p.name} is scored but declares no comparison")
+        parts.append(Part(p.name, p.spec.compare, p.spec.weight, p.spec.key))
+    return tuple(parts)
+
+
 COMPOSITES: dict[str, tuple[Part, ...]] = {
-    "location": (
-        Part("place", "name", 1),
-        Part("near", "name", 1),
-        Part("admin1", "name", 1),
-        Part("country", "name", 1),
-    ),
-    "aircraft": (Part("model", "name", 2), Part("category", "enum", 1), Part("operator", "name", 1)),
-    "perpetrators": (Part("name", "name", 2), Part("status", "enum", 1)),
-    "weapon": (Part("text", "name", 1), Part("category", "enum", 1)),
-    "casualties": (Part("kind", "enum", 1), Part("count", "count", 3), Part("who", "name", 1)),
-    "sources": (Part("name", "name", 2), Part("kind", "enum", 1)),
+    f.name: _parts(f.model) for f in INCIDENT_FIELDS if f.composite and f.model is not None
 }
 
 #: Sub-fields reported on their own, as ``field.sub``.
@@ -133,20 +128,42 @@ def _count_text(item: Any) -> str:
     return f"{item.count} ({item.qualifier.value})"
 
 
-def _compare_part(part: Part, gold: Any, pred: Any, alternatives: Sequence[str], names: NameMatcher) -> Verdict:
-    if part.kind == "name":
+class NameComparator:
+    """Names and places: normalised, transliterations folded, aliases and the gold alternatives accepted."""
+
+    def compare(self, gold: Any, pred: Any, alternatives: Sequence[str], names: NameMatcher) -> Verdict:
         return names.compare(gold, pred, alternatives)
-    if part.kind == "count":
+
+
+class EnumComparator:
+    """One of a fixed set: equal, or one of the gold alternatives."""
+
+    def compare(self, gold: Any, pred: Any, alternatives: Sequence[str], names: NameMatcher) -> Verdict:
+        return compare_enum(gold, pred, alternatives)
+
+
+class CountComparator:
+    """A count with its qualifier, judged on the whole item (count, count_max, qualifier)."""
+
+    def compare(self, gold: Any, pred: Any, alternatives: Sequence[str], names: NameMatcher) -> Verdict:
         return compare_count(gold, pred, alternatives)
-    return compare_enum(gold, pred, alternatives)
+
+
+#: How each kind of declared comparison is done, for sub-fields of composites.
+COMPARATORS: dict[Compare, NameComparator | EnumComparator | CountComparator] = {
+    Compare.NAME: NameComparator(),
+    Compare.ENUM: EnumComparator(),
+    Compare.COUNT: CountComparator(),
+}
+
+
+def _compare_part(part: Part, gold: Any, pred: Any, alternatives: Sequence[str], names: NameMatcher) -> Verdict:
+    return COMPARATORS[part.kind].compare(gold, pred, alternatives, names)
 
 
 def _optional(part: Part, pred: Any, alternatives: Sequence[str], names: NameMatcher) -> Verdict:
     """A value the gold left empty but listed acceptable alternatives for."""
-    if part.kind == "name":
-        verdict = names.compare(alternatives[0], pred, alternatives[1:])
-    else:
-        verdict = compare_enum(alternatives[0], pred, alternatives[1:])
+    verdict = _compare_part(part, alternatives[0], pred, alternatives[1:], names)
     return verdict if verdict is not Verdict.INCORRECT else Verdict.SPURIOUS
 
 
@@ -155,11 +172,11 @@ def _subverdicts(
 ) -> tuple[SubVerdict, ...]:
     out = []
     for part in COMPOSITES[field]:
-        if part.kind == "count":
+        if part.kind is Compare.COUNT:
             out.append(
                 SubVerdict(
-                    "count",
-                    compare_count(gold, pred, alternatives.get(f"{prefix}.count", ())),
+                    part.name,
+                    _compare_part(part, gold, pred, alternatives.get(f"{prefix}.{part.name}", ()), names),
                     _count_text(gold),
                     _count_text(pred),
                 )
@@ -214,13 +231,15 @@ def compare_composite(
 
 
 def _item_allowed(field: str, subs: Sequence[SubVerdict], share: float) -> bool:
-    """Whether two list items may be aligned at all (otherwise both stay unmatched)."""
-    by_name = {s.name: s.verdict for s in subs}
-    if field in ("perpetrators", "sources"):
-        return by_name["name"] is not Verdict.INCORRECT
-    if field == "casualties":
-        return by_name["kind"] is Verdict.CORRECT
-    return share > 0  # aircraft: some sub-field the gold fills must agree
+    """Whether two list items may be aligned at all (otherwise both stay unmatched).
+
+    Items whose model declares key sub-fields (a perpetrator's name, a casualty group's kind)
+    pair only where no key is wrong; items without keys (aircraft) where some weight is earned.
+    """
+    keys = {p.name for p in COMPOSITES[field] if p.key}
+    if keys:
+        return all(s.verdict not in (Verdict.INCORRECT, Verdict.MISSING) for s in subs if s.name in keys)
+    return share > 0
 
 
 def canonical_order(items: Sequence[BaseModel]) -> list[int]:
@@ -247,7 +266,7 @@ def _lone_item_slot(field: str, item: Any, verdict: Verdict, index: int | None =
     """A value with nothing to compare against: every sub-field it fills is missing (or spurious)."""
     subs = []
     for part in COMPOSITES[field]:
-        value = _count_text(item) if part.kind == "count" else getattr(item, part.name)
+        value = _count_text(item) if part.kind is Compare.COUNT else getattr(item, part.name)
         if value is not None:
             subs.append(
                 SubVerdict(
@@ -325,15 +344,33 @@ def _composite_slot(field: str, gold: Any, pred: Any, alternatives: Alternatives
     return Slot(field, verdict, gold, pred, subs)
 
 
-def _primary_slot(gold: bool, pred: bool) -> Slot | None:
-    # False is the empty value: only a primary flag set on either side is a slot.
+def _flag_slot(field: str, gold: bool, pred: bool) -> Slot | None:
+    # False is the empty value: only a flag set on either side is a slot.
     if gold and pred:
-        return Slot("primary", Verdict.CORRECT, True, True)
+        return Slot(field, Verdict.CORRECT, True, True)
     if gold:
-        return Slot("primary", Verdict.MISSING, True, False)
+        return Slot(field, Verdict.MISSING, True, False)
     if pred:
-        return Slot("primary", Verdict.SPURIOUS, False, True)
+        return Slot(field, Verdict.SPURIOUS, False, True)
     return None
+
+
+def _field_slots(
+    info: FieldInfo, gold: Incident, pred: Incident, alternatives: Alternatives, names: NameMatcher
+) -> list[Slot]:
+    """The slots of one declared field of an aligned pair."""
+    g, p = getattr(gold, info.name), getattr(pred, info.name)
+    if info.is_list:
+        return compare_lists(info.name, g, p, alternatives, names)
+    if info.composite:
+        slot = _composite_slot(info.name, g, p, alternatives, names)
+    elif info.spec.compare is Compare.DATE:
+        slot = _date_slot(g, p, alternatives)
+    elif info.spec.compare is Compare.FLAG:
+        slot = _flag_slot(info.name, g, p)
+    else:
+        slot = Slot(info.name, compare_enum(g, p, alternatives.get(info.name, ())), g, p)
+    return [] if slot is None else [slot]
 
 
 def compare_incidents(gold: Incident, pred: Incident, names: NameMatcher) -> PairScore | None:
@@ -344,56 +381,38 @@ def compare_incidents(gold: Incident, pred: Incident, names: NameMatcher) -> Pai
     alternatives: Alternatives = getattr(gold, "alternatives", None) or {}
     if not types_compatible(gold.type, pred.type) and pred.type.value not in alternatives.get("type", ()):
         return None
-    slots: list[Slot] = [
-        Slot("type", compare_enum(gold.type, pred.type, alternatives.get("type", ())), gold.type, pred.type)
-    ]
-    for slot in (
-        _date_slot(gold.date, pred.date, alternatives),
-        _composite_slot("location", gold.location, pred.location, alternatives, names),
-    ):
-        if slot is not None:
-            slots.append(slot)
-    slots.extend(compare_lists("aircraft", gold.aircraft, pred.aircraft, alternatives, names))
-    slots.extend(compare_lists("perpetrators", gold.perpetrators, pred.perpetrators, alternatives, names))
-    weapon = _composite_slot("weapon", gold.weapon, pred.weapon, alternatives, names)
-    if weapon is not None:
-        slots.append(weapon)
-    slots.extend(compare_lists("casualties", gold.casualties, pred.casualties, alternatives, names))
-    slots.extend(compare_lists("sources", gold.sources, pred.sources, alternatives, names))
-    primary = _primary_slot(gold.primary, pred.primary)
-    if primary is not None:
-        slots.append(primary)
+    slots: list[Slot] = []
+    for info in INCIDENT_FIELDS:
+        slots.extend(_field_slots(info, gold, pred, alternatives, names))
 
     credit = sum(s.verdict.credit for s in slots)
     offered = earned = 0.0
     for s in slots:
-        if s.field not in ("type", "primary") and s.verdict is not Verdict.SPURIOUS:
+        if s.field not in _NOT_AGREEMENT and s.verdict is not Verdict.SPURIOUS:
             offered += 1
             earned += s.verdict.credit
     agreement = earned / offered if offered else 1.0
     return PairScore(tuple(slots), credit, agreement, agreement >= MIN_AGREEMENT)
 
 
+# The type gates alignment on its own, and the primary flag says nothing about which incident it is.
+_NOT_AGREEMENT = frozenset({"type", *(f.name for f in INCIDENT_FIELDS if f.spec.compare is Compare.FLAG)})
+
+
 def lone_incident_slots(incident: Incident, verdict: Verdict) -> list[Slot]:
     """The slots of an unmatched incident: all missing (gold) or all spurious (prediction)."""
     missing = verdict is Verdict.MISSING
-
-    def slot(field: str, value: Any) -> Slot:
-        return Slot(field, verdict, value if missing else None, None if missing else value)
-
-    slots = [slot("type", incident.type)]
-    if incident.date is not None:
-        slots.append(slot("date", incident.date))
-    if incident.location is not None:
-        slots.append(_lone_item_slot("location", incident.location, verdict))
-    for field in ("aircraft", "perpetrators"):
-        slots.extend(_lone_item_slot(field, item, verdict, k) for k, item in enumerate(getattr(incident, field)))
-    if incident.weapon is not None:
-        slots.append(_lone_item_slot("weapon", incident.weapon, verdict))
-    for field in ("casualties", "sources"):
-        slots.extend(_lone_item_slot(field, item, verdict, k) for k, item in enumerate(getattr(incident, field)))
-    if incident.primary:
-        slots.append(slot("primary", True))
+    slots: list[Slot] = []
+    for info in INCIDENT_FIELDS:
+        value = getattr(incident, info.name)
+        if info.is_list:
+            slots.extend(_lone_item_slot(info.name, item, verdict, k) for k, item in enumerate(value))
+        elif value is None or (info.spec.compare is Compare.FLAG and not value):
+            continue
+        elif info.composite:
+            slots.append(_lone_item_slot(info.name, value, verdict))
+        else:
+            slots.append(Slot(info.name, verdict, value if missing else None, None if missing else value))
     return slots
 
 

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 
 from extract.core.errors import InputError
-from extract.core.schema import Aircraft, Casualty, DateInfo, Location, Perpetrator, Source, Weapon
 from extract.scoring.comparators import ABOUT_TOLERANCE, COMPATIBLE_TYPES, FUZZY_NAME_THRESHOLD, Verdict
 from extract.scoring.incidents import FIELDS, MIN_AGREEMENT, Slot
 from extract.scoring.metrics import Counts
@@ -151,31 +150,15 @@ def _ci(ci: tuple[float, float] | None) -> str:
 
 
 def format_value(value: Any) -> str:
-    """A gold or predicted value as one short line."""
+    """A gold or predicted value as one short line (a schema value shows itself: see its ``show``)."""
     if value is None:
         return "—"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, Enum):
         return str(value.value)
-    if isinstance(value, DateInfo):
-        return value.text + (f" ({value.iso})" if value.iso else "")
-    if isinstance(value, Location):
-        parts = [value.place, f"near {value.near}" if value.near else None, value.admin1, value.country]
-        return ", ".join(p for p in parts if p)
-    if isinstance(value, Aircraft):
-        extra = ", ".join(p for p in (value.category.value, value.operator) if p)
-        return f"{value.model or 'model?'} ({extra})"
-    if isinstance(value, (Perpetrator, Source)):
-        status = value.status if isinstance(value, Perpetrator) else value.kind
-        return f"{value.name} ({status.value})"
-    if isinstance(value, Weapon):
-        return f"{value.text} ({value.category.value})"
-    if isinstance(value, Casualty):
-        count = f"{value.count}-{value.count_max}" if value.count_max is not None else str(value.count)
-        qualifier = "" if value.qualifier.value == "exact" else f" ({value.qualifier.value})"
-        return f"{value.kind.value} {count}{qualifier}" + (f" {value.who}" if value.who else "")
-    return str(value)
+    show = getattr(value, "show", None)
+    return str(show()) if callable(show) else str(value)
 
 
 def _cell(text: str) -> str:
