@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,12 +32,15 @@ __all__ = [
     "DoctorReport",
     "ExtractError",
     "InputError",
+    "SuiteResult",
     "default_cache_dir",
+    "describe_run",
     "doctor",
     "evaluate_run",
     "extract_text",
     "make_backend",
     "run_corpus",
+    "run_cost",
     "run_suite",
     "validate_gold_dir",
 ]
@@ -128,11 +132,15 @@ def run_corpus(
     retry_failed: bool = False,
     prices: str | Path | None = None,
     parquet: str | Path | None = None,
-    progress: bool = False,
-    show: bool | None = False,
+    on_start: Callable[[int | None], None] | None = None,
+    on_result: Callable[[DocumentResult], None] | None = None,
 ) -> RunSummary:
-    """Extract a corpus into a JSON Lines file (resumed if it exists) and print a summary."""
-    from extract.display import RunProgress, console, print_incidents, print_summary
+    """Extract a corpus into a JSON Lines file (resumed if it exists); return what the run did.
+
+    Prints nothing: ``on_start`` is called with the number of documents (None when the
+    corpus cannot tell), ``on_result`` with each record as it is written, for a progress
+    display or a live view. ``summary.bundled`` says whether the bundled test-sized model answered.
+    """
     from extract.io.corpus import open_corpus
     from extract.io.output import export_parquet
 
@@ -153,35 +161,24 @@ def run_corpus(
         out = Path("runs") / f"{stem}.{name or DEFAULT_BACKEND}.jsonl"
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     price_table = Prices.from_file(prices, built.model) if prices else None
-
-    shown: list[DocumentResult] = []
-    with RunProgress(getattr(corpus, "length", None), progress) as bar:
-
-        def on_result(result: DocumentResult) -> None:
-            bar.advance(result)
-            if show is not False and len(shown) <= 20:
-                shown.append(result)
-
-        summary = run(
-            corpus,
-            config,
-            out,
-            concurrency=concurrency,
-            resume=resume,
-            retry_failed=retry_failed,
-            prices=price_table,
-            on_result=on_result,
-        )
-    if show or (show is None and summary.documents <= 20):
-        print_incidents(shown)
+    if on_start is not None:
+        on_start(getattr(corpus, "length", None))
+    summary = run(
+        corpus,
+        config,
+        out,
+        concurrency=concurrency,
+        resume=resume,
+        retry_failed=retry_failed,
+        prices=price_table,
+        on_result=on_result,
+    )
     if parquet:
         export_parquet(out, parquet)
-    bundled = (
+        summary.parquet = str(parquet)
+    summary.bundled = (
         built.name == "local" and getattr(getattr(built, "inner", built), "path", None) is not None and model is None
     )
-    print_summary(summary, note=BUNDLED_NOTE if bundled else None)
-    if parquet:
-        console.print(f"Parquet: {parquet}")
     return summary
 
 
@@ -194,35 +191,41 @@ def evaluate_run(
     baseline: str | Path | None = None,
     bootstrap: int = 1000,
     prices: str | Path | None = None,
-    quiet: bool = False,
 ) -> Any:
-    """Score a run file against a gold directory; print the table; write the JSON and Markdown reports.
+    """Score a run file against a gold directory; write the JSON and Markdown reports if asked; return the scores.
 
     With ``prices`` (the table ``extract run --prices`` takes), the run's cost estimate is
-    printed and added to the JSON summary as ``cost``.
+    added to the JSON summary as ``cost`` (see :func:`run_cost`).
     """
     from extract.core.gold import load_gold
-    from extract.display import console
-    from extract.scoring import evaluate, load_predictions, load_summary, render_table, write_json, write_markdown
+    from extract.scoring import evaluate, load_predictions, load_summary, write_json, write_markdown
 
     gold_set = load_gold(gold)
     predictions = load_predictions(pred)
     result = evaluate(gold_set, predictions, bootstrap=bootstrap)
     base = load_summary(baseline) if baseline else None
-    cost = _run_cost(predictions, prices) if prices else None
-    if not quiet:
-        console.print(_describe_run(predictions, pred))
-        console.print(render_table(result, baseline=base))
-        if cost is not None:
-            console.print(f"Estimated cost of the run: ${cost:.4f}")
     if json_out:
         summary = write_json(result, json_out, baseline=base)
-        if cost is not None:
-            summary["cost"] = round(cost, 6)
+        if prices:
+            summary["cost"] = round(_run_cost(predictions, prices), 6)
             Path(json_out).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     if report:
         write_markdown(result, report, baseline=base)
     return result
+
+
+def describe_run(pred: str | Path) -> str:
+    """Which backend, model, prompt and schema produced a run file (with a warning for the bundled model)."""
+    from extract.scoring import load_predictions
+
+    return _describe_run(load_predictions(pred), pred)
+
+
+def run_cost(pred: str | Path, prices: str | Path) -> float:
+    """The estimated cost of a run file's tokens, from a price table."""
+    from extract.scoring import load_predictions
+
+    return _run_cost(load_predictions(pred), prices)
 
 
 def _describe_run(predictions: dict[str, DocumentResult], path: str | Path) -> str:
@@ -245,18 +248,28 @@ def _run_cost(predictions: dict[str, DocumentResult], prices: str | Path) -> flo
     return sum(Prices.from_table(table, r.provenance.model, prices).cost(r.usage) for r in predictions.values())
 
 
+@dataclass(frozen=True)
+class SuiteResult:
+    """An eval suite's outcome: the scores, and every gate that failed (empty when all passed)."""
+
+    path: str
+    result: Any
+    gates: int
+    failures: tuple[str, ...]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
 def run_suite(
     suite: str | Path,
     *,
     json_out: str | Path | None = None,
     report: str | Path | None = None,
     baseline: str | Path | None = None,
-) -> bool:
-    """Run an eval suite: extract its corpus with its backend, score against its gold, apply its gates.
-
-    Returns True when every gate passes.
-    """
-    from extract.display import console
+) -> SuiteResult:
+    """Run an eval suite: extract its corpus with its backend, score against its gold, apply its gates."""
     from extract.scoring import check_gates
 
     path = Path(suite)
@@ -283,18 +296,13 @@ def run_suite(
         prompt=spec.get("prompt", "incidents"),
         resume=False,
         cache=False,
-        show=False,
     )
     result = evaluate_run(rel("gold"), out, json_out=json_out, report=report, baseline=baseline)
     thresholds = dict(spec.get("thresholds", {}))
     failed = check_gates(result, thresholds)
     if summary.failed and "max_failures" not in thresholds:
         failed.append(f"{summary.failed} document(s) failed to extract (set max_failures in the suite to allow some)")
-    for line in failed:
-        console.print(f"[red]gate failed[/red]: {line}")
-    if not failed:
-        console.print(f"[green]all {len(thresholds)} gate(s) passed[/green] ({path})")
-    return not failed
+    return SuiteResult(str(path), result, len(thresholds), tuple(failed))
 
 
 def validate_gold_dir(directory: str | Path) -> list[str]:

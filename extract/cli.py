@@ -13,6 +13,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from rich.markup import escape
+
 from extract import api
 from extract.core.errors import ExtractError
 
@@ -105,33 +107,54 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    summary = api.run_corpus(
-        args.corpus,
-        out=args.out,
-        backend=args.backend,
-        model=args.model,
-        backend_options=_backend_options(args),
-        prompt=args.prompt,
-        max_retries=args.max_retries,
-        max_chars=args.max_chars,
-        chunk_chars=args.chunk_chars,
-        id_field=args.id_field,
-        text_field=args.text_field,
-        split=args.split,
-        limit=args.limit,
-        concurrency=args.concurrency,
-        rpm=args.rpm,
-        tpm=args.tpm,
-        cache=not args.no_cache,
-        cache_dir=args.cache_dir,
-        record=args.record,
-        resume=not args.overwrite,
-        retry_failed=args.retry_failed,
-        prices=args.prices,
-        parquet=args.parquet,
-        progress=not args.quiet and sys.stderr.isatty(),
-        show=args.show,
-    )
+    from extract.display import RunProgress, make_console, print_incidents, print_summary
+
+    console = make_console()
+    shown: list[Any] = []
+    progress: list[RunProgress] = []
+
+    def on_start(total: int | None) -> None:
+        progress.append(RunProgress(total, not args.quiet and sys.stderr.isatty()).__enter__())
+
+    def on_result(result: Any) -> None:
+        progress[0].advance(result)
+        if args.show is not False and len(shown) <= 20:
+            shown.append(result)
+
+    try:
+        summary = api.run_corpus(
+            args.corpus,
+            out=args.out,
+            backend=args.backend,
+            model=args.model,
+            backend_options=_backend_options(args),
+            prompt=args.prompt,
+            max_retries=args.max_retries,
+            max_chars=args.max_chars,
+            chunk_chars=args.chunk_chars,
+            id_field=args.id_field,
+            text_field=args.text_field,
+            split=args.split,
+            limit=args.limit,
+            concurrency=args.concurrency,
+            rpm=args.rpm,
+            tpm=args.tpm,
+            cache=not args.no_cache,
+            cache_dir=args.cache_dir,
+            record=args.record,
+            resume=not args.overwrite,
+            retry_failed=args.retry_failed,
+            prices=args.prices,
+            parquet=args.parquet,
+            on_start=on_start,
+            on_result=on_result,
+        )
+    finally:
+        for bar in progress:
+            bar.__exit__(None, None, None)
+    if args.show or (args.show is None and summary.documents <= 20):
+        print_incidents(console, shown)
+    print_summary(console, summary, note=api.BUNDLED_NOTE if summary.bundled else None)
     failed = summary.failed + summary.skipped_failed
     if failed and not args.allow_failures:
         earlier = (
@@ -160,12 +183,21 @@ def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
+    from extract.display import make_console
+    from extract.scoring import render_table
+
+    console = make_console()
     if args.suite:
-        ok = api.run_suite(args.suite, json_out=args.json_out, report=args.report, baseline=args.baseline)
-        return EXIT_OK if ok else EXIT_FAILURES
+        suite = api.run_suite(args.suite, json_out=args.json_out, report=args.report, baseline=args.baseline)
+        console.print(render_table(suite.result))
+        for line in suite.failures:
+            console.print(f"[red]gate failed[/red]: {escape(line)}")
+        if suite.passed:
+            console.print(f"[green]all {suite.gates} gate(s) passed[/green] ({escape(suite.path)})")
+        return EXIT_OK if suite.passed else EXIT_FAILURES
     if not args.gold or not args.pred:
         raise api.ConfigError("extract eval needs --gold DIR and --pred RUN.jsonl, or --suite FILE")
-    api.evaluate_run(
+    result = api.evaluate_run(
         args.gold,
         args.pred,
         json_out=args.json_out,
@@ -174,6 +206,12 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         bootstrap=args.bootstrap,
         prices=args.prices,
     )
+    from extract.scoring import load_summary
+
+    console.print(escape(api.describe_run(args.pred)))
+    console.print(render_table(result, baseline=load_summary(args.baseline) if args.baseline else None))
+    if args.prices:
+        console.print(f"Estimated cost of the run: ${api.run_cost(args.pred, args.prices):.4f}")
     return EXIT_OK
 
 

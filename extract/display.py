@@ -1,4 +1,8 @@
-"""What a person sees on the terminal: the progress bar, the run summary, the incidents."""
+"""What a person sees on the terminal: the progress bar, the run summary, the incidents.
+
+Only the command line prints; it makes its console with :func:`make_console` and hands it
+to these functions. The library itself prints nothing.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +20,11 @@ from extract.core.records import Alignment, DocumentResult, Status
 from extract.core.schema import Incident
 from extract.runner import RunSummary
 
-# Wide enough for the summary when stdout is a file or a pipe (rich would assume 80 columns).
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+
+def make_console() -> Console:
+    """The command line's console on stdout."""
+    # Wide enough for the summary when stdout is a file or a pipe (rich would assume 80 columns).
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 120)
 
 
 class RunProgress:
@@ -64,7 +71,7 @@ class RunProgress:
         self._progress.update(self._task, advance=1, rate=rate, tokens=self.tokens, failed=self.failed)
 
 
-def print_summary(summary: RunSummary, note: str | None = None) -> None:
+def print_summary(console: Console, summary: RunSummary, note: str | None = None) -> None:
     table = Table(title="Run summary", show_header=False, title_justify="left")
     table.add_column("what")
     table.add_column("value", justify="right")
@@ -87,6 +94,8 @@ def print_summary(summary: RunSummary, note: str | None = None) -> None:
     for reason, count in sorted(summary.failures.items()):
         rows.append((f"failed: {reason}", str(count)))
     rows.append(("output", summary.out))
+    if summary.parquet:
+        rows.append(("parquet", summary.parquet))
     for what, value in rows:
         table.add_row(what, value)
     console.print(table)
@@ -100,7 +109,7 @@ def _grounded(result: DocumentResult, k: int) -> str:
     return f"{found}/{len(spans)}"
 
 
-def print_incidents(results: Iterable[DocumentResult]) -> None:
+def print_incidents(console: Console, results: Iterable[DocumentResult]) -> None:
     """Per document: what the model returned, and how many of its quotes are in the article."""
     for result in results:
         if result.status is Status.FAILED:

@@ -87,6 +87,10 @@ class RunSummary:
     cost: float | None = None
     backend: str = ""
     model: str = ""
+    #: Whether the bundled test-sized model answered (its scores say the pipeline works, not more).
+    bundled: bool = False
+    #: Where the Parquet copy went, if one was asked for.
+    parquet: str | None = None
 
     def add(self, result: DocumentResult) -> None:
         self.documents += 1

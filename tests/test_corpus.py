@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import tracemalloc
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -575,11 +576,22 @@ def test_memory_stays_flat_while_reading_a_16_megabyte_file(
     assert _peak_bytes(every_document) < 1_500_000
 
 
-def test_datasets_progress_bars_are_off_once_a_dataset_is_read(tmp_path: Path) -> None:
-    datasets.enable_progress_bars()
-    corpus_module._datasets.cache_clear()
-    open_corpus(_saved(tmp_path, ROWS))
-    assert not datasets.is_progress_bar_enabled()
+@pytest.mark.parametrize("bars", [pytest.param(True, id="bars-on"), pytest.param(False, id="bars-off")])
+def test_reading_a_dataset_leaves_the_process_as_it_was(bars: bool, tmp_path: Path) -> None:
+    saved = _saved(tmp_path, ROWS)
+    if bars:
+        datasets.enable_progress_bars()
+    else:
+        datasets.disable_progress_bars()
+    verbosity = datasets.logging.get_verbosity()
+    environment = dict(os.environ)
+    try:
+        assert len(list(open_corpus(saved))) == len(ROWS)
+        assert datasets.is_progress_bar_enabled() is bars
+        assert datasets.logging.get_verbosity() == verbosity
+        assert dict(os.environ) == environment
+    finally:
+        datasets.enable_progress_bars()
 
 
 # --- the streaming JSON reader on hard chunk boundaries --------------------------------------------------------------

@@ -87,7 +87,6 @@ def run_batch(
         concurrency=CONCURRENCY,
         max_retries=max_retries,
         cache=False,
-        show=False,
     )
     records = list(read_run(out))
     seen = [r.id for r in records]

@@ -19,16 +19,16 @@ at a time. Only the ids seen so far are kept, to catch duplicates. A file found
 corrupt part-way (a CSV whose quoting breaks, an invalid byte in a CSV) raises
 :class:`~extract.core.errors.InputError` when reading gets there.
 
-``datasets`` is imported only for saved and in-memory datasets. Before that first
-import the environment gets ``HF_DATASETS_OFFLINE=1`` and ``HF_HUB_OFFLINE=1``
-unless already set (local files never need the network), and its progress bars
-and logging are silenced so they do not break the command line's own progress
-display.
+``datasets`` is imported only for saved and in-memory datasets. Loading a saved
+dataset never touches the network, so nothing is set in the environment; its
+progress bars and logging are silenced during the load only (they would break the
+command line's own progress display) and restored after, as the caller had them.
 """
 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import datetime as dt
 import functools
@@ -709,12 +709,13 @@ def _batch_rows(batches: Iterable[Any]) -> Iterator[dict[str, Any]]:
 def _open_saved_dataset(path: Path, display: str, fields: _Fields, limit: int | None, split: str) -> Corpus:
     datasets = _datasets()
     try:
-        loaded = datasets.load_from_disk(str(path))
+        with _quiet_datasets():
+            loaded = datasets.load_from_disk(str(path))
     except Exception as exc:
         raise InputError(f"{display}: cannot load the saved dataset ({_first_line(exc)}); check the folder") from None
     ds = _checked_dataset(loaded, display, fields, split)
     files = [entry["filename"] for entry in ds.cache_files]
-    if not files or ds._indices is not None:
+    if not files:
         return _dataset_corpus(ds, display, fields, limit)
     # load_from_disk memory-maps the Arrow files, and every page touched while
     # iterating stays in the process's resident memory until the dataset is dropped,
@@ -794,21 +795,23 @@ def _is_datasets_object(value: Any) -> bool:
     return type(value).__module__.split(".", 1)[0] == "datasets"
 
 
-_HF_ENV_DEFAULTS = {
-    "HF_DATASETS_OFFLINE": "1",
-    "HF_HUB_OFFLINE": "1",
-    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-    "HF_HUB_DISABLE_TELEMETRY": "1",
-}
-
-
-@functools.cache
 def _datasets() -> ModuleType:
-    """Import ``datasets`` offline and quiet (see the module docstring)."""
-    for key, value in _HF_ENV_DEFAULTS.items():
-        os.environ.setdefault(key, value)
     import datasets
 
+    return datasets
+
+
+@contextlib.contextmanager
+def _quiet_datasets() -> Iterator[None]:
+    """Silence ``datasets``' progress bars and logging for the block, then restore them as they were."""
+    datasets = _datasets()
+    bars_were_on = datasets.is_progress_bar_enabled()
+    verbosity = datasets.logging.get_verbosity()
     datasets.disable_progress_bars()
     datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # failures are reported as InputError instead
-    return datasets
+    try:
+        yield
+    finally:
+        datasets.logging.set_verbosity(verbosity)
+        if bars_were_on:
+            datasets.enable_progress_bars()
