@@ -12,14 +12,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
 import instructor
 from instructor.core.hooks import Hooks
-from instructor.v2.core.function_calls import response_schema
 from pydantic import BaseModel
 
+from extract.backends import instructor_patch
 from extract.core.backend import IDENTITY_VERSION, Completion, CompletionRequest
 from extract.core.errors import BackendError, ConfigError, ExtractError, TransportError, ValidationFailed
 from extract.core.records import Usage
@@ -27,50 +28,18 @@ from extract.transport import RateLimiter, RetryPolicy
 
 # instructor wraps the response model in a new class on every request unless it is
 # already wrapped; wrapping once per model saves most of the client's CPU per document.
-_WRAPPED: dict[type[BaseModel], type[BaseModel]] = {}
+# Held weakly: a response model nobody uses any more is not kept alive here.
+_WRAPPED: weakref.WeakKeyDictionary[type[BaseModel], type[BaseModel]] = weakref.WeakKeyDictionary()
 _WRAP_LOCK = threading.Lock()
 
 
 def _wrapped(model: type[BaseModel]) -> type[BaseModel]:
     with _WRAP_LOCK:
-        if model not in _WRAPPED:
-            _WRAPPED[model] = response_schema(model)
-        return _WRAPPED[model]
+        wrapped = _WRAPPED.get(model)
+        if wrapped is None:
+            wrapped = _WRAPPED[model] = instructor.response_schema(model)
+        return wrapped
 
-
-def _remember_async_validator_checks() -> None:
-    """Let instructor check each response model class for async validators once, not on every request.
-
-    instructor 1.17 walks the whole model (every field, every base class) two or three times per
-    request to refuse async validators; for this schema that was 45% of the client's CPU time per
-    document in a profile of 2,000 mock documents. The answer cannot change for a given class, so
-    a class that passed is remembered. A model that fails is still refused every time. If
-    instructor's internals move, this does nothing and instructor behaves as shipped.
-    """
-    try:
-        from instructor.v2.core import patch as patch_module
-        from instructor.v2.validation import async_validators
-    except ImportError:
-        return
-    original = getattr(async_validators, "reject_async_validators", None)
-    if original is None or getattr(original, "remembers_classes", False):
-        return
-    passed: set[type] = set()
-
-    def reject_async_validators(response_model: Any) -> None:
-        if isinstance(response_model, type) and response_model in passed:
-            return
-        original(response_model)
-        if isinstance(response_model, type):
-            passed.add(response_model)
-
-    reject_async_validators.remembers_classes = True  # type: ignore[attr-defined]
-    async_validators.reject_async_validators = reject_async_validators
-    if getattr(patch_module, "reject_async_validators", None) is original:
-        patch_module.reject_async_validators = reject_async_validators
-
-
-_remember_async_validator_checks()
 
 # instructor logs every failed attempt at ERROR; this package reports them itself
 # (failure records, the run summary), so they stay out of the user's terminal.
@@ -149,6 +118,7 @@ class InstructorBackend:
         if mode not in MODES:
             raise ConfigError(f"unknown instructor mode {mode!r}", hint=f"choose one of {', '.join(MODES)}")
         self.mode = mode
+        instructor_patch.install()  # explicit, bounded by version: see extract/backends/instructor_patch.py
         self.retry = retry or RetryPolicy()
         self.limiter = limiter
         self.temperature = temperature
