@@ -118,18 +118,21 @@ class PrewrappedModel:
     def identity(self) -> dict[str, Any]:
         return self.inner.identity()
 
-    def complete(self, request: CompletionRequest) -> Completion:
-        return self.inner.complete(dataclasses.replace(request, response_model=_wrapped(request.response_model)))
+    async def complete(self, request: CompletionRequest) -> Completion:
+        return await self.inner.complete(dataclasses.replace(request, response_model=_wrapped(request.response_model)))
 
-    async def acomplete(self, request: CompletionRequest) -> Completion:
-        return await self.inner.acomplete(dataclasses.replace(request, response_model=_wrapped(request.response_model)))
+    async def check(self) -> None:
+        await self.inner.check()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
 
 
 @functools.cache
 def _wrapped(model: Any) -> Any:
-    from instructor.v2.core.function_calls import response_schema
+    import instructor
 
-    return response_schema(model)
+    return instructor.response_schema(model)
 
 
 def raw_client_floor(base_url: str, corpus: Path, concurrency: int) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from extract.backends import DEFAULT_BACKEND, create_backend
+from extract.core.aio import run_sync
 from extract.core.backend import Backend
 from extract.core.errors import ConfigError, ExtractError, InputError
 from extract.core.pipeline import ExtractConfig, extract_document
@@ -77,8 +78,8 @@ def make_backend(
     given = {**(options or {}), "model": model if model is not None else (options or {}).get("model")}
     limiter = RateLimiter(rpm, tpm) if rpm or tpm else None
     built = create_backend(name, given, retry=retry, limiter=limiter)
-    if check and hasattr(built, "check"):
-        built.check()
+    if check:
+        run_sync(built.check())
     if record:
         return CachingBackend(built, ResponseStore(record), recording=True)
     if cache and name != "mock":

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from extract.core.aio import run_sync
 from extract.core.errors import ConfigError, ExtractError, InputError
 from extract.core.pipeline import ExtractConfig, aextract_document, failure_result
 from extract.core.records import DocumentResult, Status, Usage
@@ -209,9 +210,7 @@ async def arun(
     finally:
         for task in workers:
             task.cancel()
-        closer = getattr(config.backend, "aclose", None)
-        if closer is not None:
-            await closer()
+        await config.backend.aclose()
         writer.close()
         summary.seconds = time.perf_counter() - started
         summary.cost = prices.cost(summary.usage) if prices else None
@@ -221,5 +220,5 @@ async def arun(
 
 
 def run(corpus: Iterable[Item], config: ExtractConfig, out: str | Path, **kwargs: Any) -> RunSummary:
-    """Synchronous wrapper around :func:`arun`."""
-    return asyncio.run(arun(corpus, config, out, **kwargs))
+    """:func:`arun` for synchronous callers."""
+    return run_sync(arun(corpus, config, out, **kwargs))

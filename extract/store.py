@@ -107,9 +107,7 @@ class CachingBackend:
         return self.inner.identity()
 
     async def aclose(self) -> None:
-        closer = getattr(self.inner, "aclose", None)
-        if closer is not None:
-            await closer()
+        await self.inner.aclose()
 
     def _lookup(self, request: CompletionRequest) -> tuple[str, Completion | None]:
         key = cache_key(self.inner.identity(), request)
@@ -164,26 +162,17 @@ class CachingBackend:
             }
         self.store.put(key, entry)
 
-    def complete(self, request: CompletionRequest) -> Completion:
+    async def complete(self, request: CompletionRequest) -> Completion:
         key, hit = self._lookup(request)
         if hit is not None:
             return hit
         try:
-            completion = self.inner.complete(request)
+            completion = await self.inner.complete(request)
         except ValidationFailed as exc:
             self._save(key, request, exc)
             raise
         self._save(key, request, completion)
         return completion
 
-    async def acomplete(self, request: CompletionRequest) -> Completion:
-        key, hit = self._lookup(request)
-        if hit is not None:
-            return hit
-        try:
-            completion = await self.inner.acomplete(request)
-        except ValidationFailed as exc:
-            self._save(key, request, exc)
-            raise
-        self._save(key, request, completion)
-        return completion
+    async def check(self) -> None:
+        await self.inner.check()

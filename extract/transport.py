@@ -4,6 +4,11 @@ Transport faults (HTTP 429 and 5xx, timeouts, dropped connections) are retried
 here, below instructor, with exponential backoff and full jitter, honouring the
 server's ``Retry-After``. They never reach the conversation with the model:
 only validation errors are re-asked, by instructor, above this layer.
+
+Retrying is tenacity's. Pacing is a small token bucket of our own rather than
+aiolimiter's: it takes a request *and* a token cost in one step, and its clock and
+sleep can be handed in, so tests run it on a fake clock without patching ``time``
+for the whole process (aiolimiter reads the running event loop's clock).
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from extract.core.errors import TransportError
 
@@ -38,51 +45,39 @@ class RetryPolicy:
         ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
         return (rng or random).uniform(0, ceiling)
 
-    def _gives_up(self, error: TransportError, attempt: int) -> bool:
-        """True when ``error`` after ``attempt`` attempts is final (and says how many were made)."""
-        if error.retryable and attempt < self.max_attempts:
-            return False
-        error.attempts = attempt
-        return True
+    def _wait(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome is not None else None
+        assert isinstance(error, TransportError)
+        return self.delay(state.attempt_number, error)
 
-    def call(
-        self,
-        send: Callable[[], T],
-        *,
-        on_attempt: Callable[[], None] | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> T:
-        """Call ``send`` until it succeeds, fails for good, or attempts run out."""
-        attempt = 0
-        while True:
-            attempt += 1
-            if on_attempt:
-                on_attempt()
-            try:
-                return send()
-            except TransportError as exc:
-                if self._gives_up(exc, attempt):
-                    raise
-                sleep(self.delay(attempt, exc))
-
-    async def acall(
+    async def call(
         self,
         send: Callable[[], Awaitable[T]],
         *,
         on_attempt: Callable[[], None] | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> T:
-        attempt = 0
-        while True:
-            attempt += 1
-            if on_attempt:
-                on_attempt()
-            try:
-                return await send()
-            except TransportError as exc:
-                if self._gives_up(exc, attempt):
+        """Await ``send()`` until it succeeds, fails for good, or attempts run out.
+
+        The error that ends it carries the number of attempts made.
+        """
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.max_attempts),
+            wait=self._wait,
+            retry=retry_if_exception(lambda e: isinstance(e, TransportError) and e.retryable),
+            sleep=sleep,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                if on_attempt:
+                    on_attempt()
+                try:
+                    return await send()
+                except TransportError as exc:
+                    exc.attempts = attempt.retry_state.attempt_number
                     raise
-                await sleep(self.delay(attempt, exc))
+        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
 
 
 class RateLimiter:
@@ -90,20 +85,30 @@ class RateLimiter:
 
     A token bucket per limit, refilled continuously. Token costs are estimates
     made before the request (prompt characters / 4 plus the completion budget),
-    which is what a client can know before the server answers.
+    which is what a client can know before the server answers. ``clock`` and
+    ``sleep`` default to the real ones.
     """
 
-    def __init__(self, requests_per_minute: float | None = None, tokens_per_minute: float | None = None):
+    def __init__(
+        self,
+        requests_per_minute: float | None = None,
+        tokens_per_minute: float | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    ):
         self.rpm = requests_per_minute
         self.tpm = tokens_per_minute
+        self._clock = clock
+        self._sleep = sleep
         self._req = float(requests_per_minute or 0)
         self._tok = float(tokens_per_minute or 0)
-        self._stamp = time.monotonic()
+        self._stamp = clock()
         self._lock = threading.Lock()
 
     def _wait_time(self, tokens: float) -> float:
         with self._lock:
-            now = time.monotonic()
+            now = self._clock()
             elapsed = now - self._stamp
             self._stamp = now
             if self.rpm:
@@ -123,10 +128,7 @@ class RateLimiter:
                     self._tok -= tokens
             return wait
 
-    def acquire(self, tokens: float = 0.0) -> None:
+    async def acquire(self, tokens: float = 0.0) -> None:
+        """Wait until a request of ``tokens`` estimated tokens may go."""
         while (wait := self._wait_time(tokens)) > 0:
-            time.sleep(wait)
-
-    async def aacquire(self, tokens: float = 0.0) -> None:
-        while (wait := self._wait_time(tokens)) > 0:
-            await asyncio.sleep(wait)
+            await self._sleep(wait)

@@ -217,7 +217,7 @@ class SleepRecordingPolicy(RetryPolicy):
 
     slept: list[float] = field(default_factory=list)
 
-    async def acall(
+    async def call(
         self,
         send: Callable[[], Awaitable[T]],
         *,
@@ -227,7 +227,7 @@ class SleepRecordingPolicy(RetryPolicy):
         async def record(seconds: float) -> None:
             self.slept.append(seconds)
 
-        return await super().acall(send, on_attempt=on_attempt, sleep=record)
+        return await super().call(send, on_attempt=on_attempt, sleep=record)
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from extract.core.aio import run_sync
 from extract.core.backend import CompletionRequest
 from extract.core.errors import ValidationFailed
 from extract.core.pipeline import ExtractConfig, extract_document
@@ -45,7 +46,7 @@ def test_reply_is_grammar_constrained_json_of_the_schema(backend: LocalBackend) 
         messages=tuple(load_prompt().render(ARTICLE)), response_model=Extraction, max_retries=0, document_id="su25"
     )
     try:
-        raw = backend.complete(request).raw
+        raw = run_sync(backend.complete(request)).raw
     except ValidationFailed as exc:  # a value the model got wrong, or cut off at max_tokens: still the schema's shape
         raw = exc.last_response or ""
     assert raw.lstrip().startswith('{"incidents"') or raw.lstrip().startswith('{ "incidents"')

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import socket
@@ -17,6 +16,7 @@ import pytest
 from extract import cli
 from extract.api import make_backend
 from extract.backends.openai_compat import OpenAIBackend
+from extract.core.aio import run_sync
 from extract.core.backend import Completion, CompletionRequest
 from extract.core.errors import ConfigError, ConnectionFailed
 from extract.core.pipeline import ExtractConfig
@@ -48,8 +48,8 @@ def request(max_retries: int = 2) -> CompletionRequest:
     )
 
 
-def complete(backend: OpenAIBackend, req: CompletionRequest, how: str) -> Completion:
-    return backend.complete(req) if how == "sync" else asyncio.run(backend.acomplete(req))
+def complete(backend: OpenAIBackend, req: CompletionRequest) -> Completion:
+    return run_sync(backend.complete(req))
 
 
 def closed_port() -> int:
@@ -67,12 +67,11 @@ MODES = [
 ]
 
 
-@pytest.mark.parametrize("how", [pytest.param("sync", id="sync"), pytest.param("async", id="async")])
 @pytest.mark.parametrize(("mode", "marker"), MODES)
-def test_each_mode_gives_a_valid_completion(mode: str, marker: str, how: str) -> None:
+def test_each_mode_gives_a_valid_completion(mode: str, marker: str) -> None:
     with FakeOpenAIServer() as server:
         backend = OpenAIBackend("fake", base_url=server.base_url, mode=mode, timeout=5, retry=FAST)
-        done = complete(backend, request(), how)
+        done = complete(backend, request())
         (sent,) = server.chat_requests()
     assert isinstance(done.parsed, Extraction) and len(done.parsed.incidents) == 1
     assert done.parsed.incidents[0].quote == "Shelling hit the outskirts of Hama on Monday, killing five civilians."
@@ -89,7 +88,7 @@ def test_each_mode_gives_a_valid_completion(mode: str, marker: str, how: str) ->
 def test_usage_is_summed_across_reasks(mode: str, marker: str) -> None:
     with FakeOpenAIServer(plan=first_attempts(1, Fault.schema_violation())) as server:
         backend = OpenAIBackend("fake", base_url=server.base_url, mode=mode, timeout=5, retry=FAST)
-        done = backend.complete(request())
+        done = complete(backend, request())
         first, second = server.chat_requests()
     assert done.attempts == 2 and done.usage.requests == 2 and len(done.errors) == 1
     assert (first.fault, second.fault) == ("schema", None)
@@ -120,7 +119,7 @@ def test_check_names_an_unreachable_url_in_one_line() -> None:
     url = f"http://127.0.0.1:{closed_port()}/v1"
     backend = OpenAIBackend("fake", base_url=url, timeout=2, retry=FAST)
     with pytest.raises(ConfigError) as caught:
-        backend.check()
+        run_sync(backend.check())
     message = str(caught.value)
     assert url in message and "\n" not in message
 
@@ -129,7 +128,7 @@ def test_a_request_to_an_unreachable_url_is_a_connection_failure_after_the_retri
     url = f"http://127.0.0.1:{closed_port()}/v1"
     backend = OpenAIBackend("fake", base_url=url, timeout=2, retry=FAST)
     with pytest.raises(ConnectionFailed) as caught:
-        backend.complete(request())
+        complete(backend, request())
     assert url in str(caught.value) and "\n" not in str(caught.value)
     assert caught.value.attempts == FAST.max_attempts and caught.value.reason == "connection"
 
@@ -246,8 +245,8 @@ def test_cli_missing_key_exits_2_naming_the_variable(
 def test_a_loopback_url_needs_no_key() -> None:
     with FakeOpenAIServer() as server:
         backend = OpenAIBackend("fake", base_url=server.base_url, timeout=5, retry=FAST)
-        backend.check()
-        assert backend.complete(request()).parsed is not None
+        run_sync(backend.check())
+        assert complete(backend, request()).parsed is not None
 
 
 def test_the_fake_server_runs_in_its_own_process_and_reports_counts() -> None:
@@ -258,7 +257,7 @@ def test_the_fake_server_runs_in_its_own_process_and_reports_counts() -> None:
         url = proc.stdout.readline().strip()
         assert url.startswith("http://127.0.0.1:") and url.endswith("/v1")
         backend = OpenAIBackend("fake", base_url=url, timeout=5, retry=FAST)
-        assert backend.complete(request()).parsed is not None
+        assert complete(backend, request()).parsed is not None
         with urllib.request.urlopen(url.removesuffix("/v1") + "/_fake/stats", timeout=5) as response:
             stats = json.load(response)
         assert stats["requests"] == 1 and stats["by_document"] == {"d1": 1}

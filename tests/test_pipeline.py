@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 
-from extract.backends.mock import Fault, MockBackend, MockCall
+from extract.backends.mock import MockBackend, MockCall
 from extract.core.errors import ConfigError
 from extract.core.pipeline import ExtractConfig, aextract_document, extract_document, split_text
 from extract.core.prompts import load_prompt
 from extract.core.records import Alignment, Document, Status
 from extract.core.schema import SCHEMA_VERSION
+from extract.testing import Fault
 from extract.transport import RetryPolicy
 
 ARTICLE = (
@@ -206,11 +207,11 @@ def test_transport_fault_is_retried_and_never_pasted_into_the_prompt() -> None:
     [
         pytest.param(Fault.rate_limit(0), "rate_limited", id="429"),
         pytest.param(Fault.server_error(), "server_error", id="500"),
-        pytest.param(Fault.timeout(), "timeout", id="timeout"),
-        pytest.param(Fault.dropped(), "connection", id="dropped"),
+        pytest.param(Fault.slow(), "timeout", id="timeout"),
+        pytest.param(Fault.drop(), "connection", id="dropped"),
     ],
 )
-def test_persistent_transport_fault_is_a_failure_with_attempts(fault: Exception, reason: str) -> None:
+def test_persistent_transport_fault_is_a_failure_with_attempts(fault: Fault, reason: str) -> None:
     policy = RetryPolicy(max_attempts=3, base_delay=0, max_delay=0)
     backend = MockBackend(lambda call: fault, retry=policy)
     result = extract_document(doc(), config(backend))
@@ -219,11 +220,16 @@ def test_persistent_transport_fault_is_a_failure_with_attempts(fault: Exception,
     assert result.failure.attempts == 3 and len(backend.calls) == 3
 
 
-def test_async_path_gives_the_same_record() -> None:
-    replies = [{"incidents": [incident()]}]
-    sync = extract_document(doc(), config(MockBackend(list(replies))))
-    other = asyncio.run(aextract_document(doc(), config(MockBackend(list(replies)))))
-    assert other.model_dump(exclude={"seconds"}) == sync.model_dump(exclude={"seconds"})
+def test_the_synchronous_call_works_inside_a_running_event_loop() -> None:
+    # A notebook cell runs inside an event loop; the sync wrapper must neither fail nor touch that loop.
+    async def cell() -> tuple[Status, Status]:
+        loop = asyncio.get_running_loop()
+        inner = extract_document(doc(), config(MockBackend([{"incidents": [incident()]}])))
+        awaited = await aextract_document(doc(), config(MockBackend([{"incidents": [incident()]}])))
+        assert asyncio.get_running_loop() is loop
+        return inner.status, awaited.status
+
+    assert asyncio.run(cell()) == (Status.OK, Status.OK)
 
 
 def test_tools_mode_goes_through_tool_calls() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 
 import pytest
@@ -30,55 +31,84 @@ def test_backoff_is_exponential_with_full_jitter() -> None:
         assert max(delays) > 0.8 * ceiling  # the whole range is used, not a fixed value
 
 
+class FakeClock:
+    """A clock that moves only when something sleeps on it."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self.now = start
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
 def test_call_retries_then_gives_up_with_the_attempt_count() -> None:
-    slept: list[float] = []
+    clock = FakeClock()
     calls = 0
 
-    def send() -> str:
+    async def send() -> str:
         nonlocal calls
         calls += 1
         raise ServerError("500")
 
+    policy = RetryPolicy(max_attempts=4, base_delay=1.0, max_delay=1.0)
     with pytest.raises(ServerError) as info:
-        RetryPolicy(max_attempts=4, base_delay=1.0, max_delay=1.0).call(send, sleep=slept.append)
-    assert calls == 4 and info.value.attempts == 4 and len(slept) == 3
+        asyncio.run(policy.call(send, sleep=clock.sleep))
+    assert calls == 4 and info.value.attempts == 4 and len(clock.slept) == 3
+
+
+def test_a_retry_that_succeeds_returns_the_answer() -> None:
+    clock = FakeClock()
+    attempts: list[int] = []
+
+    async def send() -> str:
+        if len(attempts) < 3:  # on_attempt has counted this attempt already
+            raise RateLimited("429", retry_after=2.5)
+        return "ok"
+
+    result = asyncio.run(
+        RetryPolicy(max_attempts=5).call(send, on_attempt=lambda: attempts.append(1), sleep=clock.sleep)
+    )
+    assert result == "ok" and len(attempts) == 3 and clock.slept == [2.5, 2.5]
 
 
 def test_non_retryable_errors_are_not_retried() -> None:
     calls = 0
 
-    def send() -> str:
+    async def send() -> str:
         nonlocal calls
         calls += 1
         raise AuthenticationFailed("401")
 
-    with pytest.raises(AuthenticationFailed):
-        RetryPolicy(max_attempts=5).call(send, sleep=lambda s: None)
-    assert calls == 1
+    with pytest.raises(AuthenticationFailed) as info:
+        asyncio.run(RetryPolicy(max_attempts=5).call(send, sleep=FakeClock().sleep))
+    assert calls == 1 and info.value.attempts == 1
 
 
-def test_rate_limiter_spaces_requests(monkeypatch: pytest.MonkeyPatch) -> None:
-    now = [1000.0]
-    slept: list[float] = []
-    monkeypatch.setattr("extract.transport.time.monotonic", lambda: now[0])
+def test_rate_limiter_spaces_requests() -> None:
+    clock = FakeClock(1000.0)
+    limiter = RateLimiter(requests_per_minute=60, clock=clock, sleep=clock.sleep)  # one a second, burst of 60
 
-    def fake_sleep(seconds: float) -> None:
-        slept.append(seconds)
-        now[0] += seconds
+    async def go() -> None:
+        for _ in range(65):
+            await limiter.acquire()
 
-    monkeypatch.setattr("extract.transport.time.sleep", fake_sleep)
-    limiter = RateLimiter(requests_per_minute=60)  # one a second, a burst of 60 allowed
-    for _ in range(65):
-        limiter.acquire()
+    asyncio.run(go())
     # 60 go at once from the full bucket; the next 5 wait about a second each
-    assert len(slept) == 5 and now[0] - 1000.0 == pytest.approx(5.0, abs=0.01)
+    assert len(clock.slept) == 5 and clock.now - 1000.0 == pytest.approx(5.0, abs=0.01)
 
 
-def test_token_limiter_waits_for_large_requests(monkeypatch: pytest.MonkeyPatch) -> None:
-    now = [0.0]
-    monkeypatch.setattr("extract.transport.time.monotonic", lambda: now[0])
-    monkeypatch.setattr("extract.transport.time.sleep", lambda s: now.__setitem__(0, now[0] + s))
-    limiter = RateLimiter(tokens_per_minute=6000)  # 100 tokens a second
-    limiter.acquire(6000)
-    limiter.acquire(3000)  # the bucket is empty: 30 s to refill 3000 tokens
-    assert now[0] == pytest.approx(30.0, abs=0.01)
+def test_token_limiter_waits_for_large_requests() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(tokens_per_minute=6000, clock=clock, sleep=clock.sleep)  # 100 tokens a second
+
+    async def go() -> None:
+        await limiter.acquire(6000)
+        await limiter.acquire(3000)  # the bucket is empty: 30 s to refill 3000 tokens
+
+    asyncio.run(go())
+    assert clock.now == pytest.approx(30.0, abs=0.01)

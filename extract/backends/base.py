@@ -1,7 +1,7 @@
 """What every backend shares: instructor for structured output and validation re-asks.
 
-A backend only says how to send one chat-completion request (:meth:`_send`,
-:meth:`_asend`) and returns an OpenAI-shaped ``ChatCompletion``. This class wraps
+A backend only says how to send one chat-completion request (the async :meth:`_send`)
+and returns an OpenAI-shaped ``ChatCompletion``. This class wraps
 that in the transport retry policy, hands it to instructor (which validates the
 reply against the response model and re-asks on validation errors only), and
 counts every request and token, failed attempts included.
@@ -9,7 +9,6 @@ counts every request and token, failed attempts included.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import weakref
@@ -100,7 +99,7 @@ def estimate_tokens(messages: Any) -> int:
 
 
 class InstructorBackend:
-    """Base class: subclasses implement :meth:`_send` (and :meth:`_asend` for true async)."""
+    """Base class: subclasses implement the async :meth:`_send`."""
 
     name = "base"
     model = ""
@@ -126,11 +125,8 @@ class InstructorBackend:
         self.seed = seed
 
     # -- what subclasses provide -------------------------------------------------
-    def _send(self, kwargs: dict[str, Any]) -> Any:
+    async def _send(self, kwargs: dict[str, Any]) -> Any:
         raise NotImplementedError
-
-    async def _asend(self, kwargs: dict[str, Any]) -> Any:
-        return await asyncio.to_thread(self._send, kwargs)
 
     def _prepare(self, kwargs: dict[str, Any], request: CompletionRequest) -> dict[str, Any]:
         """Adjust the request instructor built before it is sent (default: unchanged)."""
@@ -148,36 +144,16 @@ class InstructorBackend:
         return {"identity_version": IDENTITY_VERSION, "backend": self.name, "mode": self.mode, **params}
 
     # -- the contract ---------------------------------------------------------------
-    def complete(self, request: CompletionRequest) -> Completion:
-        tally = _Tally()
-
-        def create(**kwargs: Any) -> Any:
-            def once() -> Any:
-                if self.limiter:
-                    self.limiter.acquire(estimate_tokens(kwargs.get("messages")) + self.max_tokens)
-                return self._send(self._prepare(kwargs, request))
-
-            response = self.retry.call(once, on_attempt=tally.sent)
-            tally.received(response)
-            return response
-
-        patched = instructor.patch(create=create, mode=MODES[self.mode])
-        try:
-            parsed = patched(**self._call_arguments(request, tally))
-        except Exception as exc:
-            raise self._failure(exc, tally, request) from exc
-        return self._completion(parsed, tally)
-
-    async def acomplete(self, request: CompletionRequest) -> Completion:
+    async def complete(self, request: CompletionRequest) -> Completion:
         tally = _Tally()
 
         async def create(**kwargs: Any) -> Any:
             async def once() -> Any:
                 if self.limiter:
-                    await self.limiter.aacquire(estimate_tokens(kwargs.get("messages")) + self.max_tokens)
-                return await self._asend(self._prepare(kwargs, request))
+                    await self.limiter.acquire(estimate_tokens(kwargs.get("messages")) + self.max_tokens)
+                return await self._send(self._prepare(kwargs, request))
 
-            response = await self.retry.acall(once, on_attempt=tally.sent)
+            response = await self.retry.call(once, on_attempt=tally.sent)
             tally.received(response)
             return response
 
@@ -188,9 +164,15 @@ class InstructorBackend:
             raise self._failure(exc, tally, request) from exc
         return self._completion(parsed, tally)
 
+    async def check(self) -> None:
+        """Nothing to check by default; HTTP backends see whether the endpoint answers."""
+
+    async def aclose(self) -> None:
+        """Nothing to release by default."""
+
     # -- helpers ----------------------------------------------------------------------
     def _call_arguments(self, request: CompletionRequest, tally: _Tally) -> dict[str, Any]:
-        """What instructor's patched create is called with, sync or async."""
+        """What instructor's patched create is called with."""
         return {
             "messages": [dict(m) for m in request.messages],
             "response_model": _wrapped(request.response_model),

@@ -20,6 +20,7 @@ Needs the ``local`` extra: ``pip install 'incident-extract[local]'``.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import json
@@ -312,10 +313,12 @@ class LocalBackend(InstructorBackend):
         kwargs["response_format"] = {"type": "json_object", "schema": schema}
         return kwargs
 
-    def _send(self, kwargs: dict[str, Any]) -> Any:
+    async def _send(self, kwargs: dict[str, Any]) -> Any:
         kwargs = dict(kwargs)
         document_id = kwargs.pop("_document_id", "")
-        result = self.process.request({"op": "chat", "document_id": document_id, "kwargs": kwargs})
+        # The model process answers one request at a time; waiting for it must not block the event loop.
+        message = {"op": "chat", "document_id": document_id, "kwargs": kwargs}
+        result = await asyncio.to_thread(self.process.request, message)
         return ChatCompletion.model_validate(result)
 
     def probe(self, tokens: int = 8) -> dict[str, Any]:

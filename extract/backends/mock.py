@@ -5,8 +5,11 @@ replies used in order (a queue), or a function of the call. A reply is
 
 - a pydantic model or a dict: sent as the model's JSON answer;
 - a string: sent as the raw answer (use it for invalid JSON);
-- a :class:`~extract.core.errors.TransportError` (see :class:`Fault`): raised as
-  the transport would raise it, so the retry policy handles it.
+- a :class:`~extract.testing.faults.Fault` (the fake server's vocabulary): acted out
+  as the HTTP backend would see it (a 429 raises ``RateLimited`` with its
+  ``Retry-After``, a schema violation is sent as the answer, ...), so the retry policy
+  and instructor handle it as they would a real server's;
+- a :class:`~extract.core.errors.TransportError`: raised as it is.
 
 Replies go through instructor exactly as a real model's would, so validation
 re-asks happen for real. Every call is recorded in :attr:`MockBackend.calls`.
@@ -18,10 +21,10 @@ re-asks happen for real. Every call is recorded in :attr:`MockBackend.calls`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,9 +33,10 @@ from typing import Any
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel
 
-from extract.backends.base import InstructorBackend, estimate_tokens
+from extract.backends.base import InstructorBackend
 from extract.core.backend import Completion, CompletionRequest, cache_key
 from extract.core.errors import (
+    AuthenticationFailed,
     ConnectionFailed,
     RateLimited,
     ReplayMiss,
@@ -43,9 +47,12 @@ from extract.core.errors import (
 )
 from extract.core.records import Usage
 from extract.store import ResponseStore
+from extract.testing.echo import echo_text
+from extract.testing.faults import Fault
+from extract.testing.wire import completion_body
 from extract.transport import RetryPolicy
 
-Reply = BaseModel | dict[str, Any] | str | TransportError
+Reply = BaseModel | dict[str, Any] | str | Fault | TransportError
 
 
 @dataclass(frozen=True)
@@ -69,88 +76,17 @@ class MockCall:
 _ARTICLE = re.compile(r"<article[^>]*>\n?(.*?)\n?</article>", re.DOTALL)
 
 
-class Fault:
-    """Ready-made faults for scripts."""
-
-    @staticmethod
-    def rate_limit(retry_after: float | None = 0.0) -> RateLimited:
-        return RateLimited("HTTP 429 Too Many Requests", status=429, retry_after=retry_after)
-
-    @staticmethod
-    def server_error(status: int = 500) -> ServerError:
-        return ServerError(f"HTTP {status} from the server", status=status)
-
-    @staticmethod
-    def timeout() -> RequestTimeout:
-        return RequestTimeout("the request timed out")
-
-    @staticmethod
-    def dropped() -> ConnectionFailed:
-        return ConnectionFailed("the connection was dropped")
-
-    @staticmethod
-    def invalid_json() -> str:
-        return '{"incidents": [{"type": "air_strike", "quote": '
-
-    @staticmethod
-    def schema_violation() -> dict[str, Any]:
-        return {"incidents": [{"type": "not_a_type", "quote": "", "summary": ""}]}
-
-
 def empty_reply(call: MockCall) -> dict[str, Any]:
     """Always no incidents."""
     return {"incidents": []}
 
 
-def echo_extraction(text: str, summary: str = "Placeholder incident from the echo test double.") -> dict[str, Any]:
-    """One incident whose quote is the text's first sentence: grounded, but meaningless.
-
-    For exercising the pipeline (validation, grounding, writing) without a model;
-    its output says nothing about extraction quality.
-    """
-    text = text.strip()
-    first = _FIRST_SENTENCE.split(text, maxsplit=1)[0].strip() if text else ""
-    if not re.search(r"\w", first):
-        return {"incidents": []}
-    return {"incidents": [{"type": "other_attack", "quote": first[:300], "summary": summary, "primary": True}]}
-
-
-_FIRST_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
-
-
 def echo_reply(call: MockCall) -> dict[str, Any]:
-    """The echo test double as a mock script (see :func:`echo_extraction`)."""
-    return echo_extraction(call.article)
+    """The echo test double as a mock script (see :mod:`extract.testing.echo`)."""
+    return echo_text(call.article)
 
 
 SCRIPTS: dict[str, Callable[[MockCall], Reply]] = {"empty": empty_reply, "echo": echo_reply}
-
-
-def _completion(content: str, mode: str, model: str, prompt_tokens: int, tools: Any) -> ChatCompletion:
-    message: dict[str, Any] = {"role": "assistant", "content": content}
-    finish = "stop"
-    if mode == "tools":
-        name = tools[0]["function"]["name"] if tools else "Extraction"
-        message = {
-            "role": "assistant",
-            "content": None,
-            "tool_calls": [{"id": "call_0", "type": "function", "function": {"name": name, "arguments": content}}],
-        }
-        finish = "tool_calls"
-    return ChatCompletion.model_validate(
-        {
-            "id": "mock",
-            "object": "chat.completion",
-            "created": 0,
-            "model": model,
-            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-            "usage": {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": max(1, len(content) // 4),
-                "total_tokens": prompt_tokens + max(1, len(content) // 4),
-            },
-        }
-    )
 
 
 class MockBackend(InstructorBackend):
@@ -200,21 +136,15 @@ class MockBackend(InstructorBackend):
         assert self._fn is not None
         return call, self._fn(call)
 
-    def _send(self, kwargs: dict[str, Any]) -> ChatCompletion:
-        _, reply = self._next(kwargs)
-        if self.latency:
-            time.sleep(self.latency)
-        return self._respond(reply, kwargs)
-
-    async def _asend(self, kwargs: dict[str, Any]) -> ChatCompletion:
-        import asyncio
-
+    async def _send(self, kwargs: dict[str, Any]) -> ChatCompletion:
         _, reply = self._next(kwargs)
         if self.latency:
             await asyncio.sleep(self.latency)
         return self._respond(reply, kwargs)
 
     def _respond(self, reply: Reply, kwargs: dict[str, Any]) -> ChatCompletion:
+        if isinstance(reply, Fault):
+            reply = fault_reply(reply)
         if isinstance(reply, TransportError):
             raise reply
         if isinstance(reply, BaseModel):
@@ -223,7 +153,32 @@ class MockBackend(InstructorBackend):
             content = json.dumps(reply)
         else:
             content = str(reply)
-        return _completion(content, self.mode, self.model, estimate_tokens(kwargs.get("messages")), kwargs.get("tools"))
+        return ChatCompletion.model_validate(completion_body(kwargs, content, self.model))
+
+
+def fault_reply(fault: Fault) -> str | dict[str, Any] | TransportError:
+    """What the HTTP backend would get from a server acting out ``fault``: an error to raise, or an answer."""
+    kind = fault.kind
+    if kind in ("schema", "invalid_json"):
+        payload: str | dict[str, Any] = fault.payload
+        return payload
+    if kind == "rate_limit":
+        return RateLimited("rate limited (HTTP 429)", status=429, retry_after=fault.retry_after)
+    if kind == "server_error":
+        return ServerError(f"server error (HTTP {fault.status})", status=fault.status)
+    if kind in ("truncated_body", "not_json_body"):
+        return ServerError("unusable response from the mock: the body is not a chat completion")
+    if kind == "slow":
+        return RequestTimeout("no answer from the mock within the timeout")
+    if kind == "drop":
+        return ConnectionFailed("the mock dropped the connection")
+    if kind == "http_error" and fault.status in (401, 403):
+        return AuthenticationFailed(f"the mock refused the API key (HTTP {fault.status})", status=fault.status)
+    if kind == "http_error":
+        return TransportError(
+            f"HTTP {fault.status}: {fault.payload}", status=fault.status, retryable=fault.status in (408, 409, 425)
+        )
+    raise ValueError(f"the mock backend cannot act out a {kind!r} fault (give MockBackend a latency instead)")
 
 
 class ReplayBackend:
@@ -239,7 +194,7 @@ class ReplayBackend:
     def identity(self) -> dict[str, Any]:
         return dict(self._identity)
 
-    def complete(self, request: CompletionRequest) -> Completion:
+    async def complete(self, request: CompletionRequest) -> Completion:
         key = cache_key(self._identity, request)
         entry = self.store.get(key)
         if entry is None:
@@ -269,5 +224,8 @@ class ReplayBackend:
             errors=tuple(entry.get("errors", [])),
         )
 
-    async def acomplete(self, request: CompletionRequest) -> Completion:
-        return self.complete(request)
+    async def check(self) -> None:
+        """A recording needs no check: its manifest was read when it was opened."""
+
+    async def aclose(self) -> None:
+        """Nothing to release."""

@@ -172,7 +172,8 @@ class OpenAIBackend(InstructorBackend):
                 )
             key = LOCAL_PLACEHOLDER_KEY
         common: dict[str, Any] = {"api_key": key, "base_url": base_url, "timeout": timeout, "max_retries": 0}
-        self._client = openai.OpenAI(**common)
+        # The endpoint as the client resolves it (OPENAI_BASE_URL or the default when none is given).
+        self.endpoint = public_endpoint(str(openai.AsyncOpenAI(**common).base_url))
         self._aclient: openai.AsyncOpenAI | None = None
         self._aclient_loop: asyncio.AbstractEventLoop | None = None
         self._common = common
@@ -180,25 +181,17 @@ class OpenAIBackend(InstructorBackend):
     def identity(self) -> dict[str, Any]:
         # Two servers can serve a model under the same name (every llama.cpp server calls its
         # model "local" unless told otherwise): the endpoint tells their answers apart.
-        return {**super().identity(), "endpoint": public_endpoint(str(self._client.base_url))}
+        return {**super().identity(), "endpoint": self.endpoint}
 
     def __repr__(self) -> str:  # never show the key
         return f"OpenAIBackend(model={self.model!r}, base_url={self.base_url!r}, mode={self.mode!r})"
 
-    def _send(self, kwargs: dict[str, Any]) -> Any:
-        try:
-            return self._client.chat.completions.create(**kwargs)
-        except openai.OpenAIError as exc:
-            raise translate(exc, self.base_url) from None
-        except json.JSONDecodeError as exc:  # a 200 whose body is cut off or not JSON
-            raise ServerError(f"unusable response from {self.base_url or 'the OpenAI API'}: {exc}") from None
-
-    async def _asend(self, kwargs: dict[str, Any]) -> Any:
+    async def _send(self, kwargs: dict[str, Any]) -> Any:
         try:
             return await self._async_client().chat.completions.create(**kwargs)
         except openai.OpenAIError as exc:
             raise translate(exc, self.base_url) from None
-        except json.JSONDecodeError as exc:
+        except json.JSONDecodeError as exc:  # a 200 whose body is cut off or not JSON
             raise ServerError(f"unusable response from {self.base_url or 'the OpenAI API'}: {exc}") from None
 
     def _async_client(self) -> openai.AsyncOpenAI:
@@ -216,13 +209,15 @@ class OpenAIBackend(InstructorBackend):
             await self._aclient.close()
             self._aclient = self._aclient_loop = None
 
-    def check(self) -> None:
+    async def check(self) -> None:
         """Fail fast with one clear line if the endpoint cannot be reached or refuses the key."""
         try:
-            self._client.with_options(timeout=10).models.list()
+            await self._async_client().with_options(timeout=10).models.list()
         except openai.NotFoundError:
             return  # some servers have no /models; the first request will tell
         except openai.OpenAIError as exc:
             error = translate(exc, self.base_url)
             if isinstance(error, (ConnectionFailed, RequestTimeout, AuthenticationFailed)):
                 raise ConfigError(error.message, hint=error.hint) from None
+        finally:
+            await self.aclose()  # its connections belong to this loop; the run opens its own

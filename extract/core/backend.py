@@ -56,19 +56,27 @@ class Completion:
 
 @runtime_checkable
 class Backend(Protocol):
-    """Anything that can answer a :class:`CompletionRequest`."""
+    """Anything that can answer a :class:`CompletionRequest`: one async method, and what wraps it needs."""
 
     #: Registry name, e.g. "openai", "local", "mock".
     name: str
     #: Model id as the provider names it.
     model: str
 
-    def complete(self, request: CompletionRequest) -> Completion: ...
-
-    async def acomplete(self, request: CompletionRequest) -> Completion: ...
+    async def complete(self, request: CompletionRequest) -> Completion:
+        """Answer one request: the validated object, or :class:`~extract.core.errors.BackendError`."""
+        ...
 
     def identity(self) -> dict[str, Any]:
-        """Model and generation parameters that change answers; never keys or URLs with secrets."""
+        """Everything that changes answers (endpoint, model, parameters); never a key or credential."""
+        ...
+
+    async def check(self) -> None:
+        """Fail fast with a :class:`~extract.core.errors.ConfigError` if no request can succeed."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections and processes."""
         ...
 
 

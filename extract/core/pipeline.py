@@ -24,6 +24,7 @@ import jiter
 from pydantic import ValidationError
 
 from extract.core import EXTRACTOR_VERSION
+from extract.core.aio import run_sync
 from extract.core.backend import Backend, Completion, CompletionRequest
 from extract.core.errors import (
     AuthenticationFailed,
@@ -77,15 +78,15 @@ class ExtractConfig:
 _Steps = Generator[CompletionRequest, "Completion | BackendError", DocumentResult]
 
 
-def extract_document(document: Document, config: ExtractConfig) -> DocumentResult:
-    """Extract the incidents of one document with a synchronous backend call."""
+async def aextract_document(document: Document, config: ExtractConfig) -> DocumentResult:
+    """Extract the incidents of one document: the one path, async, that batching and engines wrap."""
     steps = _steps(document, config)
     try:
         request = next(steps)
         while True:
             outcome: Completion | BackendError
             try:
-                outcome = config.backend.complete(request)
+                outcome = await config.backend.complete(request)
             except (AuthenticationFailed, ConfigError):
                 raise
             except BackendError as exc:
@@ -97,24 +98,9 @@ def extract_document(document: Document, config: ExtractConfig) -> DocumentResul
         return stop.value
 
 
-async def aextract_document(document: Document, config: ExtractConfig) -> DocumentResult:
-    """The same as :func:`extract_document`, awaiting the backend."""
-    steps = _steps(document, config)
-    try:
-        request = next(steps)
-        while True:
-            outcome: Completion | BackendError
-            try:
-                outcome = await config.backend.acomplete(request)
-            except (AuthenticationFailed, ConfigError):
-                raise
-            except BackendError as exc:
-                outcome = exc
-            except Exception as exc:
-                return _unexpected(document, config, exc)
-            request = steps.send(outcome)
-    except StopIteration as stop:
-        return stop.value
+def extract_document(document: Document, config: ExtractConfig) -> DocumentResult:
+    """:func:`aextract_document` for synchronous callers (scripts, notebooks with a running loop too)."""
+    return run_sync(aextract_document(document, config))
 
 
 def failure_result(

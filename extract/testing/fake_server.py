@@ -31,229 +31,27 @@ import argparse
 import asyncio
 import contextlib
 import json
-import random
-import re
 import signal
 import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
-from pathlib import Path
 from typing import Any
 
-from extract.backends.mock import echo_extraction as mock_echo
-
-CHAT_PATH = "/v1/chat/completions"
-MODELS_PATH = "/v1/models"
-STATS_PATH = "/_fake/stats"
-
-_ARTICLE = re.compile(r"<article([^>]*)>\n?(.*?)\n?</article>", re.DOTALL)
-_ID_ATTR = re.compile(r'\bid="([^"]*)"')
-_MARKER = re.compile(r"\[doc:([^\]\s]+)\]")
-
-
-def doc_marker(document_id: str) -> str:
-    """A tag to put in a test article so the server can tell which document a request is for."""
-    return f"[doc:{document_id}]"
-
-
-_PLACES = ("Idlib", "Aleppo", "Hama", "Homs", "Daraa", "Deir ez-Zor", "Raqqa", "Latakia", "Saraqeb", "Palmyra")
-
-
-def sample_documents(n: int, prefix: str = "doc", *, sentences: int = 3) -> list[dict[str, str]]:
-    """``n`` short test articles as ``{"id", "text"}`` records, each tagged with its :func:`doc_marker`.
-
-    The first sentence differs per document, so the default reply's quote grounds
-    exactly; ``sentences`` pads each article for size.
-    """
-    docs = []
-    for k in range(n):
-        doc_id = f"{prefix}-{k:05d}"
-        place = _PLACES[k % len(_PLACES)]
-        lines = [f"Shelling hit the outskirts of {place} on Monday, killing {k % 17 + 2} civilians in report {k}."]
-        lines += [f"Local monitors described the attack in detail, paragraph {j}." for j in range(1, sentences)]
-        docs.append({"id": doc_id, "text": " ".join(lines) + f" {doc_marker(doc_id)}"})
-    return docs
-
-
-def write_corpus(path: str | Path, n: int, prefix: str = "doc", *, sentences: int = 3) -> Path:
-    """Write :func:`sample_documents` as a JSON Lines corpus and return its path."""
-    path = Path(path)
-    with path.open("w", encoding="utf-8") as fh:
-        for record in sample_documents(n, prefix, sentences=sentences):
-            fh.write(json.dumps(record) + "\n")
-    return path
-
-
-# -- reading requests -----------------------------------------------------------------
-
-
-def article_of(body: dict[str, Any]) -> tuple[str, str]:
-    """The (attributes, text) of the ``<article>`` in the last user message that has one."""
-    for message in reversed(body.get("messages") or []):
-        if message.get("role") != "user":
-            continue
-        match = _ARTICLE.search(_content_text(message.get("content")))
-        if match:
-            return match.group(1), match.group(2)
-    return "", ""
-
-
-def document_id_of(body: dict[str, Any]) -> str | None:
-    """The document a request is about: ``<article id="...">`` if the prompt sets it, else a :func:`doc_marker`."""
-    attrs, text = article_of(body)
-    found = _ID_ATTR.search(attrs)
-    if found and found.group(1):
-        return found.group(1)
-    marker = _MARKER.search(text)
-    return marker.group(1) if marker else None
-
-
-def _content_text(content: Any) -> str:
-    if isinstance(content, list):  # content parts
-        return "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
-    return str(content or "")
-
-
-def echo_extraction(body: dict[str, Any]) -> dict[str, Any]:
-    """A valid extraction: one incident whose quote is the article's first sentence (no marker)."""
-    _, text = article_of(body)
-    return mock_echo(_MARKER.sub("", text), summary="Placeholder incident from the fake server.")
-
-
-# -- faults and plans ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Fault:
-    """One way to misbehave. Build them with the class methods."""
-
-    kind: str
-    seconds: float = 0.0
-    retry_after: float | None = None
-    status: int = 500
-    payload: Any = None
-
-    @classmethod
-    def latency(cls, seconds: float) -> Fault:
-        """Answer correctly, ``seconds`` late."""
-        return cls("latency", seconds=seconds)
-
-    @classmethod
-    def rate_limit(cls, retry_after: float | None = 0.05) -> Fault:
-        """HTTP 429, with a ``Retry-After`` header in seconds unless ``retry_after`` is None."""
-        return cls("rate_limit", retry_after=retry_after, status=429)
-
-    @classmethod
-    def server_error(cls, status: int = 500) -> Fault:
-        return cls("server_error", status=status)
-
-    @classmethod
-    def http_error(cls, status: int, message: str = "request refused") -> Fault:
-        """Any other HTTP error status (401, 404, 400...) with an OpenAI-style error body."""
-        return cls("http_error", status=status, payload=message)
-
-    @classmethod
-    def truncated_body(cls) -> Fault:
-        """HTTP 200 whose JSON body is cut off half-way (Content-Length matches what is sent)."""
-        return cls("truncated_body")
-
-    @classmethod
-    def not_json_body(cls) -> Fault:
-        """HTTP 200, ``Content-Type: application/json``, but the body is an HTML error page."""
-        return cls("not_json_body")
-
-    @classmethod
-    def schema_violation(cls, payload: Any = None) -> Fault:
-        """A well-formed completion whose content is valid JSON of the wrong shape (instructor re-asks)."""
-        return cls("schema", payload=payload if payload is not None else {"items": [{"kind": "air strike"}]})
-
-    @classmethod
-    def slow(cls, seconds: float = 5.0) -> Fault:
-        """Answer after ``seconds``: longer than the client's timeout, so the client gives up first."""
-        return cls("slow", seconds=seconds)
-
-    @classmethod
-    def drop(cls) -> Fault:
-        """Close the connection after reading the request, without any response."""
-        return cls("drop")
-
-
-@dataclass(frozen=True)
-class RequestInfo:
-    """What a plan sees of a chat request."""
-
-    #: 0-based order of arrival among chat requests.
-    index: int
-    #: The document id found in the request, or None.
-    document: str | None
-    #: 1-based: this is the n-th chat request for this document (for the whole server when no id is found).
-    attempt: int
-    body: dict[str, Any]
-
-
-Plan = Callable[[RequestInfo], Fault | None]
-
-
-def no_faults(info: RequestInfo) -> Fault | None:
-    return None
-
-
-def always(fault: Fault) -> Plan:
-    """Every request."""
-    return lambda info: fault
-
-
-def first_attempts(n: int, fault: Fault) -> Plan:
-    """The first ``n`` requests of every document (a transient fault)."""
-    return lambda info: fault if info.attempt <= n else None
-
-
-def on_documents(ids: Iterable[str], fault: Fault, *, attempts: int | None = None) -> Plan:
-    """Requests for the given documents: all of them, or only the first ``attempts``."""
-    chosen = frozenset(ids)
-
-    def plan(info: RequestInfo) -> Fault | None:
-        if info.document in chosen and (attempts is None or info.attempt <= attempts):
-            return fault
-        return None
-
-    return plan
-
-
-def every(k: int, fault: Fault, *, start: int = 0) -> Plan:
-    """Requests number ``start``, ``start + k``, ``start + 2k``... in order of arrival."""
-    return lambda info: fault if info.index >= start and (info.index - start) % k == 0 else None
-
-
-def randomly(probability: float, fault: Fault, *, seed: int = 0) -> Plan:
-    """Each request with the given probability, decided by (seed, document, attempt) so that
-    the choice does not depend on the order in which concurrent requests arrive."""
-
-    def plan(info: RequestInfo) -> Fault | None:
-        key = f"{seed}:{info.document}:{info.attempt}" if info.document is not None else f"{seed}:#{info.index}"
-        return fault if random.Random(key).random() < probability else None
-
-    return plan
-
-
-def chain(*plans: Plan) -> Plan:
-    """The first fault any of the plans chooses."""
-
-    def plan(info: RequestInfo) -> Fault | None:
-        for each in plans:
-            fault = each(info)
-            if fault is not None:
-                return fault
-        return None
-
-    return plan
-
-
-# -- what was received -----------------------------------------------------------------------
+from extract.testing.faults import Fault, Plan, RequestInfo, no_faults
+from extract.testing.wire import (
+    CHAT_PATH,
+    MODELS_PATH,
+    STATS_PATH,
+    completion_body,
+    document_id_of,
+    echo_extraction,
+    model_entry,
+    seconds_header,
+)
 
 
 @dataclass(frozen=True)
@@ -475,7 +273,7 @@ class FakeOpenAIServer:
             self._record(method, path, None, authorized)
             if not authorized:
                 return _error(401, "Incorrect API key provided.", "invalid_api_key")
-            return _json_response(200, {"object": "list", "data": [_model_entry(self.model)]})
+            return _json_response(200, {"object": "list", "data": [model_entry(self.model)]})
         if path != CHAT_PATH or method != "POST":
             return _error(404, f"no route {method} {path}", "not_found")
         try:
@@ -515,13 +313,13 @@ class FakeOpenAIServer:
         if fault is not None and kind == "drop":
             return None
         if fault is not None and kind == "rate_limit":
-            extra = {"Retry-After": _seconds(fault.retry_after)} if fault.retry_after is not None else {}
+            extra = {"Retry-After": seconds_header(fault.retry_after)} if fault.retry_after is not None else {}
             return _error(429, "Rate limit reached for requests.", "rate_limit_exceeded", extra)
         if fault is not None and kind == "server_error":
             return _error(fault.status, "The server had an error while processing your request.", "server_error")
         if fault is not None and kind == "http_error":
             return _error(fault.status, str(fault.payload), f"http_{fault.status}")
-        reply: Reply = fault.payload if fault is not None and kind == "schema" else self.reply(body)
+        reply: Reply = fault.payload if fault is not None and kind in ("schema", "invalid_json") else self.reply(body)
         content = reply if isinstance(reply, str) else json.dumps(reply)
         completion = completion_body(body, content, self.model)
         if kind == "truncated_body":
@@ -531,49 +329,6 @@ class FakeOpenAIServer:
             return _Response(200, b"<html><body>502 Bad Gateway</body></html>", {"Content-Type": "application/json"})
         self._sent_usage(document, completion["usage"])
         return _json_response(200, completion)
-
-
-# -- the OpenAI wire format -----------------------------------------------------------------
-
-
-def completion_body(request: dict[str, Any], content: str, model: str) -> dict[str, Any]:
-    """A chat.completion carrying ``content``: as a tool call if the request offered tools, else as text."""
-    message: dict[str, Any] = {"role": "assistant", "content": content}
-    finish = "stop"
-    tools = request.get("tools") or []
-    if tools:
-        choice = request.get("tool_choice")
-        name = (
-            choice["function"]["name"]
-            if isinstance(choice, dict) and "function" in choice
-            else tools[0].get("function", {}).get("name", "Extraction")
-        )
-        call = {"id": "call_fake_0", "type": "function", "function": {"name": name, "arguments": content}}
-        message = {"role": "assistant", "content": None, "tool_calls": [call]}
-        finish = "tool_calls"
-    prompt_chars = sum(len(_content_text(m.get("content"))) for m in request.get("messages") or [])
-    prompt_tokens = prompt_chars // 4 + 1
-    completion_tokens = len(content) // 4 + 1
-    return {
-        "id": "chatcmpl-fake",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": request.get("model") or model,
-        "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
-        "usage": {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-        },
-    }
-
-
-def _model_entry(model: str) -> dict[str, Any]:
-    return {"id": model, "object": "model", "created": 0, "owned_by": "fake"}
-
-
-def _seconds(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
 # -- a minimal HTTP/1.1 server ---------------------------------------------------------------

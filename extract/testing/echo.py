@@ -1,0 +1,22 @@
+"""The echo test double: one incident quoting a text's first sentence.
+
+Grounded (the quote is in the text) but meaningless; it exercises the pipeline
+(validation, grounding, writing) without a model, and says nothing about extraction
+quality. Shared by the mock backend (``--backend mock --model echo``) and the fake server.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_FIRST_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def echo_text(text: str, summary: str = "Placeholder incident from the echo test double.") -> dict[str, Any]:
+    """The echo reply for ``text``: no incident if it has no words."""
+    text = text.strip()
+    first = _FIRST_SENTENCE.split(text, maxsplit=1)[0].strip() if text else ""
+    if not re.search(r"\w", first):
+        return {"incidents": []}
+    return {"incidents": [{"type": "other_attack", "quote": first[:300], "summary": summary, "primary": True}]}
