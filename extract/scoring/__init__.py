@@ -87,7 +87,7 @@ from extract.scoring.incidents import FIELDS, MIN_AGREEMENT, SUBFIELDS, compare_
 from extract.scoring.metrics import Counts, DetectionCounts, GroundingCounts
 from extract.scoring.normalize import AliasIndex, normalize_date, normalize_name, skeleton
 from extract.scoring.report import load_summary, markdown, render_table, summarize, write_json, write_markdown
-from extract.scoring.scorer import DocumentScore, EvalReport, evaluate, load_predictions
+from extract.scoring.scorer import DocumentScore, EvalReport, evaluate, load_predictions, read_predictions
 
 __all__ = [
     "ABOUT_TOLERANCE",
@@ -119,6 +119,7 @@ __all__ = [
     "markdown",
     "normalize_date",
     "normalize_name",
+    "read_predictions",
     "render_table",
     "resolve_metric",
     "skeleton",
