@@ -190,23 +190,34 @@ def evaluate_run(
     bootstrap: int = 1000,
     prices: str | Path | None = None,
     quiet: bool = False,
+    corpus: str | Path | None = None,
+    id_field: str = "id",
+    text_field: str = "text",
 ) -> Any:
     """Score a run file against a gold directory; print the table; write the JSON and Markdown reports.
 
-    With ``prices`` (the table ``extract run --prices`` takes), the run's cost estimate is
-    printed and added to the JSON summary as ``cost``.
+    Every predicted quote is located again in its article: the gold directory's
+    ``articles/``, or the documents of ``corpus`` (read as ``extract run`` reads it) for
+    predictions over other documents. With ``prices`` (the table ``extract run --prices``
+    takes), the run's cost estimate is printed and added to the JSON summary as ``cost``.
+    Ids written more than once in the run file are named in a warning and in the summary.
     """
     from extract.core.gold import load_gold
     from extract.display import console
-    from extract.scoring import evaluate, load_predictions, load_summary, render_table, write_json, write_markdown
+    from extract.scoring import evaluate, load_summary, read_predictions, render_table, write_json, write_markdown
+    from extract.scoring.report import report_warnings
 
     gold_set = load_gold(gold)
-    predictions = load_predictions(pred)
-    result = evaluate(gold_set, predictions, bootstrap=bootstrap)
+    contents = read_predictions(pred)
+    predictions = contents.results
+    articles = corpus_texts(corpus, id_field=id_field, text_field=text_field) if corpus is not None else None
+    result = evaluate(gold_set, predictions, bootstrap=bootstrap, articles=articles, duplicates=contents.duplicates)
     base = load_summary(baseline) if baseline else None
     cost = _run_cost(predictions, prices) if prices else None
     if not quiet:
         console.print(_describe_run(predictions, pred))
+        for line in report_warnings(result):
+            console.print(f"[yellow]warning[/yellow]: {line}")
         console.print(render_table(result, baseline=base))
         if cost is not None:
             console.print(f"Estimated cost of the run: ${cost:.4f}")
@@ -218,6 +229,13 @@ def evaluate_run(
     if report:
         write_markdown(result, report, baseline=base)
     return result
+
+
+def corpus_texts(corpus: str | Path, *, id_field: str = "id", text_field: str = "text") -> dict[str, str]:
+    """The text of every readable document of a corpus, by id (to re-ground quotes against)."""
+    from extract.io import open_corpus
+
+    return {doc.id: doc.text for doc in open_corpus(corpus, id_field=id_field, text_field=text_field).documents()}
 
 
 def _describe_run(predictions: dict[str, DocumentResult], path: str | Path) -> str:
@@ -297,3 +315,17 @@ def validate_gold_dir(directory: str | Path) -> list[str]:
     from extract.core.gold import validate_gold
 
     return [str(problem) for problem in validate_gold(directory)]
+
+
+def gold_agreement(dir_a: str | Path, dir_b: str | Path, *, json_out: str | Path | None = None) -> Any:
+    """Score two annotations of the same articles against each other (``extract gold agree``); prints nothing.
+
+    Returns an :class:`~extract.scoring.agreement.AgreementReport`: per-field F1 both
+    ways and Cohen's kappa for the categorical fields; writes its JSON summary to ``json_out``.
+    """
+    from extract.scoring.agreement import agreement_dirs
+
+    result = agreement_dirs(dir_a, dir_b)
+    if json_out:
+        Path(json_out).write_text(json.dumps(result.summary(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return result

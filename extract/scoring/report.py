@@ -366,6 +366,29 @@ def markdown(report: EvalReport, baseline: Mapping[str, Any] | None = None) -> s
     return "\n".join(lines).rstrip() + "\n"
 
 
+def report_warnings(report: EvalReport) -> list[str]:
+    """One line per thing the reader of the scores should know about the run file (for the console)."""
+    lines = []
+    if report.duplicate_ids:
+        shown = ", ".join(report.duplicate_ids[:10]) + (", ..." if len(report.duplicate_ids) > 10 else "")
+        lines.append(f"{len(report.duplicate_ids)} id(s) written more than once (the later record is scored): {shown}")
+    if report.missing_documents:
+        shown = ", ".join(report.missing_documents[:10]) + (", ..." if len(report.missing_documents) > 10 else "")
+        lines.append(f"{len(report.missing_documents)} gold document(s) missing from the run: {shown}")
+    if report.grounding_unchecked:
+        shown = ", ".join(report.grounding_unchecked[:10])
+        lines.append(
+            f"no article for {len(report.grounding_unchecked)} document(s), their quotes are not re-grounded "
+            f"(pass --corpus): {shown}"
+        )
+    if report.grounding_disagreements:
+        lines.append(
+            f"{len(report.grounding_disagreements)} quote(s) where the run file's evidence differs from the "
+            "re-check (listed in the JSON summary and the report)"
+        )
+    return lines
+
+
 def _warning_lines(report: EvalReport) -> list[str]:
     lines = []
     if report.duplicate_ids:
