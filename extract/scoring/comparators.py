@@ -97,6 +97,10 @@ def compare_bool(gold: bool, pred: bool) -> Verdict:
     return Verdict.CORRECT if gold == pred else Verdict.INCORRECT
 
 
+# Verdicts a matcher remembers (the same names recur across a corpus); the memo is emptied when full.
+_MEMO_SIZE = 1 << 17
+
+
 def _content_words(norm: str) -> list[str]:
     words = [w for w in norm.split() if w not in FUNCTION_WORDS]
     return words or norm.split()
@@ -157,6 +161,7 @@ class NameMatcher:
         self.aliases = aliases or AliasIndex()
         self.threshold = threshold
         self._accepted: dict[tuple[str, tuple[str, ...]], tuple[frozenset[str], tuple[str, ...]]] = {}
+        self._verdicts: dict[tuple[str, tuple[str, ...], str], Verdict] = {}
 
     def _accept(self, gold: str, alternatives: Sequence[str]) -> tuple[frozenset[str], tuple[str, ...]]:
         cache_key = (gold, tuple(alternatives))
@@ -170,6 +175,15 @@ class NameMatcher:
 
     def compare(self, gold: str, pred: str, alternatives: Sequence[str] = ()) -> Verdict:
         """Compare a predicted name with the gold one."""
+        memo = (gold, tuple(alternatives), pred)
+        found = self._verdicts.get(memo)
+        if found is None:
+            if len(self._verdicts) >= _MEMO_SIZE:
+                self._verdicts.clear()
+            found = self._verdicts[memo] = self._compare(gold, pred, alternatives)
+        return found
+
+    def _compare(self, gold: str, pred: str, alternatives: Sequence[str]) -> Verdict:
         keys, norms = self._accept(gold, alternatives)
         if not keys.isdisjoint(name_keys(pred)):
             return Verdict.CORRECT

@@ -178,12 +178,17 @@ def _match_counts(gold: Sequence[Filler], pred: Sequence[Filler], names: NameMat
     The matching maximises the matches with required gold fillers first, so that an
     optional filler never takes a prediction that a required one could use.
     """
+    by_role: dict[str, tuple[list[Filler], list[Filler]]] = {}
+    for f in gold:
+        by_role.setdefault(f.role, ([], []))[0].append(f)
+    for f in pred:
+        by_role.setdefault(f.role, ([], []))[1].append(f)
     out: dict[str, FillerCounts] = {}
-    for role in ROLES:
-        g = [f for f in gold if f.role == role]
-        p = [f for f in pred if f.role == role]
+    for role, (g, p) in by_role.items():
         pairs: list[tuple[int, int]] = []
-        if g and p:
+        if len(g) == 1 and len(p) == 1:
+            pairs = [(0, 0)] if fillers_match(g[0], p[0], names) else []
+        elif g and p:
             allowed = np.array([[fillers_match(a, b, names) for b in p] for a in g], dtype=bool)
             worth = np.array([[_OPTIONAL_WORTH if a.optional else 1.0] * len(p) for a in g])
             pairs = assign(np.where(allowed, worth, 0.0), allowed)
@@ -271,12 +276,14 @@ def ceaf_ree_document(
     """CEAF-REE counts of one document, per role (see the module docstring)."""
     gold_fillers = [f for incident in gold for f in role_fillers(incident)]
     pred_fillers = [f for incident in pred for f in role_fillers(incident)]
-    out: dict[str, FillerCounts] = {}
-    for role in ROLES:
-        entities = _entities((f for f in gold_fillers if f.role == role), names)
-        predicted = _entities((f for f in pred_fillers if f.role == role), names)
-        _add(out, _match_counts(entities, predicted, names))
-    return out
+    roles = {f.role for f in gold_fillers} | {f.role for f in pred_fillers}
+    entities: list[Filler] = []
+    for role in roles:
+        entities += _entities((f for f in gold_fillers if f.role == role), names)
+    predicted: list[Filler] = []
+    for role in roles:
+        predicted += _entities((f for f in pred_fillers if f.role == role), names)
+    return _match_counts(entities, predicted, names)
 
 
 def research_scores(
