@@ -192,18 +192,27 @@ def evaluate_run(
     baseline: str | Path | None = None,
     bootstrap: int = 1000,
     prices: str | Path | None = None,
+    corpus: str | Path | None = None,
+    id_field: str = "id",
+    text_field: str = "text",
 ) -> Any:
     """Score a run file against a gold directory; write the JSON and Markdown reports if asked; return the scores.
 
-    With ``prices`` (the table ``extract run --prices`` takes), the run's cost estimate is
-    added to the JSON summary as ``cost`` (see :func:`run_cost`).
+    Every predicted quote is located again in its article: the gold directory's
+    ``articles/``, or the documents of ``corpus`` (read as ``extract run`` reads it) for
+    predictions over other documents. With ``prices`` (the table ``extract run --prices``
+    takes), the run's cost estimate is added to the JSON summary as ``cost`` (see
+    :func:`run_cost`). Ids written more than once in the run file are named in the summary
+    (and by :func:`extract.scoring.report.report_warnings`, which the command line prints).
     """
     from extract.core.gold import load_gold
-    from extract.scoring import evaluate, load_predictions, load_summary, write_json, write_markdown
+    from extract.scoring import evaluate, load_summary, read_predictions, write_json, write_markdown
 
     gold_set = load_gold(gold)
-    predictions = load_predictions(pred)
-    result = evaluate(gold_set, predictions, bootstrap=bootstrap)
+    contents = read_predictions(pred)
+    predictions = contents.results
+    articles = corpus_texts(corpus, id_field=id_field, text_field=text_field) if corpus is not None else None
+    result = evaluate(gold_set, predictions, bootstrap=bootstrap, articles=articles, duplicates=contents.duplicates)
     base = load_summary(baseline) if baseline else None
     if json_out:
         summary = write_json(result, json_out, baseline=base)
@@ -217,16 +226,23 @@ def evaluate_run(
 
 def describe_run(pred: str | Path) -> str:
     """Which backend, model, prompt and schema produced a run file (with a warning for the bundled model)."""
-    from extract.scoring import load_predictions
+    from extract.scoring import read_predictions
 
-    return _describe_run(load_predictions(pred), pred)
+    return _describe_run(read_predictions(pred).results, pred)
 
 
 def run_cost(pred: str | Path, prices: str | Path) -> float:
     """The estimated cost of a run file's tokens, from a price table."""
-    from extract.scoring import load_predictions
+    from extract.scoring import read_predictions
 
-    return _run_cost(load_predictions(pred), prices)
+    return _run_cost(read_predictions(pred).results, prices)
+
+
+def corpus_texts(corpus: str | Path, *, id_field: str = "id", text_field: str = "text") -> dict[str, str]:
+    """The text of every readable document of a corpus, by id (to re-ground quotes against)."""
+    from extract.io import open_corpus
+
+    return {doc.id: doc.text for doc in open_corpus(corpus, id_field=id_field, text_field=text_field).documents()}
 
 
 def _describe_run(predictions: dict[str, DocumentResult], path: str | Path) -> str:
@@ -381,3 +397,17 @@ def doctor(model: str | None = None, *, threads: int | None = None, **local_opti
     finally:
         if backend is not None:
             backend.close()
+
+
+def gold_agreement(dir_a: str | Path, dir_b: str | Path, *, json_out: str | Path | None = None) -> Any:
+    """Score two annotations of the same articles against each other (``extract gold agree``); prints nothing.
+
+    Returns an :class:`~extract.scoring.agreement.AgreementReport`: per-field F1 both
+    ways and Cohen's kappa for the categorical fields; writes its JSON summary to ``json_out``.
+    """
+    from extract.scoring.agreement import agreement_dirs
+
+    result = agreement_dirs(dir_a, dir_b)
+    if json_out:
+        Path(json_out).write_text(json.dumps(result.summary(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return result

@@ -92,6 +92,11 @@ def _build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--baseline", default=None, help="a previous JSON summary: show the deltas")
     ev.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the confidence intervals")
     ev.add_argument("--prices", default=None, help="price table (as for extract run): add the run's cost estimate")
+    ev.add_argument(
+        "--corpus", default=None, help="the documents the run read, to re-ground its quotes (default: gold articles)"
+    )
+    ev.add_argument("--id-field", default="id", help="--corpus: the id column")
+    ev.add_argument("--text-field", default="text", help="--corpus: the text column")
 
     gold = sub.add_parser("gold", help="gold label tools")
     gold_sub = gold.add_subparsers(dest="gold_command", required=True)
@@ -99,6 +104,12 @@ def _build_parser() -> argparse.ArgumentParser:
         "validate", help="check gold labels against the schema and every quote against its article"
     )
     val.add_argument("directory")
+    agree = gold_sub.add_parser(
+        "agree", help="score two annotations of the same articles against each other (per-field F1, Cohen's kappa)"
+    )
+    agree.add_argument("dir_a", help="a gold directory (labels/, articles/, aliases.json)")
+    agree.add_argument("dir_b", help="another annotation of the same articles")
+    agree.add_argument("--json", dest="json_out", default=None, help="write the JSON summary here")
 
     doc = sub.add_parser("doctor", help="can this machine run the local model? load it and generate a few tokens")
     doc.add_argument("--model", default=None, help="a .gguf path (default: the bundled model)")
@@ -205,10 +216,16 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         baseline=args.baseline,
         bootstrap=args.bootstrap,
         prices=args.prices,
+        corpus=args.corpus,
+        id_field=args.id_field,
+        text_field=args.text_field,
     )
     from extract.scoring import load_summary
+    from extract.scoring.report import report_warnings
 
     console.print(escape(api.describe_run(args.pred)))
+    for line in report_warnings(result):
+        console.print(f"[yellow]warning[/yellow]: {escape(line)}")
     console.print(render_table(result, baseline=load_summary(args.baseline) if args.baseline else None))
     if args.prices:
         console.print(f"Estimated cost of the run: ${api.run_cost(args.pred, args.prices):.4f}")
@@ -216,6 +233,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_gold(args: argparse.Namespace) -> int:
+    if args.gold_command == "agree":
+        return _cmd_gold_agree(args)
     problems = api.validate_gold_dir(args.directory)
     for problem in problems:
         print(problem)
@@ -230,6 +249,14 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     report = api.doctor(args.model, threads=args.threads)
     print(report.one_line())
     return EXIT_OK if report.ok else EXIT_FAILURES
+
+
+def _cmd_gold_agree(args: argparse.Namespace) -> int:
+    from extract.display import make_console
+    from extract.scoring.agreement import render_agreement
+
+    make_console().print(render_agreement(api.gold_agreement(args.dir_a, args.dir_b, json_out=args.json_out)))
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -110,3 +110,32 @@ def test_a_gate_fails_when_the_replayed_answers_get_worse(tmp_path: Path, monkey
     )
     monkeypatch.chdir(tmp_path)
     assert main(["eval", "--suite", str(worse / "seed-replay.toml")]) == 1
+
+
+def test_eval_regrounds_against_a_corpus_and_names_repeated_ids(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pred = tmp_path / "gold.jsonl"
+    _gold_as_prediction(pred)
+    lines = pred.read_text(encoding="utf-8").splitlines()
+    pred.write_text("\n".join([*lines, lines[0]]) + "\n", encoding="utf-8")  # the first document written twice
+    # --corpus: the quotes are checked against the documents the run read (they take precedence over gold/articles)
+    bare = GOLD
+    out = tmp_path / "s.json"
+    assert main(["eval", "--gold", str(bare), "--pred", str(pred), "--corpus", str(GOLD / "articles"),
+                 "--json", str(out)]) == 0  # fmt: skip
+    summary = json.loads(out.read_text())
+    first = json.loads(lines[0])["id"]
+    assert summary["duplicate_ids"] == [first]
+    assert summary["grounding_rate"] == 1.0 and summary["grounding_disagreements"] == 0
+    assert f"written more than once (the later record is scored): {first}" in capsys.readouterr().out
+    # against another text the same quotes are not found, whatever the run file's evidence says
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    for article in (GOLD / "articles").glob("*.txt"):
+        (moved / article.name).write_text("An unrelated article.", encoding="utf-8")
+    assert main(["eval", "--gold", str(bare), "--pred", str(pred), "--corpus", str(moved), "--json", str(out)]) == 0
+    summary = json.loads(out.read_text())
+    assert summary["grounding_rate"] == 0.0
+    assert summary["grounding_claimed"]["rate"] == 1.0
+    assert summary["grounding_disagreements"] == summary["grounding"]["total"] > 0

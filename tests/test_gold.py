@@ -14,6 +14,7 @@ import pytest
 
 from extract.core.gold import GoldDocument, GoldIncident, GoldProblem, load_gold, validate_gold
 from extract.core.schema import SCHEMA_VERSION, Extraction, Incident
+from extract.scoring.normalize import AliasIndex, normalize_name
 
 GOLD = Path(__file__).resolve().parent.parent / "gold"
 DOC_ID = "doc_a"
@@ -395,3 +396,40 @@ def test_guidelines_worked_example_validates(tmp_path: Path) -> None:
     assert validate_gold(tmp_path) == []
     shipped = {i.key: i for i in load_gold(GOLD).documents[doc_id].incidents}[example["key"]]
     assert GoldIncident.model_validate(example).model_dump(exclude={"note"}) == shipped.model_dump(exclude={"note"})
+
+
+# ---------------------------------------------------------------- checks of the seed gold against the guidelines
+
+
+def _seed_incidents() -> list[tuple[str, int, Any]]:
+    gold = load_gold(GOLD)
+    return [(doc_id, k, i) for doc_id, doc in gold.documents.items() for k, i in enumerate(doc.incidents)]
+
+
+def test_seed_location_quotes_state_the_places_coded() -> None:
+    # Section 4: a quote states its value. A place or near must be written in the location's own quote
+    # (as coded or as a member of its alias group), not only in an alternative.
+    aliases = AliasIndex(json.loads((GOLD / "aliases.json").read_text(encoding="utf-8")))
+    problems = []
+    for doc_id, k, incident in _seed_incidents():
+        location = incident.location
+        if location is None:
+            continue
+        quote = f" {normalize_name(location.quote)} "
+        for part in ("place", "near"):
+            value = getattr(location, part)
+            if value and not any(f" {normalize_name(n)} " in quote for n in aliases.expand([value])):
+                problems.append(f"{doc_id} incidents[{k}].location.{part} {value!r} not in {location.quote!r}")
+    assert problems == []
+
+
+def test_seed_claims_are_never_accepted_as_confirmed() -> None:
+    # Section 8: an actor announcing its own attack is a claim; accepting "confirmed" for it would let a claim
+    # coded as fact score as right.
+    problems = [
+        f"{doc_id} incidents[{k}].perpetrators[{j}] {p.name!r}"
+        for doc_id, k, incident in _seed_incidents()
+        for j, p in enumerate(incident.perpetrators)
+        if p.status.value == "claimed" and "confirmed" in incident.alternatives.get(f"perpetrators[{j}].status", [])
+    ]
+    assert problems == []

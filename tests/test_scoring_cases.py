@@ -41,6 +41,7 @@ from extract.scoring import (
     load_predictions,
     load_summary,
     markdown,
+    read_predictions,
     render_table,
     write_json,
     write_markdown,
@@ -97,7 +98,7 @@ def gold_incident(fields: dict[str, Any], key: str = "k", **extra: Any) -> GoldI
 def gold_set(docs: dict[str, list[GoldIncident]], aliases: dict[str, list[str]] | None = None) -> GoldSet:
     return GoldSet(
         documents={d: GoldDocument(id=d, incidents=incs) for d, incs in docs.items()},
-        articles={d: "" for d in docs},
+        articles={},  # no article: quotes are not re-grounded (see test_grounding_rate for that)
         aliases=aliases or {},
         root=Path("."),
     )
@@ -236,7 +237,8 @@ def test_claimed_predicted_as_confirmed_is_partial() -> None:
 )
 def test_type_compatibility(pred_type: IncidentType, matched: int, type_verdict: str | None) -> None:
     report = score(gold_set({"d": [gold_incident(downing())]}), [result("d", [downing(type=pred_type)])])
-    assert report.incidents.matched == matched
+    assert report.incidents_lenient.matched == matched
+    assert report.incidents.matched == 0  # strict detection: the types differ
     if type_verdict is None:
         # unaligned: nine spurious and nine missing slots
         assert (report.slots.missing, report.slots.spurious) == (9, 9)
@@ -317,18 +319,24 @@ def span(path: str, alignment: Alignment) -> EvidenceSpan:
 
 
 def test_grounding_rate() -> None:
-    evidence = [
-        span("incidents[0]", Alignment.EXACT),
-        span("incidents[0].date", Alignment.EXACT),
-        span("incidents[0].location", Alignment.FUZZY),
-        span("incidents[0].weapon", Alignment.NOT_FOUND),
-    ]
-    report = score(gold_set({"d": [gold_incident(downing())]}), [result("d", [downing()], evidence=evidence)])
-    # 3 of 4 spans found (2 exact, 1 fuzzy); 1 ungrounded
+    # The run file's evidence is not trusted: every quote is located in the article again.
+    article = f"Rebels shot down a jet. {Q}. The pilot was killed."
+    evidence = [span("incidents[0]", Alignment.NOT_FOUND), span("incidents[0].date", Alignment.EXACT)]
+    pred = downing(quote="Rebels shot down a jet.", weapon=None)
+    pred["date"] = pred["date"].model_copy(update={"quote": "the pilot was killed"})  # fuzzy: case differs
+    pred["location"] = pred["location"].model_copy(update={"quote": "an invented sentence about somewhere else"})
+    report = evaluate(
+        gold_set({"d": [gold_incident(downing())]}), [result("d", [pred], evidence=evidence)], bootstrap=0,
+        articles={"d": article},
+    )  # fmt: skip
+    # 7 quotes: incident (exact), date (fuzzy), location (not found), aircraft, perpetrator, casualty, source (exact)
     summary = report.summary()
-    assert summary["grounding_rate"] == 0.75
-    assert summary["ungrounded"] == 1
-    assert (summary["grounding"]["exact"], summary["grounding"]["fuzzy"]) == (2, 1)
+    assert (summary["grounding"]["exact"], summary["grounding"]["fuzzy"], summary["ungrounded"]) == (5, 1, 1)
+    assert summary["grounding_rate"] == pytest.approx(6 / 7)
+    # the file claimed 1 exact and 1 not found: the incident quote (claimed not found, found exactly), the date
+    # (claimed exact, found fuzzily) and the five quotes the file has no span for all differ
+    assert summary["grounding_claimed"]["total"] == 2
+    assert summary["grounding_disagreements"] == 7
 
 
 def test_bootstrap_interval_is_seeded_and_brackets_the_estimate() -> None:
@@ -350,32 +358,50 @@ def test_bootstrap_interval_is_seeded_and_brackets_the_estimate() -> None:
 # ---------------------------------------------------------------- reading predictions
 
 
-def test_load_predictions_later_line_wins(tmp_path: Path) -> None:
+def test_load_predictions_later_line_wins_and_repeats_are_named(tmp_path: Path) -> None:
     path = tmp_path / "run.jsonl"
     lines = [result("a", []).to_json(), "", result("b", []).to_json(), result("a", [downing()]).to_json()]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     preds = load_predictions(path)
-    assert list(preds) == ["b", "a"]
+    assert sorted(preds) == ["a", "b"]
     assert len(preds["a"].incidents) == 1
+    assert read_predictions(path).duplicates == ("a",)
+
+
+def test_load_predictions_reads_a_run_cut_short(tmp_path: Path) -> None:
+    # what a kill mid-write leaves: extract run resumes from it, so extract eval must read it too
+    path = tmp_path / "run.jsonl"
+    whole, cut = result("a", []).to_json(), result("b", [downing()]).to_json()
+    path.write_text(whole + "\n" + cut[: len(cut) // 2], encoding="utf-8")
+    assert list(load_predictions(path)) == ["a"]
 
 
 @pytest.mark.parametrize(
     ("bad_line", "expected"),
     [
-        pytest.param("{not json", "run.jsonl:2: not a valid result record", id="not-json"),
-        pytest.param('{"id": "x"}', "run.jsonl:2: not a valid result record: status", id="missing-field"),
+        pytest.param("{not json", "run.jsonl:2: not a result record", id="not-json"),
+        pytest.param('{"id": "x"}', r"run.jsonl:2: not a valid result record \(status", id="missing-field"),
     ],
 )
 def test_load_predictions_names_file_and_line(tmp_path: Path, bad_line: str, expected: str) -> None:
     path = tmp_path / "run.jsonl"
-    path.write_text(result("a", []).to_json() + "\n" + bad_line + "\n", encoding="utf-8")
+    # a bad line before the last is damage, not an interrupted write
+    text = result("a", []).to_json() + "\n" + bad_line + "\n" + result("c", []).to_json() + "\n"
+    path.write_text(text, encoding="utf-8")
     with pytest.raises(InputError, match=expected):
         load_predictions(path)
 
 
 def test_load_predictions_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="cannot read the run file"):
+    with pytest.raises(InputError, match="no such run file"):
         load_predictions(tmp_path / "nope.jsonl")
+
+
+def test_missing_gold_documents_are_counted_and_named() -> None:
+    gold = gold_set({"a": [gold_incident(downing())], "b": [gold_incident(downing())]})
+    summary = score(gold, [result("a", [downing()])]).summary()
+    assert summary["missing"] == 1
+    assert summary["missing_documents"] == ["b"]
 
 
 # ---------------------------------------------------------------- writers

@@ -157,7 +157,11 @@ def count(n: int, qualifier: str = "exact", high: int | None = None) -> Casualty
         pytest.param(count(80, "about"), count(63), (), INC, id="about-too-low"),
         pytest.param(count(80, "about"), count(97), (), INC, id="about-too-high"),
         pytest.param(count(10, "range", 15), count(10, "range", 15), (), COR, id="range-equal"),
-        pytest.param(count(10, "range", 15), count(10, "range", 20), (), PAR, id="range-other-upper-bound"),
+        # both ends of a predicted range are checked: 20 is outside 10-15
+        pytest.param(count(10, "range", 15), count(10, "range", 20), (), INC, id="range-other-upper-bound"),
+        pytest.param(count(10, "range", 15), count(11, "range", 14), (), PAR, id="range-within-range"),
+        pytest.param(count(5, "at_least"), count(10), (), PAR, id="at-least-upper-bound"),
+        pytest.param(count(5, "at_least"), count(11), (), INC, id="at-least-beyond-bound"),
         pytest.param(count(10, "range", 15), count(12), (), PAR, id="range-inside"),
         pytest.param(count(10, "range", 15), count(16), (), INC, id="range-outside"),
         pytest.param(count(12), count(13), ("13",), COR, id="gold-alternative"),
@@ -279,8 +283,8 @@ def loc(place: str | None = None, near: str | None = None, admin1: str | None = 
             loc(near="Sarqeb", admin1="Idlib", country="Syria"),
             loc(place="Sarqeb", admin1="Idlib", country="Syria"),
             {},
-            PAR,  # near missing, admin1 and country correct: 2 of 3; the place is spurious and not weighed
-            {"place": SPU, "near": MIS, "admin1": COR, "country": COR},
+            PAR,  # the same town given as place for near: partial, crossed; admin1 and country correct
+            {"near": PAR, "admin1": COR, "country": COR},
             id="location-near-as-place",
         ),
         pytest.param(
@@ -297,7 +301,7 @@ def loc(place: str | None = None, near: str | None = None, admin1: str | None = 
             loc(place="Saraqeb", country="Syria"),
             loc(place="Maarat al-Numan", country="Syria"),
             {},
-            PAR,  # 1 of 2
+            INC,  # country 1 of 5 weight: a wrong town costs more than a right country earns
             {"place": INC, "country": COR},
             id="location-wrong-place",
         ),
@@ -306,7 +310,7 @@ def loc(place: str | None = None, near: str | None = None, admin1: str | None = 
             loc(place="Saraqeb", admin1="Idlib", country="Syria"),
             loc(place="Maarat al-Numan", country="Syria"),
             {},
-            INC,  # 1 of 3
+            INC,  # 1 of 7 weight
             {"place": INC, "admin1": MIS, "country": COR},
             id="location-only-country",
         ),

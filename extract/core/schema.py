@@ -194,13 +194,16 @@ class DateInfo(_Model):
 class Location(_Model):
     """Where the incident happened."""
 
-    place: Annotated[OptionalName, Spec(Compare.NAME, weight=1)] = Field(
+    # Weights (see gold/GUIDELINES.md, section 6): the most specific part weighs most,
+    # so a wrong town costs more than a missing country.
+
+    place: Annotated[OptionalName, Spec(Compare.NAME, weight=4)] = Field(
         default=None, description="The most specific named place (village, town, base, road)."
     )
-    near: Annotated[OptionalName, Spec(Compare.NAME, weight=1)] = Field(
+    near: Annotated[OptionalName, Spec(Compare.NAME, weight=3)] = Field(
         default=None, description='The reference place when the article says the incident was "near" or "close to" it.'
     )
-    admin1: Annotated[OptionalName, Spec(Compare.NAME, weight=1)] = Field(
+    admin1: Annotated[OptionalName, Spec(Compare.NAME, weight=2)] = Field(
         default=None, description="Province, governorate or region (first administrative level)."
     )
     country: Annotated[OptionalName, Spec(Compare.NAME, weight=1)] = Field(default=None, description="Country.")

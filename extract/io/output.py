@@ -6,7 +6,7 @@ moment (SIGKILL included) leaves whole lines, at worst followed by one unfinishe
 last line. Readers ignore such a last line and :class:`RunWriter` cuts it off
 before appending, so a resumed run continues on a clean line boundary. A bad line
 anywhere else is real damage and raises :class:`~extract.core.errors.InputError`
-naming ``file:line``.
+naming ``file:line``. The reader is :mod:`extract.core.runfile`, shared with the scorer.
 
 The same document may appear more than once (a failure retried on resume); the
 later record wins.
@@ -14,7 +14,6 @@ later record wins.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Iterator
@@ -22,10 +21,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 
 from extract.core.errors import ConfigError, InputError
 from extract.core.records import DocumentResult, EvidenceSpan, Status
+from extract.core.runfile import iter_records, iter_results, parse_record, read_results
 from extract.core.schema import Incident
 
 _INCIDENTS = TypeAdapter(list[Incident])
@@ -129,45 +129,10 @@ def _last_line_start(fh: Any, size: int) -> int:
     return 0
 
 
-def _parse_record(raw: bytes) -> dict[str, Any] | None:
-    """The JSON object of one run-file line when it is one with a string id, else None."""
-    try:
-        obj = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None
-    if isinstance(obj, dict) and isinstance(obj.get("id"), str):
-        return obj
-    return None
-
-
-def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, record) for every line, skipping an interrupted last line."""
-    if not path.exists():
-        return
-    try:
-        fh = open(path, "rb")  # noqa: SIM115  (closed by the with below; only the open itself is guarded)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the run file ({exc.strerror or exc}); check the path") from None
-    with fh:
-        pending: tuple[int, bytes] | None = None
-        for lineno, raw in enumerate(fh, 1):
-            if pending is not None:
-                yield pending[0], _require_record(path, *pending)
-            pending = (lineno, raw) if raw.strip() else None
-        if pending is not None:
-            record = _parse_record(pending[1])
-            if record is not None:
-                yield pending[0], record
-
-
-def _require_record(path: Path, lineno: int, raw: bytes) -> dict[str, Any]:
-    record = _parse_record(raw)
-    if record is None:
-        raise InputError(
-            f"{path}:{lineno}: not a result record (only the last line may be cut short); "
-            "remove or fix that line, or start a new run file"
-        )
-    return record
+# The reading side lives in the core (the scorer shares it); these names stay for the writer and old callers.
+_parse_record = parse_record
+_records = iter_records
+_results = iter_results
 
 
 def run_state(path: str | os.PathLike[str]) -> tuple[set[str], set[str]]:
@@ -196,31 +161,13 @@ def completed_ids(path: str | os.PathLike[str], *, include_failed: bool = True) 
 
 def read_run(path: str | os.PathLike[str]) -> Iterator[DocumentResult]:
     """Every record of a run file in order, repeated ids included (see :func:`results_by_id`)."""
-    for _, result in _results(Path(path)):
+    for _, result in iter_results(path):
         yield result
-
-
-def _results(path: Path) -> Iterator[tuple[int, DocumentResult]]:
-    if not path.exists():
-        raise InputError(f"{path}: no such run file; check the path")
-    for lineno, record in _records(path):
-        try:
-            yield lineno, DocumentResult.model_validate(record)
-        except ValidationError as exc:
-            error = exc.errors()[0]
-            where = ".".join(str(part) for part in error["loc"]) or "record"
-            raise InputError(
-                f"{path}:{lineno}: not a valid result record ({where}: {error['msg']}); "
-                "was it written by another version of the tool?"
-            ) from None
 
 
 def results_by_id(path: str | os.PathLike[str]) -> dict[str, DocumentResult]:
     """The latest record for each document id, in order of first appearance."""
-    latest: dict[str, DocumentResult] = {}
-    for result in read_run(path):
-        latest[result.id] = result
-    return latest
+    return read_results(path).results
 
 
 def _parquet_schema() -> Any:

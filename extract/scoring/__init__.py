@@ -21,7 +21,14 @@ How a document is scored
 3. **Scores.** precision = (COR + 0.5·PAR) / (COR + PAR + INC + SPU),
    recall = (COR + 0.5·PAR) / (COR + PAR + INC + MIS), F1 their harmonic mean, per field
    and over all slots (micro). Incident detection counts aligned pairs against
-   spurious and missing incidents.
+   spurious and missing incidents, strictly: a pair whose types differ (aligned for slot
+   credit because the types are compatible) is one spurious and one missing incident;
+   ``incidents_lenient`` counts it as found.
+4. **Grounding.** Every predicted quote is located in the article again
+   (:mod:`extract.scoring.grounding`); the rate reported is the measured one, and where
+   the run file's ``evidence`` said otherwise is listed.
+5. **Research metrics.** GTT role-filler F1 and CEAF-REE (:mod:`extract.scoring.research`)
+   are reported beside ours, so that results compare with published work.
 
 The fields and how each is counted
 ----------------------------------
@@ -36,7 +43,9 @@ here are derived from those declarations.
     punctuation, ordinals, a leading "on"/"in") or both ISO dates are equal; partial
     when one ISO date is a coarser form of the other or the texts are a fuzzy match.
 ``location``
-    one slot, judged on place, near, admin1 and country.
+    one slot, judged on place, near, admin1 and country (weights 4, 3, 2, 1, declared on
+    :class:`~extract.core.schema.Location`); a town given as place on one side and near on
+    the other is partial.
 ``aircraft``, ``perpetrators``, ``casualties``, ``sources``
     one slot per item. The items of a list are aligned one-to-one like incidents;
     an unmatched predicted item is spurious, an unmatched gold item missing. Items may
@@ -49,17 +58,22 @@ here are derived from those declarations.
     -> missing, only the prediction -> spurious (``false`` is the empty value).
 
 A composite (location, weapon, list item) is correct when every sub-field the gold
-fills is correct, partial when at least half of that weight is earned, incorrect
+fills is correct, partial when at least half of that weight is earned or when some is
+earned and nothing given is wrong (a correct but less specific value), incorrect
 otherwise; a perpetrator with the right name and status ``confirmed`` for gold
-``claimed`` is partial. Sub-fields the prediction fills and the gold does not are
-counted as spurious in the sub-field table (``subfields``, e.g. ``location.place``),
-which is reported next to the field table and is not part of the slot micro-F1.
+``claimed`` is partial. Sub-fields the prediction fills and the gold does not (with
+values that are not accepted alternatives) add one spurious slot to the field, which
+lowers precision and not recall, and are counted as spurious in the sub-field table
+(``subfields``, e.g. ``location.place``).
 
 Names and places (places, actors, operators, sources, aircraft models, weapon text,
 who) match when equal after normalisation and transliteration folding, against the
-gold value, its ``alternatives`` and the set's alias table; a fuzzy match is partial
+gold value, its ``alternatives`` and the set's alias table; a fuzzy match whose words
+pair off as spellings of the same words is partial, and so is a shorter name contained
+in a longer one not more than twice its length
 (:class:`~extract.scoring.comparators.NameMatcher`). Counts: same count and qualifier is
-correct; a count inside the gold qualifier's range is partial
+correct; a count inside the gold qualifier's range is partial, where "at least N" and
+"more than N" reach up to 2N and both ends of a predicted range must be inside
 (:func:`~extract.scoring.comparators.compare_count`). An empty gold value that lists
 alternatives is optional: a prediction matching an alternative is correct, any
 other value is spurious.
@@ -89,7 +103,7 @@ from extract.scoring.incidents import FIELDS, MIN_AGREEMENT, SUBFIELDS, compare_
 from extract.scoring.metrics import Counts, DetectionCounts, GroundingCounts
 from extract.scoring.normalize import AliasIndex, normalize_date, normalize_name, skeleton
 from extract.scoring.report import load_summary, markdown, render_table, summarize, write_json, write_markdown
-from extract.scoring.scorer import DocumentScore, EvalReport, evaluate, load_predictions
+from extract.scoring.scorer import DocumentScore, EvalReport, evaluate, load_predictions, read_predictions
 
 __all__ = [
     "ABOUT_TOLERANCE",
@@ -121,6 +135,7 @@ __all__ = [
     "markdown",
     "normalize_date",
     "normalize_name",
+    "read_predictions",
     "render_table",
     "resolve_metric",
     "skeleton",

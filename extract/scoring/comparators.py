@@ -9,11 +9,12 @@ Thresholds are module constants so that a report can name them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from enum import Enum
 from typing import Protocol
 
 from rapidfuzz import fuzz
+from rapidfuzz.distance import Levenshtein
 
 from extract.core.schema import CountQualifier, DateInfo, IncidentType
 from extract.scoring.normalize import AliasIndex, digits, name_keys, normalize_date, normalize_name
@@ -22,6 +23,15 @@ from extract.scoring.normalize import AliasIndex, digits, name_keys, normalize_d
 FUZZY_NAME_THRESHOLD = 85.0
 #: ``about N`` accepts counts within this share of N either side.
 ABOUT_TOLERANCE = 0.2
+#: ``at least N`` and ``more than N`` accept counts up to this multiple of N (and at least N + 1):
+#: "at least 21" is read as 21 to 42, never as any larger number.
+OPEN_COUNT_FACTOR = 2
+#: Words left out when two names are compared word by word ("Observatory for/of Human Rights").
+FUNCTION_WORDS = frozenset({"of", "for", "the", "and", "in", "on", "de", "du", "la", "le"})
+#: A shorter name is a partial match of a longer one that contains all its words only when the
+#: longer has at most this many words per shared word ("Tahrir al-Sham" in "Hayat Tahrir al-Sham"),
+#: so that a string listing ten actors matches none of them.
+MAX_WORDS_PER_SHARED_WORD = 2
 
 
 class Verdict(str, Enum):  # noqa: UP042 - StrEnum needs Python 3.11; the package supports 3.10
@@ -84,16 +94,63 @@ def compare_bool(gold: bool, pred: bool) -> Verdict:
     return Verdict.CORRECT if gold == pred else Verdict.INCORRECT
 
 
+# Verdicts a matcher remembers (the same names recur across a corpus); the memo is emptied when full.
+_MEMO_SIZE = 1 << 17
+
+
+def _content_words(norm: str) -> list[str]:
+    words = [w for w in norm.split() if w not in FUNCTION_WORDS]
+    return words or norm.split()
+
+
+def _close_words(a: str, b: str) -> bool:
+    """Whether two words are spellings of one word: same first letter and same transliteration key, or one typo."""
+    if a == b:
+        return True
+    if a[:1] != b[:1]:
+        return False  # "Prussia"/"Russia", "Ahrar"/"Tahrir": a different word, however similar
+    if not name_keys(a).isdisjoint(name_keys(b)):
+        return True
+    return min(len(a), len(b)) >= 4 and Levenshtein.distance(a, b) <= 1
+
+
+def _same_words(gold: str, pred: str) -> bool:
+    """Whether the content words of two names pair off one to one as spellings of each other.
+
+    Tried in order and in sorted order (a reordered name, "Ministry of Defence" for
+    "Defence Ministry", is the job of the alias table).
+    """
+    g, p = _content_words(gold), _content_words(pred)
+    if len(g) != len(p):
+        return False
+    return all(_close_words(a, b) for a, b in zip(g, p, strict=True)) or all(
+        _close_words(a, b) for a, b in zip(sorted(g), sorted(p), strict=True)
+    )
+
+
+def _contained(gold: str, pred: str) -> bool:
+    """One name's words all in the other, sharing two or more, the longer not much longer."""
+    g, p = set(gold.split()), set(pred.split())
+    shared = len(g & p)
+    shorter, longer = sorted((len(g), len(p)))
+    return shared >= 2 and shared == shorter and longer <= MAX_WORDS_PER_SHARED_WORD * shared
+
+
 class NameMatcher:
     """Compares names and places against a gold value, its alternatives and the alias table.
 
     * correct: the normalised forms or the transliteration skeletons are equal
       (:mod:`extract.scoring.normalize`), for the gold value, one of its alternatives,
       or any member of an alias group one of them belongs to;
-    * partial: the digits are the same and either the rapidfuzz ratio (or token-sort
-      ratio) of the normalised forms is at least :data:`FUZZY_NAME_THRESHOLD`, or the
-      words of one are a subset of the words of the other with at least two words
-      shared (``Tahrir al-Sham`` in ``Hayat Tahrir al-Sham``);
+    * partial: the digits are the same and either
+      - the rapidfuzz ratio (or token-sort ratio) of the normalised forms is at least
+        :data:`FUZZY_NAME_THRESHOLD` *and* their words pair off one to one as spellings of
+        the same word (same first letter and transliteration key, or one typo; words in
+        :data:`FUNCTION_WORDS` left out), so "Prussia" is not "Russia" and "Ahrar al-Sham"
+        is not "Tahrir al-Sham"; or
+      - the words of one are a subset of the words of the other, with at least two words
+        shared and the longer at most :data:`MAX_WORDS_PER_SHARED_WORD` times as long
+        (``Tahrir al-Sham`` in ``Hayat Tahrir al-Sham``, but not in a list of ten actors);
     * incorrect otherwise.
     """
 
@@ -101,6 +158,7 @@ class NameMatcher:
         self.aliases = aliases or AliasIndex()
         self.threshold = threshold
         self._accepted: dict[tuple[str, tuple[str, ...]], tuple[frozenset[str], tuple[str, ...]]] = {}
+        self._verdicts: dict[tuple[str, tuple[str, ...], str], Verdict] = {}
 
     def _accept(self, gold: str, alternatives: Sequence[str]) -> tuple[frozenset[str], tuple[str, ...]]:
         cache_key = (gold, tuple(alternatives))
@@ -114,23 +172,28 @@ class NameMatcher:
 
     def compare(self, gold: str, pred: str, alternatives: Sequence[str] = ()) -> Verdict:
         """Compare a predicted name with the gold one."""
+        memo = (gold, tuple(alternatives), pred)
+        found = self._verdicts.get(memo)
+        if found is None:
+            if len(self._verdicts) >= _MEMO_SIZE:
+                self._verdicts.clear()
+            found = self._verdicts[memo] = self._compare(gold, pred, alternatives)
+        return found
+
+    def _compare(self, gold: str, pred: str, alternatives: Sequence[str]) -> Verdict:
         keys, norms = self._accept(gold, alternatives)
         if not keys.isdisjoint(name_keys(pred)):
             return Verdict.CORRECT
         pred_norm = normalize_name(pred)
         pred_digits = digits(pred_norm)
-        pred_words = set(pred_norm.split())
         for norm in norms:
             if digits(norm) != pred_digits:
                 continue
-            if (
+            similar = (
                 fuzz.ratio(norm, pred_norm) >= self.threshold
                 or fuzz.token_sort_ratio(norm, pred_norm) >= self.threshold
-            ):
-                return Verdict.PARTIAL
-            words = set(norm.split())
-            shared = len(words & pred_words)
-            if shared >= 2 and shared == min(len(words), len(pred_words)):
+            )
+            if (similar and _same_words(norm, pred_norm)) or _contained(norm, pred_norm):
                 return Verdict.PARTIAL
         return Verdict.INCORRECT
 
@@ -152,19 +215,26 @@ class CountLike(Protocol):
 def count_accepts(gold: CountLike, value: int) -> bool:
     """Whether a number lies in the range the gold qualifier describes.
 
-    ``exact N``: N only; ``at_least N``: >= N; ``more_than N``: > N; ``about N``: within
-    :data:`ABOUT_TOLERANCE` of N; ``range N..M``: N to M inclusive.
+    ``exact N``: N only; ``at_least N``: N up to :data:`OPEN_COUNT_FACTOR` times N;
+    ``more_than N``: above N up to the same bound; ``about N``: within
+    :data:`ABOUT_TOLERANCE` of N; ``range N..M``: N to M inclusive. The open qualifiers
+    are bounded so that an absurd number never earns credit.
     """
     q = gold.qualifier
+    ceiling = max(OPEN_COUNT_FACTOR * gold.count, gold.count + 1)
     if q is CountQualifier.AT_LEAST:
-        return value >= gold.count
+        return gold.count <= value <= ceiling
     if q is CountQualifier.MORE_THAN:
-        return value > gold.count
+        return gold.count < value <= ceiling
     if q is CountQualifier.ABOUT:
         return abs(value - gold.count) <= ABOUT_TOLERANCE * gold.count
     if q is CountQualifier.RANGE:
         return gold.count <= value <= (gold.count_max if gold.count_max is not None else gold.count)
     return value == gold.count
+
+
+def _upper(item: CountLike) -> int | None:
+    return item.count_max if item.qualifier is CountQualifier.RANGE else None
 
 
 def compare_count(gold: CountLike, pred: CountLike, alternatives: Sequence[str] = ()) -> Verdict:
@@ -173,17 +243,54 @@ def compare_count(gold: CountLike, pred: CountLike, alternatives: Sequence[str] 
     * correct: same count and qualifier (and the same upper bound for a range), or a
       predicted count listed in the gold alternatives;
     * partial: the same count with another qualifier (``30`` for ``more than 30``), or a
-      predicted count (the lower bound of a predicted range) inside the range the gold
-      qualifier describes (:func:`count_accepts`);
+      predicted count inside the range the gold qualifier describes
+      (:func:`count_accepts`); a predicted range must have both ends inside it;
     * incorrect otherwise.
     """
     if pred.count == gold.count and pred.qualifier is gold.qualifier and pred.count_max == gold.count_max:
         return Verdict.CORRECT
     if str(pred.count) in alternatives:
         return Verdict.CORRECT
+    upper = _upper(pred)
+    if upper is not None and upper != pred.count and not count_accepts(gold, upper):
+        return Verdict.INCORRECT
     if pred.count == gold.count or count_accepts(gold, pred.count):
         return Verdict.PARTIAL
     return Verdict.INCORRECT
+
+
+#: What the comparison of one location part gives: the verdict (None when both sides are empty).
+PartJudge = Callable[[str, "str | None"], "Verdict | None"]
+
+
+def compare_place_near(
+    judge: PartJudge, gold_place: str | None, gold_near: str | None, pred_place: str | None, pred_near: str | None
+) -> list[tuple[str, Verdict, str | None, str | None]]:
+    """Judge a location's ``place`` and ``near`` together, crediting a town related differently.
+
+    ``judge(part, value)`` compares one predicted value with the gold ``part`` (its
+    alternatives and empty-gold rules included). A town given as ``place`` on one side
+    and ``near`` on the other is the same town, only related differently: the crossed
+    reading earns partial credit and is used when it earns more than the straight one.
+    Returns ``(part, verdict, gold value, predicted value)`` for each part judged.
+    """
+    straight = [("place", judge("place", pred_place), gold_place, pred_place)]
+    straight.append(("near", judge("near", pred_near), gold_near, pred_near))
+    crossed = [
+        ("place", _related(judge("place", pred_near)), gold_place, pred_near),
+        ("near", _related(judge("near", pred_place)), gold_near, pred_place),
+    ]
+
+    def credit(judged: list[tuple[str, Verdict | None, str | None, str | None]]) -> float:
+        return sum(v.credit for _, v, _, _ in judged if v is not None)
+
+    best = crossed if credit(crossed) > credit(straight) else straight
+    return [(part, v, g, p) for part, v, g, p in best if v is not None]
+
+
+def _related(verdict: Verdict | None) -> Verdict | None:
+    """A match found by crossing place and near is partial at best."""
+    return Verdict.PARTIAL if verdict is Verdict.CORRECT else verdict
 
 
 def compare_date(

@@ -34,6 +34,7 @@ from extract.scoring.comparators import (
     compare_count,
     compare_date,
     compare_enum,
+    compare_place_near,
     types_compatible,
 )
 from extract.scoring.normalize import normalize_date
@@ -167,9 +168,44 @@ def _optional(part: Part, pred: Any, alternatives: Sequence[str], names: NameMat
     return verdict if verdict is not Verdict.INCORRECT else Verdict.SPURIOUS
 
 
+def _judge_part(
+    part: Part, g: Any, p: Any, alternatives: Alternatives, prefix: str, names: NameMatcher
+) -> Verdict | None:
+    """One sub-field: None when both sides are empty."""
+    alts = alternatives.get(f"{prefix}.{part.name}", ())
+    if g is None:
+        if p is None:
+            return None
+        return _optional(part, p, alts, names) if alts else Verdict.SPURIOUS
+    if p is None:
+        return Verdict.MISSING
+    return _compare_part(part, g, p, alts, names)
+
+
+def _location_subverdicts(
+    gold: Any, pred: Any, alternatives: Alternatives, prefix: str, names: NameMatcher
+) -> tuple[SubVerdict, ...]:
+    parts = {part.name: part for part in COMPOSITES["location"]}
+
+    def judge(name: str, value: str | None) -> Verdict | None:
+        return _judge_part(parts[name], getattr(gold, name), value, alternatives, prefix, names)
+
+    out = [
+        SubVerdict(name, verdict, g, p)
+        for name, verdict, g, p in compare_place_near(judge, gold.place, gold.near, pred.place, pred.near)
+    ]
+    for name in ("admin1", "country"):
+        verdict = judge(name, getattr(pred, name))
+        if verdict is not None:
+            out.append(SubVerdict(name, verdict, getattr(gold, name), getattr(pred, name)))
+    return tuple(out)
+
+
 def _subverdicts(
     field: str, gold: Any, pred: Any, alternatives: Alternatives, prefix: str, names: NameMatcher
 ) -> tuple[SubVerdict, ...]:
+    if field == "location":
+        return _location_subverdicts(gold, pred, alternatives, prefix, names)
     out = []
     for part in COMPOSITES[field]:
         if part.kind is Compare.COUNT:
@@ -183,16 +219,9 @@ def _subverdicts(
             )
             continue
         g, p = getattr(gold, part.name), getattr(pred, part.name)
-        alts = alternatives.get(f"{prefix}.{part.name}", ())
-        if g is None:
-            if p is None:
-                continue
-            verdict = _optional(part, p, alts, names) if alts else Verdict.SPURIOUS
-        elif p is None:
-            verdict = Verdict.MISSING
-        else:
-            verdict = _compare_part(part, g, p, alts, names)
-        out.append(SubVerdict(part.name, verdict, g, p))
+        verdict = _judge_part(part, g, p, alternatives, prefix, names)
+        if verdict is not None:
+            out.append(SubVerdict(part.name, verdict, g, p))
     return tuple(out)
 
 
@@ -200,14 +229,17 @@ def _combine(field: str, subs: Sequence[SubVerdict]) -> tuple[Verdict, float]:
     """The verdict on a composite from its sub-fields, and the share of the weight earned.
 
     Judged on the sub-fields the gold fills (plus empty gold sub-fields whose listed
-    alternatives the prediction matched): correct when all are correct, partial when at
-    least half the weight is earned, incorrect otherwise. Sub-fields only the
-    prediction fills are spurious in the sub-field table and do not lower the
-    composite, so that removing a predicted value can never raise its credit.
+    alternatives the prediction matched): correct when all are correct; partial when at
+    least half the weight is earned, or when some credit is earned and nothing the
+    prediction gives is wrong (a correct but less specific value: "Khan al-Subl" alone
+    for a four-part location scores above leaving the location empty); incorrect
+    otherwise. Sub-fields only the prediction fills are not part of this verdict: they
+    are counted by :func:`overfill_slot`, against precision only.
     """
     weights = {p.name: p.weight for p in COMPOSITES[field]}
     total = earned = 0.0
     all_correct = True
+    wrong = False
     for sub in subs:
         if sub.verdict is Verdict.SPURIOUS:
             continue
@@ -215,10 +247,28 @@ def _combine(field: str, subs: Sequence[SubVerdict]) -> tuple[Verdict, float]:
         total += w
         earned += w * sub.verdict.credit
         all_correct = all_correct and sub.verdict is Verdict.CORRECT
+        wrong = wrong or sub.verdict is Verdict.INCORRECT
     share = earned / total if total else 0.0
     if total and all_correct:
         return Verdict.CORRECT, share
-    return (Verdict.PARTIAL if share >= 0.5 else Verdict.INCORRECT), share
+    if share >= 0.5 or (earned > 0 and not wrong):
+        return Verdict.PARTIAL, share
+    return Verdict.INCORRECT, share
+
+
+def overfill_slot(field: str, subs: Sequence[SubVerdict], pred: Any, index: int | None = None) -> Slot | None:
+    """One spurious slot for a compared value that fills sub-fields the gold leaves empty with unaccepted values.
+
+    A location with a wrong ``place`` where the gold has none claims more than the
+    article supports; the extra slot lowers precision and leaves recall alone, so that
+    over-filling never scores as well as the gold and removing the wrong value never
+    lowers recall. One slot per value, however many sub-fields it over-fills.
+    """
+    extra = tuple(sub for sub in subs if sub.verdict is Verdict.SPURIOUS)
+    if not extra:
+        return None
+    text = "; ".join(f"{sub.name}: {sub.pred}" for sub in extra)
+    return Slot(field, Verdict.SPURIOUS, None, f"{text} (not in gold)", extra, pred_index=index)
 
 
 def compare_composite(
@@ -313,6 +363,9 @@ def compare_lists(
         gi, pj = g_order[a], p_order[b]
         verdict, subs = results[a, b]
         slots.append(Slot(field, verdict, gold[gi], pred[pj], subs, gold_index=gi, pred_index=pj))
+        extra = overfill_slot(field, subs, pred[pj], pj)
+        if extra is not None:
+            slots.append(extra)
         matched_g.add(gi)
         matched_p.add(pj)
     slots.extend(_lone_item_slot(field, gold[k], Verdict.MISSING, k) for k in range(n) if k not in matched_g)
@@ -335,13 +388,14 @@ def _date_slot(gold: DateInfo | None, pred: DateInfo | None, alternatives: Alter
     return Slot("date", compare_date(gold, pred, texts, isos, FUZZY_NAME_THRESHOLD), gold, pred)
 
 
-def _composite_slot(field: str, gold: Any, pred: Any, alternatives: Alternatives, names: NameMatcher) -> Slot | None:
+def _composite_slot(field: str, gold: Any, pred: Any, alternatives: Alternatives, names: NameMatcher) -> list[Slot]:
     if gold is None:
-        return None if pred is None else _lone_item_slot(field, pred, Verdict.SPURIOUS)
+        return [] if pred is None else [_lone_item_slot(field, pred, Verdict.SPURIOUS)]
     if pred is None:
-        return _lone_item_slot(field, gold, Verdict.MISSING)
+        return [_lone_item_slot(field, gold, Verdict.MISSING)]
     verdict, subs, _ = compare_composite(field, gold, pred, alternatives, field, names)
-    return Slot(field, verdict, gold, pred, subs)
+    extra = overfill_slot(field, subs, pred)
+    return [Slot(field, verdict, gold, pred, subs), *([extra] if extra is not None else [])]
 
 
 def _flag_slot(field: str, gold: bool, pred: bool) -> Slot | None:
@@ -363,8 +417,8 @@ def _field_slots(
     if info.is_list:
         return compare_lists(info.name, g, p, alternatives, names)
     if info.composite:
-        slot = _composite_slot(info.name, g, p, alternatives, names)
-    elif info.spec.compare is Compare.DATE:
+        return _composite_slot(info.name, g, p, alternatives, names)
+    if info.spec.compare is Compare.DATE:
         slot = _date_slot(g, p, alternatives)
     elif info.spec.compare is Compare.FLAG:
         slot = _flag_slot(info.name, g, p)

@@ -14,8 +14,14 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 
 from extract.core.errors import InputError
-from extract.scoring.comparators import ABOUT_TOLERANCE, COMPATIBLE_TYPES, FUZZY_NAME_THRESHOLD, Verdict
-from extract.scoring.incidents import FIELDS, MIN_AGREEMENT, Slot
+from extract.scoring.comparators import (
+    ABOUT_TOLERANCE,
+    COMPATIBLE_TYPES,
+    FUZZY_NAME_THRESHOLD,
+    OPEN_COUNT_FACTOR,
+    Verdict,
+)
+from extract.scoring.incidents import COMPOSITES, FIELDS, MIN_AGREEMENT, Slot
 from extract.scoring.metrics import Counts
 
 if TYPE_CHECKING:
@@ -36,12 +42,17 @@ def _rounded(data: Mapping[str, Any]) -> dict[str, Any]:
 def summarize(report: EvalReport, baseline: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The JSON summary of a report.
 
-    Top-level keys: ``incidents``, ``slots`` (each with ``precision``, ``recall``, ``f1``
-    and counts), ``fields`` and ``subfields`` (name -> the same), ``grounding_rate``,
-    ``grounding``, ``ungrounded``, ``primary_accuracy``, ``ci``, ``documents`` (how many
-    were scored), ``failures`` (how many failed), the lists of missing, failed and extra
-    documents, ``usage``, ``settings``, and ``delta`` (metric path -> change) when a
-    baseline summary is given.
+    Top-level keys: ``incidents`` (strict: types must agree), ``incidents_lenient``
+    (compatible types count), ``slots`` (each with ``precision``, ``recall``, ``f1`` and
+    counts), ``fields`` and ``subfields`` (name -> the same), ``research`` (GTT role-filler
+    and CEAF-REE scores, in total and per role), ``grounding_rate``, ``grounding`` and
+    ``ungrounded`` (measured by re-grounding every quote), ``grounding_claimed`` (what the
+    run file said), ``grounding_disagreements`` (how many quotes differ, and the list),
+    ``grounding_unchecked`` (documents with no article to check), ``duplicate_ids``,
+    ``primary_accuracy``, ``ci``, ``documents`` (how many were scored), ``failures`` and
+    ``missing`` (how many failed, how many had no record), the lists of missing, failed
+    and extra documents, ``usage``, ``settings``, and ``delta`` (metric path -> change)
+    when a baseline summary is given.
     """
     summary: dict[str, Any] = {
         "format": SUMMARY_FORMAT,
@@ -49,9 +60,24 @@ def summarize(report: EvalReport, baseline: Mapping[str, Any] | None = None) -> 
         "slots": _rounded(report.slots.as_dict()),
         "fields": {name: _rounded(c.as_dict()) for name, c in report.fields.items()},
         "subfields": {name: _rounded(c.as_dict()) for name, c in report.subfields.items()},
+        "incidents_lenient": _rounded(report.incidents_lenient.as_dict()),
+        "research": {
+            "gtt": _rounded(report.research.gtt.as_dict()),
+            "ceaf_ree": _rounded(report.research.ceaf_ree.as_dict()),
+            "gtt_roles": {k: _rounded(v.as_dict()) for k, v in report.research.gtt_roles.items()},
+            "ceaf_ree_roles": {k: _rounded(v.as_dict()) for k, v in report.research.ceaf_ree_roles.items()},
+        },
         "grounding_rate": _round(report.grounding.rate),
         "grounding": _rounded(report.grounding.as_dict()),
         "ungrounded": report.grounding.not_found,
+        "grounding_claimed": _rounded(report.grounding_claimed.as_dict()),
+        "grounding_disagreements": len(report.grounding_disagreements),
+        "grounding_disagreement_list": [
+            {"document": d.document, "path": d.path, "quote": d.quote, "claimed": d.claimed, "measured": d.measured}
+            for d in report.grounding_disagreements
+        ],
+        "grounding_unchecked": list(report.grounding_unchecked),
+        "duplicate_ids": list(report.duplicate_ids),
         "primary_accuracy": _round(report.primary_accuracy),
         "primary_incidents": report.primary_incidents,
         "ci": {
@@ -62,6 +88,7 @@ def summarize(report: EvalReport, baseline: Mapping[str, Any] | None = None) -> 
         },
         "documents": len(report.documents),
         "failures": len(report.failed_documents),
+        "missing": len(report.missing_documents),
         "missing_documents": list(report.missing_documents),
         "failed_documents": [{"id": f.id, "reason": f.reason, "message": f.message} for f in report.failed_documents],
         "extra_documents": list(report.extra_documents),
@@ -77,6 +104,8 @@ def summarize(report: EvalReport, baseline: Mapping[str, Any] | None = None) -> 
             "partial_credit": 0.5,
             "fuzzy_name_threshold": FUZZY_NAME_THRESHOLD,
             "about_tolerance": ABOUT_TOLERANCE,
+            "open_count_factor": OPEN_COUNT_FACTOR,
+            "location_weights": {part.name: part.weight for part in COMPOSITES["location"]},
             "min_agreement": MIN_AGREEMENT,
             "compatible_types": sorted(sorted(t.value for t in pair) for pair in COMPATIBLE_TYPES),
             "aliases": report.aliases,
@@ -89,9 +118,12 @@ def summarize(report: EvalReport, baseline: Mapping[str, Any] | None = None) -> 
 
 def tracked_metrics(summary: Mapping[str, Any]) -> Iterator[tuple[str, float | None]]:
     """The metrics that deltas are computed for, as (dotted path, value)."""
-    for group in ("incidents", "slots"):
+    for group in ("incidents", "incidents_lenient", "slots"):
         for key in _METRIC_KEYS:
             yield f"{group}.{key}", summary.get(group, {}).get(key)
+    for metric in ("gtt", "ceaf_ree"):
+        for key in _METRIC_KEYS:
+            yield f"research.{metric}.{key}", summary.get("research", {}).get(metric, {}).get(key)
     for group in ("fields", "subfields"):
         for name, values in summary.get(group, {}).items():
             for key in _METRIC_KEYS:
@@ -188,8 +220,14 @@ def _metric_rows(report: EvalReport, delta: Mapping[str, float] | None) -> list[
         )
 
     inc, slots = report.incidents, report.slots
-    row("incident detection", inc.precision, inc.recall, inc.f1, _ci(report.ci.get("incidents.f1")), "incidents.f1")
+    row("incident detection", inc.precision, inc.recall, inc.f1, _ci(report.ci.get("incidents.f1")),
+        "incidents.f1")  # fmt: skip
+    lenient = report.incidents_lenient
+    row("incident detection, lenient types", lenient.precision, lenient.recall, lenient.f1, "", "incidents_lenient.f1")
     row("slots (micro)", slots.precision, slots.recall, slots.f1, _ci(report.ci.get("slots.f1")), "slots.f1")
+    gtt, ree = report.research.gtt, report.research.ceaf_ree
+    row("GTT role-filler", gtt.precision, gtt.recall, gtt.f1, "", "research.gtt.f1")
+    row("CEAF-REE", ree.precision, ree.recall, ree.f1, "", "research.ceaf_ree.f1")
     row("grounding rate", None, None, report.grounding.rate, _ci(report.ci.get("grounding_rate")), "grounding_rate")
     row("primary slot accuracy", None, None, report.primary_accuracy, "", "primary_accuracy")
     return rows
@@ -286,9 +324,13 @@ def markdown(report: EvalReport, baseline: Mapping[str, Any] | None = None) -> s
         "",
         *_metric_rows(report, delta),
         "",
-        f"Evidence spans: {report.grounding.exact} exact, {report.grounding.fuzzy} fuzzy, "
-        f"{report.grounding.not_found} not found (ungrounded) of {report.grounding.total}.",
+        f"Evidence spans, every quote located again in its article: {report.grounding.exact} exact, "
+        f"{report.grounding.fuzzy} fuzzy, {report.grounding.not_found} not found (ungrounded) of "
+        f"{report.grounding.total}. The run file claimed {report.grounding_claimed.exact} exact, "
+        f"{report.grounding_claimed.fuzzy} fuzzy, {report.grounding_claimed.not_found} not found; "
+        f"{len(report.grounding_disagreements)} quote(s) differ.",
         "",
+        *_warning_lines(report),
         "## Fields",
         "",
         *_field_rows(report, delta),
@@ -304,6 +346,44 @@ def markdown(report: EvalReport, baseline: Mapping[str, Any] | None = None) -> s
     for doc in report.documents:
         lines += _document_section(doc)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def report_warnings(report: EvalReport) -> list[str]:
+    """One line per thing the reader of the scores should know about the run file (for the console)."""
+    lines = []
+    if report.duplicate_ids:
+        shown = ", ".join(report.duplicate_ids[:10]) + (", ..." if len(report.duplicate_ids) > 10 else "")
+        lines.append(f"{len(report.duplicate_ids)} id(s) written more than once (the later record is scored): {shown}")
+    if report.missing_documents:
+        shown = ", ".join(report.missing_documents[:10]) + (", ..." if len(report.missing_documents) > 10 else "")
+        lines.append(f"{len(report.missing_documents)} gold document(s) missing from the run: {shown}")
+    if report.grounding_unchecked:
+        shown = ", ".join(report.grounding_unchecked[:10])
+        lines.append(
+            f"no article for {len(report.grounding_unchecked)} document(s), their quotes are not re-grounded "
+            f"(pass --corpus): {shown}"
+        )
+    if report.grounding_disagreements:
+        lines.append(
+            f"{len(report.grounding_disagreements)} quote(s) where the run file's evidence differs from the "
+            "re-check (listed in the JSON summary and the report)"
+        )
+    return lines
+
+
+def _warning_lines(report: EvalReport) -> list[str]:
+    lines = []
+    if report.duplicate_ids:
+        lines.append(f"Ids written more than once (the later record was scored): {', '.join(report.duplicate_ids)}.")
+    if report.grounding_unchecked:
+        lines.append(f"No article to re-ground these documents' quotes: {', '.join(report.grounding_unchecked)}.")
+    if report.grounding_disagreements:
+        lines += ["", "| document | path | run file says | found now | quote |", "|---|---|---|---|---|"]
+        for d in report.grounding_disagreements[:50]:
+            lines.append(f"| {d.document} | {d.path} | {d.claimed} | {d.measured} | {_cell(d.quote[:80])} |")
+        if len(report.grounding_disagreements) > 50:
+            lines.append(f"\n({len(report.grounding_disagreements) - 50} more in the JSON summary)")
+    return [*lines, ""] if lines else []
 
 
 def write_markdown(report: EvalReport, path: str | Path, baseline: Mapping[str, Any] | None = None) -> None:
@@ -336,7 +416,12 @@ def render_table(report: EvalReport, baseline: Mapping[str, Any] | None = None) 
 
     inc, slots = report.incidents, report.slots
     row("incident detection", inc.precision, inc.recall, inc.f1, _ci(report.ci.get("incidents.f1")), "incidents.f1")
+    lenient = report.incidents_lenient
+    row("  lenient types", lenient.precision, lenient.recall, lenient.f1, "", "incidents_lenient.f1")
     row("slots (micro)", slots.precision, slots.recall, slots.f1, _ci(report.ci.get("slots.f1")), "slots.f1")
+    gtt, ree = report.research.gtt, report.research.ceaf_ree
+    row("GTT role-filler", gtt.precision, gtt.recall, gtt.f1, "", "research.gtt.f1")
+    row("CEAF-REE", ree.precision, ree.recall, ree.f1, "", "research.ceaf_ree.f1")
     table.add_section()
     for name in FIELDS:
         c = report.fields[name]
@@ -345,9 +430,12 @@ def render_table(report: EvalReport, baseline: Mapping[str, Any] | None = None) 
     row("grounding rate", None, None, report.grounding.rate, _ci(report.ci.get("grounding_rate")), "grounding_rate")
     row("primary slot accuracy", None, None, report.primary_accuracy, "", "primary_accuracy")
     u = report.usage
+    missing = f" ({', '.join(report.missing_documents[:5])}{', ...' if len(report.missing_documents) > 5 else ''})"
     table.caption = (
-        f"{len(report.documents)} documents, {len(report.missing_documents)} missing, "
-        f"{len(report.failed_documents)} failed; {report.grounding.not_found} ungrounded values; "
+        f"{len(report.documents)} documents, {len(report.missing_documents)} missing"
+        f"{missing if report.missing_documents else ''}, "
+        f"{len(report.failed_documents)} failed; {report.grounding.not_found} ungrounded values "
+        f"(re-grounded; {len(report.grounding_disagreements)} differ from the run file); "
         f"{u.total_tokens:,} tokens, {report.seconds:.1f} s"
     )
     return table

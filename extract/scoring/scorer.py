@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import ValidationError
 
 from extract.core.errors import InputError
 from extract.core.gold import GoldSet
-from extract.core.records import Alignment, DocumentResult, Status, Usage
+from extract.core.records import DocumentResult, Status, Usage
+from extract.core.runfile import RunContents, read_results
 from extract.core.schema import Incident
 from extract.scoring.comparators import NameMatcher, Verdict
+from extract.scoring.grounding import GroundingDisagreement, reground
 from extract.scoring.incidents import FIELDS, SUBFIELDS, Slot, align_incidents, lone_incident_slots
 from extract.scoring.metrics import (
     VERDICT_INDEX,
@@ -25,6 +26,7 @@ from extract.scoring.metrics import (
 )
 from extract.scoring.normalize import AliasIndex
 from extract.scoring.report import summarize
+from extract.scoring.research import ResearchScores, research_scores
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,16 @@ class EvalReport:
     cached_documents: int = 0
     seconds: float = 0.0
     aliases: int = 0
+    #: Detection with compatible types counted as found (``incidents`` is strict: types must agree).
+    incidents_lenient: DetectionCounts = field(default_factory=DetectionCounts)
+    #: What the run file's ``evidence`` claimed; ``grounding`` is what re-grounding measured.
+    grounding_claimed: GroundingCounts = field(default_factory=GroundingCounts)
+    grounding_disagreements: tuple[GroundingDisagreement, ...] = ()
+    #: Documents with predicted quotes but no article text to check them against.
+    grounding_unchecked: tuple[str, ...] = ()
+    #: Document ids that appear more than once in the run file (the later record was scored).
+    duplicate_ids: tuple[str, ...] = ()
+    research: ResearchScores = field(default_factory=ResearchScores)
 
     @property
     def grounding_rate(self) -> float | None:
@@ -101,31 +113,21 @@ class EvalReport:
         return summarize(self, baseline)
 
 
-def load_predictions(path: str | Path) -> dict[str, DocumentResult]:
-    """Read a JSONL run file: one :class:`DocumentResult` per line; a later line for an id wins."""
+def read_predictions(path: str | Path) -> RunContents:
+    """Read a run file with the reader ``extract run`` resumes from: latest record per id, and repeated ids.
+
+    An unfinished last line (a run killed mid-write) is skipped; any other bad line is an
+    :class:`InputError` naming ``file:line``.
+    """
     path = Path(path)
-    try:
-        handle = path.open(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the run file: {exc.strerror}", hint="check the --pred path") from None
-    results: dict[str, DocumentResult] = {}
-    with handle:
-        for lineno, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                result = DocumentResult.model_validate_json(line)
-            except ValidationError as exc:
-                first = exc.errors()[0]
-                loc = ".".join(str(p) for p in first["loc"])
-                where = f"{loc}: " if loc else ""
-                raise InputError(
-                    f"{path}:{lineno}: not a valid result record: {where}{first['msg']}",
-                    hint="the run file must hold one DocumentResult JSON object per line",
-                ) from None
-            results.pop(result.id, None)  # keep file order of the winning lines
-            results[result.id] = result
-    return results
+    if not path.is_file():
+        raise InputError(f"{path}: no such run file", hint="check the --pred path")
+    return read_results(path)
+
+
+def load_predictions(path: str | Path) -> dict[str, DocumentResult]:
+    """Read a JSONL run file: one :class:`DocumentResult` per id; a later line for an id wins."""
+    return read_predictions(path).results
 
 
 def _as_mapping(predictions: Iterable[DocumentResult] | Mapping[str, DocumentResult]) -> dict[str, DocumentResult]:
@@ -148,18 +150,10 @@ def _tally(
             subfields[f"{slot.field}.{sub.name}"][VERDICT_INDEX[sub.verdict]] += 1
 
 
-def _grounding(result: DocumentResult | None) -> GroundingCounts:
-    if result is None:
-        return GroundingCounts()
-    exact = fuzzy = not_found = 0
-    for span in result.evidence:
-        if span.alignment is Alignment.EXACT:
-            exact += 1
-        elif span.alignment is Alignment.FUZZY:
-            fuzzy += 1
-        else:
-            not_found += 1
-    return GroundingCounts(exact, fuzzy, not_found)
+def _same_type(gold: Incident, pred: Incident) -> bool:
+    """A strict detection: the same type, or one the gold lists as an alternative."""
+    alternatives: Mapping[str, Sequence[str]] = getattr(gold, "alternatives", None) or {}
+    return pred.type is gold.type or pred.type.value in alternatives.get("type", ())
 
 
 def _primary_share(slots: Iterable[Slot]) -> float:
@@ -174,6 +168,8 @@ def evaluate(
     *,
     bootstrap: int = 1000,
     seed: int = 0,
+    articles: Mapping[str, str] | None = None,
+    duplicates: Sequence[str] = (),
 ) -> EvalReport:
     """Score predictions against a gold set.
 
@@ -181,14 +177,26 @@ def evaluate(
     prediction and is listed in ``missing_documents``. Predictions for documents that
     are not in the gold set are ignored for the scores and listed in
     ``extra_documents``; their usage and time still count towards the run's totals.
+
+    Every predicted quote is located again in the document's article (``articles``,
+    else the gold set's own): the grounding reported is the one measured, and
+    ``grounding_disagreements`` lists where the run file's ``evidence`` said otherwise.
+    Incident detection (``incidents``) is strict: an aligned pair whose types differ
+    (compatible types, aligned for slot credit) counts as one spurious and one missing
+    incident; ``incidents_lenient`` counts it as found.
     """
     preds = _as_mapping(predictions)
+    texts = {**gold.articles, **(articles or {})}
     aliases = AliasIndex(gold.aliases)
     names = NameMatcher(aliases)
     fields = {name: [0] * 5 for name in FIELDS}
     subfields = {name: [0] * 5 for name in SUBFIELDS}
-    matched = spurious_total = missing_total = 0
+    matched = spurious_total = missing_total = strict_total = 0
     exact = fuzzy = not_found = 0
+    claimed = [0, 0, 0]
+    disagreements: list[GroundingDisagreement] = []
+    unchecked: list[str] = []
+    research_docs: list[tuple[tuple[Incident, ...], tuple[Incident, ...]]] = []
     shares: list[float] = []
     rows: list[list[int]] = []
     documents: list[DocumentScore] = []
@@ -235,14 +243,29 @@ def evaluate(
                 doc_shares.append(_primary_share(pair.slots) if pair is not None else 0.0)
         shares.extend(doc_shares)
 
-        grounding = _grounding(result)
+        grounding = GroundingCounts()
+        if result is not None and result.incidents:
+            text = texts.get(doc_id)
+            if text is None:
+                unchecked.append(doc_id)
+            else:
+                checked = reground(result, text)
+                grounding = checked.measured
+                claimed = [claimed[0] + checked.claimed.exact, claimed[1] + checked.claimed.fuzzy,
+                           claimed[2] + checked.claimed.not_found]  # fmt: skip
+                disagreements.extend(checked.disagreements)
         exact, fuzzy, not_found = exact + grounding.exact, fuzzy + grounding.fuzzy, not_found + grounding.not_found
+        strict = sum(1 for gi, pj, _ in alignment.pairs if _same_type(gold_incidents[gi], pred_incidents[pj]))
         matched += len(pairs)
+        strict_total += strict
         spurious_total += len(spurious)
         missing_total += len(missing)
+        research_docs.append((gold_incidents, pred_incidents))
+        loose = len(pairs) - strict
         rows.append(
-            [len(pairs), len(spurious), len(missing), *doc_counts, grounding.exact + grounding.fuzzy, grounding.total]
-        )
+            [strict, len(spurious) + loose, len(missing) + loose, *doc_counts,
+             grounding.exact + grounding.fuzzy, grounding.total]
+        )  # fmt: skip
         documents.append(
             DocumentScore(
                 id=doc_id,
@@ -268,8 +291,15 @@ def evaluate(
         cached += result.usage.cached
     totals = [sum(v) for v in zip(*(f for f in fields.values()), strict=True)] if fields else [0] * 5
     per_document = np.asarray(rows, dtype=np.int64).reshape(len(rows), 10)
+    loose_total = matched - strict_total
     return EvalReport(
-        incidents=DetectionCounts(matched, spurious_total, missing_total),
+        incidents=DetectionCounts(strict_total, spurious_total + loose_total, missing_total + loose_total),
+        incidents_lenient=DetectionCounts(matched, spurious_total, missing_total),
+        grounding_claimed=GroundingCounts(*claimed),
+        grounding_disagreements=tuple(disagreements),
+        grounding_unchecked=tuple(unchecked),
+        duplicate_ids=tuple(duplicates),
+        research=research_scores(research_docs, names),
         slots=Counts.from_list(totals),
         fields={name: Counts.from_list(v) for name, v in fields.items()},
         subfields={name: Counts.from_list(v) for name, v in subfields.items()},
