@@ -29,6 +29,8 @@ __all__ = [
     "ConfigError",
     "ExtractError",
     "InputError",
+    "add_events_scores",
+    "build_events_dataset",
     "default_cache_dir",
     "evaluate_run",
     "extract_text",
@@ -217,6 +219,8 @@ def evaluate_run(
             Path(json_out).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     if report:
         write_markdown(result, report, baseline=base)
+    # --- events: cross-document merge scores (one separate call; see add_events_scores) ---
+    add_events_scores(gold_set, predictions, json_out=json_out, report=report, quiet=quiet)
     return result
 
 
@@ -297,3 +301,176 @@ def validate_gold_dir(directory: str | Path) -> list[str]:
     from extract.core.gold import validate_gold
 
     return [str(problem) for problem in validate_gold(directory)]
+
+
+# --- events: from article records to an event dataset -------------------------------------------------------------
+
+
+def build_events_dataset(
+    runs: list[str | Path],
+    *,
+    out: str | Path,
+    fmt: str = "jsonl",
+    gold: str | Path | None = None,
+    published: str | Path | None = None,
+    corpus: str | Path | None = None,
+    id_field: str = "id",
+    text_field: str = "text",
+    date_field: str | None = None,
+    aliases: str | Path | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Cluster the incidents of run files into events and write them (``extract events``).
+
+    Publication dates come from ``published`` (a ``{"doc id": {"date": ...}}`` JSON file such
+    as ``gold/published.json``), or from a column (``date_field``) of the corpus the run was
+    made from. The alias table (``aliases``, default: the gold set's when ``gold`` is given)
+    groups names and places. Returns a summary: counts, clustering statistics and the path.
+    """
+    import time
+
+    from extract.core.gold import load_gold
+    from extract.events.cluster import ClusterStats
+    from extract.events.dates import load_publication_dates
+    from extract.events.export import FORMATS, export_events
+    from extract.events.pipeline import events_from_runs, gold_publication_dates
+    from extract.scoring.normalize import AliasIndex
+
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown --format {fmt!r}", hint="use one of " + ", ".join(FORMATS))
+    if not runs:
+        raise ConfigError("extract events needs at least one run file")
+    alias_table: dict[str, list[str]] = {}
+    dates = {}
+    if gold is not None:
+        gold_set = load_gold(gold)
+        alias_table = dict(gold_set.aliases)
+        dates.update(gold_publication_dates(gold_set))
+    if aliases is not None:
+        alias_table = _read_alias_table(aliases)
+    if published is not None:
+        dates.update(load_publication_dates(published))
+    if corpus is not None:
+        if not date_field:
+            raise ConfigError("--corpus is read for publication dates only; give --date-field too")
+        dates.update(_corpus_dates(corpus, id_field, text_field, date_field))
+    stats = ClusterStats()
+    bar = _events_progress() if progress else None
+    try:
+        events = events_from_runs(
+            runs,
+            published=dates,
+            aliases=AliasIndex(alias_table),
+            stats=stats,
+            progress=bar.update if bar is not None else None,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    written = export_events(events, out, fmt, timestamp=int(time.time()))
+    return {
+        "out": str(out),
+        "format": fmt,
+        "events": written,
+        "mentions": stats.mentions,
+        "multi_document_events": sum(1 for e in events if len(e.documents) > 1),
+        "with_conflicts": sum(1 for e in events if e.conflicts),
+        "documents_with_publication_date": len(dates),
+        "blocks": stats.blocks,
+        "largest_block": stats.largest_block,
+        "pairs_compared": stats.pairs_compared,
+    }
+
+
+def add_events_scores(
+    gold_set: Any,
+    predictions: Any,
+    *,
+    json_out: str | Path | None = None,
+    report: str | Path | None = None,
+    quiet: bool = False,
+) -> Any:
+    """Score event clustering against the gold incident keys; add it to the eval's JSON and report.
+
+    The JSON summary gets an ``events`` key; the Markdown report an "Events" section.
+    """
+    from extract.events.pipeline import evaluate_events
+
+    scores = evaluate_events(gold_set, predictions)
+    if json_out:
+        path = Path(json_out)
+        summary = json.loads(path.read_text(encoding="utf-8"))
+        summary["events"] = scores.summary()
+        path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    if report:
+        with Path(report).open("a", encoding="utf-8") as fh:
+            fh.write("\n" + scores.markdown())
+    if not quiet:
+        from extract.display import console
+
+        g, b = scores.gold_input, scores.gold_input_baseline
+        line = f"Events (gold incidents as input): CoNLL F1 {g.conll_f1:.3f} (singletons {b.conll_f1:.3f})"
+        if scores.end_to_end is not None and scores.end_to_end_baseline is not None:
+            e, eb = scores.end_to_end, scores.end_to_end_baseline
+            line += f"; end to end: {e.conll_f1:.3f} (singletons {eb.conll_f1:.3f})"
+        console.print(line)
+    return scores
+
+
+def _read_alias_table(path: str | Path) -> dict[str, list[str]]:
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"{p}: cannot read the alias table ({exc.strerror})") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{p}:{exc.lineno}: the alias table is not JSON ({exc.msg})") from None
+    if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
+        raise InputError(f'{p}: the alias table must be {{"name": ["variant", ...]}}')
+    return {str(k): [str(x) for x in v] for k, v in data.items()}
+
+
+def _corpus_dates(corpus: str | Path, id_field: str, text_field: str, date_field: str) -> dict[str, Any]:
+    """Publication dates from a corpus column (the corpus reader keeps extra columns as metadata)."""
+    from extract.events.dates import Published, parse_day
+    from extract.io.corpus import BadDocument, open_corpus
+
+    out: dict[str, Published] = {}
+    seen_field = False
+    for item in open_corpus(corpus, id_field=id_field, text_field=text_field):
+        if isinstance(item, BadDocument):
+            continue
+        if date_field not in item.meta:
+            continue
+        seen_field = True
+        try:
+            day = parse_day(item.meta[date_field])
+        except ValueError as exc:
+            raise InputError(f"{item.origin or corpus}: document {item.id}: {date_field}: {exc}") from None
+        if day is not None:
+            out[item.id] = Published.on(day)
+    if not seen_field:
+        raise InputError(f"{corpus}: no document has a {date_field!r} column", hint="check --date-field")
+    return out
+
+
+class _EventsProgress:
+    """A rich progress bar over the clustering's blocks, on stderr."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import Progress
+
+        self._progress = Progress(console=Console(stderr=True), transient=True)
+        self._task = self._progress.add_task("clustering", total=None)
+        self._progress.start()
+
+    def update(self, done: int, total: int) -> None:
+        self._progress.update(self._task, completed=done, total=total)
+
+    def close(self) -> None:
+        self._progress.stop()
+
+
+def _events_progress() -> _EventsProgress:
+    return _EventsProgress()

@@ -247,6 +247,7 @@ def build_event(mentions: Sequence[Mention], aliases: AliasIndex | None = None) 
         lambda i: ((a.model or a.category.value, None, a.category.value) for a in i.aircraft),
         aliases,
     )
+    operators = _claims(mentions, lambda i: ((a.operator, None, None) for a in i.aircraft if a.operator), aliases)
     sources = _claims(mentions, lambda i: ((s.name, None, s.kind.value) for s in i.sources), aliases)
     types = _claims(mentions, lambda i: [(i.type.value, None, None)], aliases)
     casualties = casualty_estimates(mentions)
@@ -276,6 +277,7 @@ def build_event(mentions: Sequence[Mention], aliases: AliasIndex | None = None) 
         perpetrators=perpetrators,
         weapons=weapons,
         aircraft=aircraft,
+        operators=operators,
         sources=sources,
         casualties=casualties,
         fatalities=killed.low if killed else None,

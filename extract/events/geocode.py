@@ -245,6 +245,7 @@ class Gazetteer:
             "role": role,
             "country": country.name,
             "country_code": country.code,
+            "iso3": country.iso3,
             "iso_numeric": country.numeric,
         }
         division = self.division(country.code, location.admin1)

@@ -83,6 +83,7 @@ class Place(_Frozen):
     admin2: str | None = None
     country: str | None = None
     country_code: str | None = Field(default=None, description="ISO 3166-1 alpha-2.")
+    iso3: str | None = Field(default=None, description="ISO 3166-1 alpha-3.")
     iso_numeric: int | None = Field(default=None, description="ISO 3166-1 numeric (ACLED's iso column).")
     geo_precision: int | None = Field(default=None, description="ACLED geo_precision: 1, 2 or 3; None if not found.")
     flags: list[PlaceFlag] = Field(default_factory=list)
@@ -160,6 +161,7 @@ class Event(_Frozen):
     perpetrators: list[Claim] = Field(default_factory=list)
     weapons: list[Claim] = Field(default_factory=list)
     aircraft: list[Claim] = Field(default_factory=list)
+    operators: list[Claim] = Field(default_factory=list, description="Who flew the aircraft, per report.")
     sources: list[Claim] = Field(default_factory=list)
     casualties: list[CasualtyEstimate] = Field(default_factory=list)
     fatalities: int | None = Field(default=None, description="Consolidated deaths: the most conservative figure.")
