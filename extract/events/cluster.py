@@ -115,7 +115,7 @@ class ClusterConfig:
     """Settings of the clustering (the defaults are what the README documents)."""
 
     threshold: float = 3.0
-    max_block: int = 2000
+    max_block: int = 256
     max_weeks: int = 6
     weights: Mapping[str, float] = field(default_factory=lambda: dict(WEIGHTS))
 

@@ -126,14 +126,39 @@ def b_cubed(key: Clusters, response: Clusters) -> PRF:
 
 
 def ceaf_e(key: Clusters, response: Clusters) -> PRF:
-    """Entity-based CEAF (φ4 similarity, optimal one-to-one alignment)."""
-    if not key or not response:
-        return PRF.of(0.0, len(response), 0.0, len(key))
-    sim = np.zeros((len(key), len(response)))
-    for (i, j), common in _overlaps(key, response).items():
-        sim[i, j] = 2 * common / (len(key[i]) + len(response[j]))
-    rows, cols = linear_sum_assignment(sim, maximize=True)
-    total = float(sim[rows, cols].sum())
+    """Entity-based CEAF (φ4 similarity, optimal one-to-one alignment).
+
+    Clusters that share no mention have similarity 0, so the alignment is solved for each
+    connected group of overlapping clusters on its own: memory stays linear in the input.
+    """
+    overlaps = _overlaps(key, response)
+    parent: dict[tuple[str, int], tuple[str, int]] = {}
+
+    def find(node: tuple[str, int]) -> tuple[str, int]:
+        parent.setdefault(node, node)
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    for i, j in overlaps:
+        a, b = find(("k", i)), find(("r", j))
+        if a != b:
+            parent[b] = a
+    components: dict[tuple[str, int], list[tuple[int, int, int]]] = {}
+    for (i, j), common in overlaps.items():
+        components.setdefault(find(("k", i)), []).append((i, j, common))
+    total = 0.0
+    for edges in components.values():
+        rows = sorted({i for i, _, _ in edges})
+        cols = sorted({j for _, j, _ in edges})
+        row_at = {i: n for n, i in enumerate(rows)}
+        col_at = {j: n for n, j in enumerate(cols)}
+        sim = np.zeros((len(rows), len(cols)))
+        for i, j, common in edges:
+            sim[row_at[i], col_at[j]] = 2 * common / (len(key[i]) + len(response[j]))
+        r, c = linear_sum_assignment(sim, maximize=True)
+        total += float(sim[r, c].sum())
     return PRF.of(total, len(response), total, len(key))
 
 
