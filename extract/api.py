@@ -396,7 +396,19 @@ def add_events_scores(
     """
     from extract.events.pipeline import evaluate_events
 
-    scores = evaluate_events(gold_set, predictions)
+    try:
+        scores = evaluate_events(gold_set, predictions)
+    except ConfigError as exc:  # the gazetteer extra is not installed: score the rest, say why not this
+        if json_out:
+            path = Path(json_out)
+            summary = json.loads(path.read_text(encoding="utf-8"))
+            summary["events"] = {"skipped": exc.one_line()}
+            path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        if not quiet:
+            from extract.display import console
+
+            console.print(f"Events not scored: {exc.one_line()}")
+        return None
     if json_out:
         path = Path(json_out)
         summary = json.loads(path.read_text(encoding="utf-8"))

