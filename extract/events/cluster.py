@@ -13,7 +13,8 @@ The method is blocking, pairwise scoring and constrained agglomeration:
 2. **Pair score.** Some pairs can never be one event: two incidents of one article (the
    annotation rule: an article's incidents are distinct), incompatible types, date
    ranges that do not overlap, different provinces or countries, or aircraft models that
-   differ. Other pairs add up evidence (:data:`WEIGHTS`): the same type, the same town
+   differ, or two towns found in the gazetteer (geo_precision 1) that differ and neither report names the
+   other's. Other pairs add up evidence (:data:`WEIGHTS`): the same type, the same town
    (GeoNames id, or the written names match), the same province, the same day, a shared
    aircraft model, a shared actor, the same death toll, and the overlap of the words of
    the evidence quote and summary; two different named places subtract.
@@ -37,7 +38,7 @@ from extract.core.records import DocumentResult
 from extract.core.schema import CasualtyKind, IncidentType
 from extract.events.claims import Mention, build_event
 from extract.events.dates import Published, resolve_date
-from extract.events.geocode import Gazetteer
+from extract.events.geocode import Gazetteer, bare_name
 from extract.events.records import Event
 from extract.scoring.comparators import types_compatible
 from extract.scoring.normalize import AliasIndex, name_keys, normalize_name
@@ -129,7 +130,9 @@ class _Features:
     day: int | None
     country: str
     admin1: str | None
+    admin1_keys: frozenset[str]
     town: int | None
+    exact_town: bool
     place_keys: frozenset[str]
     aircraft_keys: tuple[frozenset[str], ...]
     actor_keys: frozenset[str]
@@ -153,9 +156,12 @@ def _features(mention: Mention, aliases: AliasIndex) -> _Features:
         start=date.start.toordinal() if date.start else None,
         end=date.end.toordinal() if date.end else None,
         day=date.start.toordinal() if date.start and date.start == date.end else None,
-        country=(place.country_code or normalize_name(place.country or "")) if place else "",
-        admin1=normalize_name(place.admin1) if place and place.admin1 else None,
+        # A country the gazetteer does not know is unknown here, not a different country.
+        country=(place.country_code or "") if place else "",
+        admin1=bare_name(place.admin1) if place and place.admin1 else None,
+        admin1_keys=name_keys(bare_name(place.admin1)) if place and place.admin1 else frozenset(),
         town=place.geonames_id if place and place.geo_precision in (1, 2) else None,
+        exact_town=bool(place and place.geo_precision == 1),
         place_keys=_keys(written, aliases),
         aircraft_keys=tuple(_keys([a.model], aliases) for a in incident.aircraft if a.model),
         actor_keys=_keys([p.name for p in incident.perpetrators], aliases),
@@ -170,11 +176,15 @@ def can_link(a: _Features, b: _Features) -> bool:
         return False
     if a.country and b.country and a.country != b.country:
         return False
-    if a.admin1 and b.admin1 and a.admin1 != b.admin1:
+    if a.admin1_keys and b.admin1_keys and a.admin1_keys.isdisjoint(b.admin1_keys):
         return False
     lo = max(x for x in (a.start, b.start, -(10**9)) if x is not None)
     hi = min(x for x in (a.end, b.end, 10**9) if x is not None)
     if lo > hi:
+        return False
+    # ACLED's unit is one location: two reports that each place it in a different gazetteer town are two events
+    # (unless one names the other's town, as in "Khan al-Subl near Saraqeb").
+    if a.exact_town and b.exact_town and a.town != b.town and a.place_keys.isdisjoint(b.place_keys):
         return False
     shared_model = any(not x.isdisjoint(y) for x in a.aircraft_keys for y in b.aircraft_keys)
     return not (a.aircraft_keys and b.aircraft_keys and not shared_model)
@@ -188,7 +198,7 @@ def pair_score(a: _Features, b: _Features, weights: Mapping[str, float] = WEIGHT
         score += weights["same_place"]
     elif (a.place_keys or a.town) and (b.place_keys or b.town):
         score += weights["different_place"]
-    if a.admin1 and a.admin1 == b.admin1:
+    if not a.admin1_keys.isdisjoint(b.admin1_keys):
         score += weights["same_admin1"]
     if a.day is not None and a.day == b.day:
         score += weights["same_day"]

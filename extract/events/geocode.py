@@ -47,7 +47,7 @@ _GENERIC = re.compile(
 )
 
 
-def _bare(name: str) -> str:
+def bare_name(name: str) -> str:
     """A place name without generic words ("Idlib province" -> "Idlib")."""
     stripped = _GENERIC.sub(" ", normalize_name(name))
     stripped = re.sub(r"\b(of|the)\b", " ", stripped)
@@ -56,7 +56,7 @@ def _bare(name: str) -> str:
 
 def _tiered_keys(name: str) -> list[str]:
     """Keys from strict to loose: normalised form, vowel key, skeleton (see normalize.name_keys)."""
-    keys = name_keys(_bare(name))
+    keys = name_keys(bare_name(name))
     order = sorted(keys, key=lambda k: {"~": 1, "#": 2}.get(k[:1], 0))
     return order
 
@@ -181,7 +181,7 @@ class Gazetteer:
         """A country by name, ISO alpha-2/alpha-3 code or an alias; None if unknown."""
         if not name:
             return None
-        for candidate in self.aliases.expand([name, _bare(name)]):
+        for candidate in self.aliases.expand([name, bare_name(name)]):
             for key in name_keys(candidate):
                 found = self._country_index.get(key)
                 if found is not None:
