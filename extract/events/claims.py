@@ -110,9 +110,10 @@ def _claims(
 ) -> list[Claim]:
     """Claims grouped by (name group, status-or-category), in order of first mention."""
     groups = _Groups(aliases)
+    source_names = _Groups(aliases)  # spellings of one source ("Russian Defense Ministry") count once
     order: dict[tuple[int, Any], dict[str, Any]] = {}
     for mention in mentions:
-        sources = [s.name for s in mention.incident.sources]
+        sources = [source_names.labels[source_names.add(s.name)] for s in mention.incident.sources]
         for name, status, category in items(mention.incident):
             entry = order.setdefault(
                 (groups.add(name), status or category),
