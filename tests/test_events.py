@@ -93,6 +93,7 @@ SUN = dt.date(2018, 2, 4)
                      id="month-day-previous-year"),
         pytest.param("8 July 2016", dt.date(2018, 1, 1), dt.date(2016, 7, 8), dt.date(2016, 7, 8), "day",
                      id="absolute-date"),
+        pytest.param("in May", dt.date(2016, 8, 1), dt.date(2016, 5, 1), dt.date(2016, 5, 31), "month", id="in-may"),
     ],
 )  # fmt: skip
 def test_relative_dates_resolve_against_publication(
@@ -109,6 +110,11 @@ def test_a_publication_range_widens_the_date() -> None:
     got = resolve_date(DateInfo(text="Saturday", precision="day", quote="x"), Published(dt.date(2018, 2, 2), SUN))
     assert (got.start, got.end) == (dt.date(2018, 1, 27), SAT)
     assert got.precision.value != "day"
+
+
+def test_may_the_verb_is_not_a_month() -> None:
+    got = resolve_date(DateInfo(text="it may have been", precision="unknown", quote="x"), Published.on(SUN))
+    assert (got.start, got.end, got.method) == (None, SUN, DateMethod.PUBLICATION)
 
 
 def test_iso_date_in_the_record_wins_and_no_date_is_open_ended() -> None:

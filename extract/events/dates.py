@@ -201,6 +201,13 @@ def _resolve_one(text: str, anchor: dt.date) -> tuple[dt.date, dt.date, DatePrec
         return anchor.replace(day=1), anchor, DatePrecision.MONTH, DateMethod.RELATIVE
 
     match = _MONTH_YEAR.search(t)
+    if (
+        match
+        and match[1] == "may"
+        and not match[2]
+        and not re.search(r"\b(in|last|early|late|mid|since|from)\s+may\b", t)
+    ):
+        match = None  # "may" the verb, not the month
     if match:
         month = _MONTHS[match[1]]
         if match[2]:
