@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -220,7 +221,7 @@ def evaluate_run(
     if report:
         write_markdown(result, report, baseline=base)
     # --- events: cross-document merge scores (one separate call; see add_events_scores) ---
-    add_events_scores(gold_set, predictions, json_out=json_out, report=report, quiet=quiet)
+    add_events_scores(gold_set, predictions, json_out=json_out, report=report)
     return result
 
 
@@ -318,14 +319,15 @@ def build_events_dataset(
     text_field: str = "text",
     date_field: str | None = None,
     aliases: str | Path | None = None,
-    progress: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Cluster the incidents of run files into events and write them (``extract events``).
 
     Publication dates come from ``published`` (a ``{"doc id": {"date": ...}}`` JSON file such
     as ``gold/published.json``), or from a column (``date_field``) of the corpus the run was
     made from. The alias table (``aliases``, default: the gold set's when ``gold`` is given)
-    groups names and places. Returns a summary: counts, clustering statistics and the path.
+    groups names and places. ``progress(done, total)`` is called as the clustering's blocks
+    are compared. Returns a summary: counts, clustering statistics and the path; prints nothing.
     """
     import time
 
@@ -355,18 +357,7 @@ def build_events_dataset(
             raise ConfigError("--corpus is read for publication dates only; give --date-field too")
         dates.update(_corpus_dates(corpus, id_field, text_field, date_field))
     stats = ClusterStats()
-    bar = _events_progress() if progress else None
-    try:
-        events = events_from_runs(
-            runs,
-            published=dates,
-            aliases=AliasIndex(alias_table),
-            stats=stats,
-            progress=bar.update if bar is not None else None,
-        )
-    finally:
-        if bar is not None:
-            bar.close()
+    events = events_from_runs(runs, published=dates, aliases=AliasIndex(alias_table), stats=stats, progress=progress)
     written = export_events(events, out, fmt, timestamp=int(time.time()))
     return {
         "out": str(out),
@@ -388,44 +379,28 @@ def add_events_scores(
     *,
     json_out: str | Path | None = None,
     report: str | Path | None = None,
-    quiet: bool = False,
 ) -> Any:
     """Score event clustering against the gold incident keys; add it to the eval's JSON and report.
 
-    The JSON summary gets an ``events`` key; the Markdown report an "Events" section.
+    The JSON summary gets an ``events`` key; the Markdown report an "Events" section. Returns the
+    :class:`~extract.events.pipeline.EventsEvaluation`, or None when the gazetteer extra is not
+    installed (the summary then says so under ``events.skipped``). Prints nothing.
     """
     from extract.events.pipeline import evaluate_events
 
     try:
         scores = evaluate_events(gold_set, predictions)
-    except ConfigError as exc:  # the gazetteer extra is not installed: score the rest, say why not this
-        if json_out:
-            path = Path(json_out)
-            summary = json.loads(path.read_text(encoding="utf-8"))
-            summary["events"] = {"skipped": exc.one_line()}
-            path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-        if not quiet:
-            from extract.display import console
-
-            console.print(f"Events not scored: {exc.one_line()}")
-        return None
+        section: dict[str, Any] = scores.summary()
+    except ConfigError as exc:  # the gazetteer extra is not installed: the rest is scored, this says why not
+        scores, section = None, {"skipped": exc.one_line()}
     if json_out:
         path = Path(json_out)
         summary = json.loads(path.read_text(encoding="utf-8"))
-        summary["events"] = scores.summary()
+        summary["events"] = section
         path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    if report:
+    if report and scores is not None:
         with Path(report).open("a", encoding="utf-8") as fh:
             fh.write("\n" + scores.markdown())
-    if not quiet:
-        from extract.display import console
-
-        g, b = scores.gold_input, scores.gold_input_baseline
-        line = f"Events (gold incidents as input): CoNLL F1 {g.conll_f1:.3f} (singletons {b.conll_f1:.3f})"
-        if scores.end_to_end is not None and scores.end_to_end_baseline is not None:
-            e, eb = scores.end_to_end, scores.end_to_end_baseline
-            line += f"; end to end: {e.conll_f1:.3f} (singletons {eb.conll_f1:.3f})"
-        console.print(line)
     return scores
 
 
@@ -464,25 +439,3 @@ def _corpus_dates(corpus: str | Path, id_field: str, text_field: str, date_field
     if not seen_field:
         raise InputError(f"{corpus}: no document has a {date_field!r} column", hint="check --date-field")
     return out
-
-
-class _EventsProgress:
-    """A rich progress bar over the clustering's blocks, on stderr."""
-
-    def __init__(self) -> None:
-        from rich.console import Console
-        from rich.progress import Progress
-
-        self._progress = Progress(console=Console(stderr=True), transient=True)
-        self._task = self._progress.add_task("clustering", total=None)
-        self._progress.start()
-
-    def update(self, done: int, total: int) -> None:
-        self._progress.update(self._task, completed=done, total=total)
-
-    def close(self) -> None:
-        self._progress.stop()
-
-
-def _events_progress() -> _EventsProgress:
-    return _EventsProgress()

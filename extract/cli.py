@@ -188,7 +188,34 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_events(args: argparse.Namespace) -> int:
-    summary = api.build_events_dataset(
+    from rich.console import Console
+    from rich.progress import Progress
+
+    show = not args.quiet and sys.stderr.isatty()
+    bar = Progress(console=Console(stderr=True), transient=True) if show else None
+    task = bar.add_task("clustering", total=None) if bar is not None else None
+
+    def progress(done: int, total: int) -> None:
+        if bar is not None and task is not None:
+            bar.update(task, completed=done, total=total)
+
+    if bar is not None:
+        bar.start()
+    try:
+        summary = _build_events(args, progress if bar is not None else None)
+    finally:
+        if bar is not None:
+            bar.stop()
+    print(
+        f"{summary['events']} events from {summary['mentions']} incidents "
+        f"({summary['multi_document_events']} reported by several articles, {summary['with_conflicts']} with "
+        f"conflicting reports) -> {summary['out']} ({summary['format']})"
+    )
+    return EXIT_OK
+
+
+def _build_events(args: argparse.Namespace, progress: Any) -> dict[str, Any]:
+    return api.build_events_dataset(
         args.runs,
         out=args.out,
         fmt=args.fmt,
@@ -199,14 +226,8 @@ def _cmd_events(args: argparse.Namespace) -> int:
         text_field=args.text_field,
         date_field=args.date_field,
         aliases=args.aliases,
-        progress=not args.quiet and sys.stderr.isatty(),
+        progress=progress,
     )
-    print(
-        f"{summary['events']} events from {summary['mentions']} incidents "
-        f"({summary['multi_document_events']} reported by several articles, {summary['with_conflicts']} with "
-        f"conflicting reports) -> {summary['out']} ({summary['format']})"
-    )
-    return EXIT_OK
 
 
 def _cmd_gold(args: argparse.Namespace) -> int:

