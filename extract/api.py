@@ -30,8 +30,6 @@ __all__ = [
     "ConfigError",
     "ExtractError",
     "InputError",
-    "add_events_scores",
-    "build_events_dataset",
     "default_cache_dir",
     "evaluate_run",
     "extract_text",
