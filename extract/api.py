@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import tomllib
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -317,7 +316,7 @@ def build_events_dataset(
     text_field: str = "text",
     date_field: str | None = None,
     aliases: str | Path | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Any = None,
 ) -> dict[str, Any]:
     """Cluster the incidents of run files into events and write them (``extract events``).
 
