@@ -336,6 +336,23 @@ def test_acled_row_checked_by_hand_against_the_articles(gold_events: list[Event]
     assert "Russian Defence Ministry" in row["source"]
 
 
+def test_ucdp_row_checked_by_hand_against_the_articles(gold_events: list[Event]) -> None:
+    from extract.events.export import ucdp_row
+
+    (su25,) = [e for e in gold_events if e.mentions[0].key == SU25]
+    row = ucdp_row(su25)
+    assert (row["side_a"], row["side_b"], row["number_of_sources"]) == ("Syrian rebels", "Russia", 3)
+    assert (row["date_start"], row["date_end"], row["date_prec"], row["event_clarity"]) == ("2018-02-03",) * 2 + (1, 1)
+    assert (row["where_prec"], row["adm_1"], row["where_description"]) == (
+        2,
+        "Idlib",
+        "Khan al-Subl (coded to Saraqib)",
+    )
+    # One pilot killed in every report; a pilot is not a civilian, so the death is "unknown" in UCDP's split.
+    assert (row["low"], row["best"], row["high"], row["deaths_unknown"], row["deaths_civilians"]) == (1, 1, 1, 1, "")
+    assert row["source_headline"] == ""  # runs keep no headline: left empty
+
+
 def test_jsonl_parquet_and_hf_round_trip(gold_events: list[Event], tmp_path: Path) -> None:
     write_events(gold_events, tmp_path / "e.jsonl")
     assert [e.id for e in read_events(tmp_path / "e.jsonl")] == [e.id for e in gold_events]
