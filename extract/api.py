@@ -221,6 +221,8 @@ def evaluate_run(
             Path(json_out).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     if report:
         write_markdown(result, report, baseline=base)
+    # --- events: cross-document merge scores (one separate call; see add_events_scores) ---
+    add_events_scores(gold_set, predictions, json_out=json_out, report=report)
     return result
 
 
@@ -411,3 +413,140 @@ def gold_agreement(dir_a: str | Path, dir_b: str | Path, *, json_out: str | Path
     if json_out:
         Path(json_out).write_text(json.dumps(result.summary(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return result
+
+
+# --- events: from article records to an event dataset -------------------------------------------------------------
+
+
+def build_events_dataset(
+    runs: list[str | Path],
+    *,
+    out: str | Path,
+    fmt: str = "jsonl",
+    gold: str | Path | None = None,
+    published: str | Path | None = None,
+    corpus: str | Path | None = None,
+    id_field: str = "id",
+    text_field: str = "text",
+    date_field: str | None = None,
+    aliases: str | Path | None = None,
+    progress: Any = None,
+) -> dict[str, Any]:
+    """Cluster the incidents of run files into events and write them (``extract events``).
+
+    Publication dates come from ``published`` (a ``{"doc id": {"date": ...}}`` JSON file such
+    as ``gold/published.json``), or from a column (``date_field``) of the corpus the run was
+    made from. The alias table (``aliases``, default: the gold set's when ``gold`` is given)
+    groups names and places. ``progress(done, total)`` is called as the clustering's blocks
+    are compared. Returns a summary: counts, clustering statistics and the path; prints nothing.
+    """
+    import time
+
+    from extract.core.gold import load_gold
+    from extract.events.cluster import ClusterStats
+    from extract.events.dates import load_publication_dates
+    from extract.events.export import FORMATS, export_events
+    from extract.events.pipeline import events_from_runs, gold_publication_dates
+    from extract.scoring.normalize import AliasIndex
+
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown --format {fmt!r}", hint="use one of " + ", ".join(FORMATS))
+    if not runs:
+        raise ConfigError("extract events needs at least one run file")
+    alias_table: dict[str, list[str]] = {}
+    dates = {}
+    if gold is not None:
+        gold_set = load_gold(gold)
+        alias_table = dict(gold_set.aliases)
+        dates.update(gold_publication_dates(gold_set))
+    if aliases is not None:
+        alias_table = _read_alias_table(aliases)
+    if published is not None:
+        dates.update(load_publication_dates(published))
+    if corpus is not None:
+        if not date_field:
+            raise ConfigError("--corpus is read for publication dates only; give --date-field too")
+        dates.update(_corpus_dates(corpus, id_field, text_field, date_field))
+    stats = ClusterStats()
+    events = events_from_runs(runs, published=dates, aliases=AliasIndex(alias_table), stats=stats, progress=progress)
+    written = export_events(events, out, fmt, timestamp=int(time.time()))
+    return {
+        "out": str(out),
+        "format": fmt,
+        "events": written,
+        "mentions": stats.mentions,
+        "multi_document_events": sum(1 for e in events if len(e.documents) > 1),
+        "with_conflicts": sum(1 for e in events if e.conflicts),
+        "documents_with_publication_date": len(dates),
+        "blocks": stats.blocks,
+        "largest_block": stats.largest_block,
+        "pairs_compared": stats.pairs_compared,
+    }
+
+
+def add_events_scores(
+    gold_set: Any,
+    predictions: Any,
+    *,
+    json_out: str | Path | None = None,
+    report: str | Path | None = None,
+) -> Any:
+    """Score event clustering against the gold incident keys; add it to the eval's JSON and report.
+
+    The JSON summary gets an ``events`` key; the Markdown report an "Events" section. Returns the
+    :class:`~extract.events.pipeline.EventsEvaluation`, or None when the gazetteer extra is not
+    installed (the summary then says so under ``events.skipped``). Prints nothing.
+    """
+    from extract.events.pipeline import evaluate_events
+
+    try:
+        scores = evaluate_events(gold_set, predictions)
+        section: dict[str, Any] = scores.summary()
+    except ConfigError as exc:  # the gazetteer extra is not installed: the rest is scored, this says why not
+        scores, section = None, {"skipped": exc.one_line()}
+    if json_out:
+        path = Path(json_out)
+        summary = json.loads(path.read_text(encoding="utf-8"))
+        summary["events"] = section
+        path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    if report and scores is not None:
+        with Path(report).open("a", encoding="utf-8") as fh:
+            fh.write("\n" + scores.markdown())
+    return scores
+
+
+def _read_alias_table(path: str | Path) -> dict[str, list[str]]:
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"{p}: cannot read the alias table ({exc.strerror})") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{p}:{exc.lineno}: the alias table is not JSON ({exc.msg})") from None
+    if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
+        raise InputError(f'{p}: the alias table must be {{"name": ["variant", ...]}}')
+    return {str(k): [str(x) for x in v] for k, v in data.items()}
+
+
+def _corpus_dates(corpus: str | Path, id_field: str, text_field: str, date_field: str) -> dict[str, Any]:
+    """Publication dates from a corpus column (the corpus reader keeps extra columns as metadata)."""
+    from extract.events.dates import Published, parse_day
+    from extract.io.corpus import BadDocument, open_corpus
+
+    out: dict[str, Published] = {}
+    seen_field = False
+    for item in open_corpus(corpus, id_field=id_field, text_field=text_field):
+        if isinstance(item, BadDocument):
+            continue
+        if date_field not in item.meta:
+            continue
+        seen_field = True
+        try:
+            day = parse_day(item.meta[date_field])
+        except ValueError as exc:
+            raise InputError(f"{item.origin or corpus}: document {item.id}: {date_field}: {exc}") from None
+        if day is not None:
+            out[item.id] = Published.on(day)
+    if not seen_field:
+        raise InputError(f"{corpus}: no document has a {date_field!r} column", hint="check --date-field")
+    return out

@@ -98,6 +98,20 @@ def _build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--id-field", default="id", help="--corpus: the id column")
     ev.add_argument("--text-field", default="text", help="--corpus: the text column")
 
+    # --- events ---
+    events = sub.add_parser("events", help="cluster the incidents of runs into events; export ACLED/UCDP/Parquet/HF")
+    events.add_argument("runs", nargs="+", help="one or more run files (.jsonl written by extract run)")
+    events.add_argument("--out", required=True, help="where to write the events")
+    events.add_argument("--format", dest="fmt", default="jsonl", help="jsonl (default), acled, ucdp, parquet or hf")
+    events.add_argument("--gold", default=None, help="a gold directory: its alias table and published.json dates")
+    events.add_argument("--published", default=None, help='publication dates: {"doc id": {"date": "YYYY-MM-DD"}}')
+    events.add_argument("--corpus", default=None, help="the corpus the run was made from, for --date-field")
+    events.add_argument("--date-field", default=None, help="the corpus column holding the publication date")
+    events.add_argument("--id-field", default="id", help="the corpus id column (default id)")
+    events.add_argument("--text-field", default="text", help="the corpus text column (default text)")
+    events.add_argument("--aliases", default=None, help="an alias table {name: [variants]} (default: the gold set's)")
+    events.add_argument("--quiet", action="store_true", help="no progress bar")
+
     gold = sub.add_parser("gold", help="gold label tools")
     gold_sub = gold.add_subparsers(dest="gold_command", required=True)
     val = gold_sub.add_parser(
@@ -232,6 +246,49 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_events(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import Progress
+
+    show = not args.quiet and sys.stderr.isatty()
+    bar = Progress(console=Console(stderr=True), transient=True) if show else None
+    task = bar.add_task("clustering", total=None) if bar is not None else None
+
+    def progress(done: int, total: int) -> None:
+        if bar is not None and task is not None:
+            bar.update(task, completed=done, total=total)
+
+    if bar is not None:
+        bar.start()
+    try:
+        summary = _build_events(args, progress if bar is not None else None)
+    finally:
+        if bar is not None:
+            bar.stop()
+    print(
+        f"{summary['events']} events from {summary['mentions']} incidents "
+        f"({summary['multi_document_events']} reported by several articles, {summary['with_conflicts']} with "
+        f"conflicting reports) -> {summary['out']} ({summary['format']})"
+    )
+    return EXIT_OK
+
+
+def _build_events(args: argparse.Namespace, progress: Any) -> dict[str, Any]:
+    return api.build_events_dataset(
+        args.runs,
+        out=args.out,
+        fmt=args.fmt,
+        gold=args.gold,
+        published=args.published,
+        corpus=args.corpus,
+        id_field=args.id_field,
+        text_field=args.text_field,
+        date_field=args.date_field,
+        aliases=args.aliases,
+        progress=progress,
+    )
+
+
 def _cmd_gold(args: argparse.Namespace) -> int:
     if args.gold_command == "agree":
         return _cmd_gold_agree(args)
@@ -263,7 +320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    handlers = {"run": _cmd_run, "eval": _cmd_eval, "gold": _cmd_gold, "doctor": _cmd_doctor}
+    handlers = {"run": _cmd_run, "eval": _cmd_eval, "gold": _cmd_gold, "doctor": _cmd_doctor, "events": _cmd_events}
     try:
         return handlers[args.command](args)
     except ExtractError as exc:

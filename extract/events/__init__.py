@@ -1,0 +1,1 @@
+"""From article records to events: clustering, dates, geocoding, claims and exports."""

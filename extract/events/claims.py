@@ -1,0 +1,287 @@
+"""Build one :class:`~extract.events.records.Event` from the mentions clustered into it.
+
+Nothing here picks one article's story. Each value the mentions report becomes a
+:class:`~extract.events.records.Claim` naming the mentions, documents and sources
+behind it; names that are spellings of one another (``Tahrir al-Sham`` /
+``Hayat Tahrir al-Sham``) are grouped with the shared normaliser and the alias table.
+The consolidated fields follow fixed rules (also stated in the README):
+
+* ``type``: the type most mentions give; a tie goes to the type of a primary mention,
+  then to the first in the schema's order.
+* ``date``: the intersection of the mentions' date ranges when they overlap (the
+  narrowest range all reports allow), else the narrowest single range.
+* ``location``: the most precise geocoded place (lowest geo_precision), ties to the one
+  most mentions give; if none was found, the most specific place as written.
+* casualties: per kind, each report's figure becomes a low and a high bound (exact: n..n;
+  at least / more than: n..open; about: n -/+ 20%; range: n..max). Across reports,
+  ``low`` is the smallest lower bound, ``high`` the largest upper bound (or lower bound
+  when open-ended), ``best`` the median of the lower bounds (the lower median when
+  their number is even). ``fatalities`` is the ``low`` of the killed: ACLED's most
+  conservative figure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from extract.core.schema import Casualty, CasualtyKind, CountQualifier, DatePrecision, Incident, IncidentType
+from extract.events.dates import Published
+from extract.events.records import (
+    CasualtyEstimate,
+    CasualtyReport,
+    Claim,
+    DateRange,
+    Event,
+    MentionRef,
+    Place,
+)
+from extract.scoring.comparators import ABOUT_TOLERANCE
+from extract.scoring.normalize import AliasIndex, name_keys
+
+_TYPE_ORDER = {t: i for i, t in enumerate(IncidentType)}
+
+
+@dataclass(frozen=True)
+class Mention:
+    """One incident of one article, with what was resolved about it."""
+
+    document_id: str
+    index: int
+    incident: Incident
+    published: Published | None
+    date: DateRange
+    place: Place | None
+    key: str | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.document_id}#{self.index}"
+
+    def to_ref(self) -> MentionRef:
+        return MentionRef(
+            document_id=self.document_id,
+            incident_index=self.index,
+            type=self.incident.type,
+            quote=self.incident.quote,
+            primary=self.incident.primary,
+            published=self.published.latest if self.published else None,
+            date=self.date,
+            place=self.place,
+            key=self.key,
+        )
+
+
+def event_id(refs: Iterable[str]) -> str:
+    """Deterministic event id: a hash of the sorted mention refs."""
+    digest = hashlib.sha256("\n".join(sorted(refs)).encode()).hexdigest()
+    return f"ev-{digest[:16]}"
+
+
+class _Groups:
+    """Groups names that share a normalised key or an alias group (first seen wins the label)."""
+
+    def __init__(self, aliases: AliasIndex):
+        self.aliases = aliases
+        self.labels: list[str] = []
+        self.variants: list[dict[str, None]] = []
+        self._by_key: dict[str, int] = {}
+
+    def add(self, name: str) -> int:
+        keys = [k for n in self.aliases.expand([name]) for k in name_keys(n)]
+        group = next((self._by_key[k] for k in keys if k in self._by_key), None)
+        if group is None:
+            group = len(self.labels)
+            self.labels.append(name)
+            self.variants.append({})
+        elif name != self.labels[group]:
+            self.variants[group][name] = None
+        for key in keys:
+            self._by_key.setdefault(key, group)
+        return group
+
+
+def _claims(
+    mentions: Sequence[Mention],
+    items: Callable[[Incident], Iterable[tuple[str, Any, Any]]],
+    aliases: AliasIndex,
+) -> list[Claim]:
+    """Claims grouped by (name group, status-or-category), in order of first mention."""
+    groups = _Groups(aliases)
+    source_names = _Groups(aliases)  # spellings of one source ("Russian Defense Ministry") count once
+    order: dict[tuple[int, Any], dict[str, Any]] = {}
+    for mention in mentions:
+        sources = [source_names.labels[source_names.add(s.name)] for s in mention.incident.sources]
+        for name, status, category in items(mention.incident):
+            entry = order.setdefault(
+                (groups.add(name), status or category),
+                {"status": status, "category": category, "mentions": {}, "documents": {}, "sources": {}},
+            )
+            entry["mentions"][mention.ref] = None
+            entry["documents"][mention.document_id] = None
+            entry["sources"].update(dict.fromkeys(sources))
+    out = []
+    for (group, _), entry in order.items():
+        out.append(
+            Claim(
+                value=groups.labels[group],
+                variants=list(groups.variants[group]),
+                status=entry["status"],
+                category=entry["category"],
+                mentions=list(entry["mentions"]),
+                documents=list(entry["documents"]),
+                sources=list(entry["sources"]),
+            )
+        )
+    return out
+
+
+def _bounds(casualty: Casualty) -> tuple[int, int | None]:
+    n = casualty.count
+    if casualty.qualifier is CountQualifier.EXACT:
+        return n, n
+    if casualty.qualifier is CountQualifier.RANGE:
+        return n, casualty.count_max
+    if casualty.qualifier is CountQualifier.ABOUT:
+        return int(n * (1 - ABOUT_TOLERANCE)), round(n * (1 + ABOUT_TOLERANCE))
+    return n, None  # at_least, more_than: the stated number is the conservative floor
+
+
+def casualty_estimates(mentions: Sequence[Mention]) -> list[CasualtyEstimate]:
+    """UCDP-style low/best/high per casualty kind across reports (one figure per mention)."""
+    out = []
+    for kind in CasualtyKind:
+        reports: list[CasualtyReport] = []
+        for mention in mentions:
+            groups = [c for c in mention.incident.casualties if c.kind is kind]
+            if not groups:
+                continue
+            # Groups within one report are different people ("28 civilians" and "8 women" would
+            # be double counting, but the guidelines code one entry per disjoint group): add them up.
+            low = sum(_bounds(c)[0] for c in groups)
+            highs = [_bounds(c)[1] for c in groups]
+            high = None if any(h is None for h in highs) else sum(h for h in highs if h is not None)
+            first = groups[0]
+            reports.append(
+                CasualtyReport(
+                    mention=mention.ref,
+                    count=sum(c.count for c in groups),
+                    count_max=first.count_max if len(groups) == 1 else None,
+                    qualifier=first.qualifier if len(groups) == 1 else CountQualifier.AT_LEAST,
+                    who=", ".join(dict.fromkeys(c.who for c in groups if c.who)) or None,
+                    low=low,
+                    high=high,
+                    sources=[s.name for s in mention.incident.sources],
+                )
+            )
+        if not reports:
+            continue
+        lows = sorted(r.low for r in reports)
+        out.append(
+            CasualtyEstimate(
+                kind=kind,
+                low=lows[0],
+                best=lows[(len(lows) - 1) // 2],
+                high=max(r.high if r.high is not None else r.low for r in reports),
+                reports=reports,
+            )
+        )
+    return out
+
+
+def _consolidated_type(mentions: Sequence[Mention]) -> IncidentType:
+    counts: dict[IncidentType, int] = {}
+    for mention in mentions:
+        counts[mention.incident.type] = counts.get(mention.incident.type, 0) + 1
+    primary = {m.incident.type for m in mentions if m.incident.primary}
+    return min(counts, key=lambda t: (-counts[t], t not in primary, _TYPE_ORDER[t]))
+
+
+def _precision_of(days: int) -> DatePrecision:
+    if days <= 1:
+        return DatePrecision.DAY
+    return DatePrecision.WEEK if days <= 7 else DatePrecision.MONTH if days <= 31 else DatePrecision.YEAR
+
+
+def _consolidated_date(mentions: Sequence[Mention]) -> DateRange | None:
+    bounded = [m.date for m in mentions if m.date.start is not None and m.date.end is not None]
+    if bounded:
+        start = max(r.start for r in bounded if r.start is not None)
+        end = min(r.end for r in bounded if r.end is not None)
+        narrowest = min(bounded, key=lambda r: (r.days or 0, r.start, r.end))
+        if start > end or (start, end) == (narrowest.start, narrowest.end):
+            return narrowest
+        days = (end - start).days + 1
+        return narrowest.model_copy(update={"start": start, "end": end, "precision": _precision_of(days), "text": None})
+    open_ended = [m.date for m in mentions if m.date.end is not None]
+    if open_ended:
+        return min(open_ended, key=lambda r: (r.end, r.anchor))
+    return None
+
+
+def _consolidated_place(mentions: Sequence[Mention]) -> Place | None:
+    places = [m.place for m in mentions if m.place is not None]
+    if not places:
+        return None
+    found = [p for p in places if p.geo_precision is not None]
+    pool = found or places
+    counts: dict[tuple[int | None, str], int] = {}
+    for p in pool:
+        counts[(p.geonames_id, p.written)] = counts.get((p.geonames_id, p.written), 0) + 1
+    role_rank = {"place": 0, "near": 1, "admin1": 2, "country": 3}
+    return min(
+        pool,
+        key=lambda p: (p.geo_precision or 9, role_rank.get(p.role, 4), -counts[(p.geonames_id, p.written)]),
+    )
+
+
+def build_event(mentions: Sequence[Mention], aliases: AliasIndex | None = None) -> Event:
+    """One event from its mentions (given in a deterministic order)."""
+    aliases = aliases or AliasIndex()
+    mentions = sorted(mentions, key=lambda m: (m.document_id, m.index))
+    perpetrators = _claims(mentions, lambda i: ((p.name, p.status, None) for p in i.perpetrators), aliases)
+    weapons = _claims(mentions, lambda i: [(i.weapon.text, None, i.weapon.category.value)] if i.weapon else [], aliases)
+    aircraft = _claims(
+        mentions,
+        lambda i: ((a.model or a.category.value, None, a.category.value) for a in i.aircraft),
+        aliases,
+    )
+    operators = _claims(mentions, lambda i: ((a.operator, None, None) for a in i.aircraft if a.operator), aliases)
+    sources = _claims(mentions, lambda i: ((s.name, None, s.kind.value) for s in i.sources), aliases)
+    types = _claims(mentions, lambda i: [(i.type.value, None, None)], aliases)
+    casualties = casualty_estimates(mentions)
+    killed = next((c for c in casualties if c.kind is CasualtyKind.KILLED), None)
+    conflicts = []
+    if len(types) > 1:
+        conflicts.append("type")
+    names = {c.value for c in perpetrators}
+    if len(names) > 1 or len(perpetrators) > len(names):
+        conflicts.append("perpetrators")
+    if len({c.category for c in weapons}) > 1:
+        conflicts.append("weapons")
+    if len({c.value for c in aircraft}) > 1:
+        conflicts.append("aircraft")
+    for estimate in casualties:
+        if len({(r.low, r.high) for r in estimate.reports}) > 1:
+            conflicts.append("fatalities" if estimate.kind is CasualtyKind.KILLED else estimate.kind.value)
+    primary = next((m for m in mentions if m.incident.primary), mentions[0])
+    return Event(
+        id=event_id(m.ref for m in mentions),
+        type=_consolidated_type(mentions),
+        types=types,
+        date=_consolidated_date(mentions),
+        location=_consolidated_place(mentions),
+        mentions=[m.to_ref() for m in mentions],
+        documents=list(dict.fromkeys(m.document_id for m in mentions)),
+        perpetrators=perpetrators,
+        weapons=weapons,
+        aircraft=aircraft,
+        operators=operators,
+        sources=sources,
+        casualties=casualties,
+        fatalities=killed.low if killed else None,
+        summary=primary.incident.summary,
+        conflicts=conflicts,
+    )
