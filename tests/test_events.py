@@ -321,7 +321,8 @@ def test_acled_and_ucdp_exports_open_in_pandas(gold_events: list[Event], tmp_pat
 def test_acled_row_checked_by_hand_against_the_articles(gold_events: list[Event]) -> None:
     # Articles 000, 001, 002: a Russian Su-25 shot down near Saraqeb (Idlib) on Saturday 3 February 2018; the pilot
     # was killed; "rebels" did it (stated as fact in 000 and 002; "Syrian rebels" in 001), Tahrir al-Sham claimed it
-    # (000, 001, 002) and so did Jaish al-Nasr (002). Saraqib is GeoNames 164816 (35.86447, 36.80591); "near" makes it geo_precision 2.
+    # (000, 001, 002) and so did Jaish al-Nasr (002). Saraqib is GeoNames 164816 (35.86447, 36.80591); "near" makes
+    # it geo_precision 2.
     (su25,) = [e for e in gold_events if e.mentions[0].key == SU25]
     row = acled_row(su25, timestamp=1700000000)
     assert row["event_date"] == "2018-02-03" and row["year"] == 2018 and row["time_precision"] == 1
