@@ -22,6 +22,7 @@ import pytest
 
 from extract.backends.local import signal_name
 from extract.backends.openai_compat import OpenAIBackend
+from extract.core.aio import run_sync
 from extract.core.pipeline import ExtractConfig, extract_document
 from extract.core.records import Document, DocumentResult, Status
 
@@ -100,7 +101,7 @@ def _check_record(result: DocumentResult) -> None:
 
 def test_openai_backend_against_llama_cpp_server(llama_server: Server) -> None:
     backend = OpenAIBackend("gemma-3-270m", base_url=llama_server.base, mode="tools", max_tokens=300)
-    backend.check()
+    run_sync(backend.check())
     result = extract_document(Document(id="su25", text=ARTICLE), ExtractConfig(backend=backend, max_retries=1))
     llama_server.check_alive()
     _check_record(result)
