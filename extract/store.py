@@ -79,6 +79,33 @@ class ResponseStore:
         return sum(1 for _ in self.root.glob("*/*.json"))
 
 
+def answer_from(
+    entry: dict[str, Any], request: CompletionRequest, model: str, *, usage: Usage, attempts: int
+) -> Completion:
+    """The completion a stored entry holds, or the :class:`ValidationFailed` it recorded (raised).
+
+    Shared by the cache and the replay of a recording: one reading of the store's entries.
+    """
+    if entry.get("outcome") == "validation_failed":
+        raise ValidationFailed(
+            entry.get("message", "the stored reply failed validation"),
+            last_response=entry.get("raw"),
+            errors=entry.get("errors", []),
+            attempts=attempts,
+            usage=usage,
+            document_id=request.document_id or None,
+        )
+    parsed = request.response_model.model_validate_json(entry["result"])
+    return Completion(
+        parsed=parsed,
+        raw=entry.get("raw", ""),
+        usage=usage,
+        attempts=attempts,
+        model=model,
+        errors=tuple(entry.get("errors", [])),
+    )
+
+
 class CachingBackend:
     """Wraps a backend: answers from the store when it can, stores what the backend answers.
 
@@ -117,19 +144,8 @@ class CachingBackend:
         if entry is None:
             return key, None
         self.hits += 1
-        if entry.get("outcome") == "validation_failed":
-            raise ValidationFailed(
-                entry.get("message", "cached reply failed validation"),
-                last_response=entry.get("raw"),
-                errors=entry.get("errors", []),
-                attempts=0,
-                usage=Usage(cached=True),
-                document_id=request.document_id or None,
-            )
-        parsed = request.response_model.model_validate_json(entry["result"])
-        return key, Completion(
-            parsed=parsed, raw=entry.get("raw", ""), usage=Usage(cached=True), attempts=0, model=self.model
-        )
+        # A cache hit costs nothing: no request, no token.
+        return key, answer_from(entry, request, self.model, usage=Usage(cached=True), attempts=0)
 
     def _save(self, key: str, request: CompletionRequest, outcome: Completion | ValidationFailed) -> None:
         if not self.write:

@@ -43,10 +43,9 @@ from extract.core.errors import (
     RequestTimeout,
     ServerError,
     TransportError,
-    ValidationFailed,
 )
 from extract.core.records import Usage
-from extract.store import ResponseStore
+from extract.store import ResponseStore, answer_from
 from extract.testing.echo import echo_text
 from extract.testing.faults import Fault
 from extract.testing.wire import completion_body
@@ -204,25 +203,9 @@ class ReplayBackend:
                 hint="the prompt, schema or document changed since recording; record again with extract run --record",
                 document_id=request.document_id or None,
             )
+        # A replay reports what the recorded calls cost, marked as not spent again.
         usage = Usage.model_validate({**entry.get("usage", {}), "cached": True})
-        if entry.get("outcome") == "validation_failed":
-            raise ValidationFailed(
-                entry.get("message", "recorded reply failed validation"),
-                last_response=entry.get("raw"),
-                errors=entry.get("errors", []),
-                attempts=entry.get("attempts", 1),
-                usage=usage,
-                document_id=request.document_id or None,
-            )
-        parsed = request.response_model.model_validate_json(entry["result"])
-        return Completion(
-            parsed=parsed,
-            raw=entry.get("raw", ""),
-            usage=usage,
-            attempts=entry.get("attempts", 1),
-            model=self.model,
-            errors=tuple(entry.get("errors", [])),
-        )
+        return answer_from(entry, request, self.model, usage=usage, attempts=entry.get("attempts", 1))
 
     async def check(self) -> None:
         """A recording needs no check: its manifest was read when it was opened."""
