@@ -31,7 +31,17 @@ def _openai(model: str | None, **o: Any) -> Backend:
 
     kwargs = {
         k: o[k]
-        for k in ("base_url", "mode", "timeout", "temperature", "seed", "retry", "limiter")
+        for k in (
+            "base_url",
+            "mode",
+            "timeout",
+            "temperature",
+            "seed",
+            "retry",
+            "limiter",
+            "transport",
+            "max_connections",
+        )
         if o.get(k) is not None
     }
     if o.get("api_key_env"):
