@@ -297,3 +297,100 @@ def validate_gold_dir(directory: str | Path) -> list[str]:
     from extract.core.gold import validate_gold
 
     return [str(problem) for problem in validate_gold(directory)]
+
+
+# -- the Ray Data engine ---------------------------------------------------------------------------------------------
+
+
+def run_corpus_ray(
+    source: Any,
+    *,
+    out: str | Path | None = None,
+    backend: str | None = None,
+    model: str | None = None,
+    backend_options: dict[str, Any] | None = None,
+    prompt: str = "incidents",
+    max_retries: int = 2,
+    max_chars: int = 200_000,
+    chunk_chars: int = 12_000,
+    id_field: str = "id",
+    text_field: str = "text",
+    split: str = "train",
+    limit: int | None = None,
+    concurrency: int = 16,
+    actors: int = 2,
+    batch_size: int | None = None,
+    rpm: float | None = None,
+    tpm: float | None = None,
+    cache: bool = True,
+    cache_dir: str | Path | None = None,
+    record: str | Path | None = None,
+    resume: bool = True,
+    retry_failed: bool = False,
+    prices: str | Path | None = None,
+    parquet: str | Path | None = None,
+    ray_address: str | None = None,
+    num_cpus: int | None = None,
+    progress: bool = False,
+    quiet: bool = False,
+) -> RunSummary:
+    """Extract a corpus on Ray Data into the same JSON Lines run file as :func:`run_corpus`.
+
+    ``source`` is a path (read with Ray's readers), a Hugging Face dataset, or a
+    ``ray.data.Dataset``. ``actors`` backends run at once, each with ``concurrency``
+    documents in flight; ``rpm``/``tpm`` are one budget for all of them. Connects to
+    ``ray_address`` (``auto`` for a running cluster) or starts a local Ray instance
+    (``num_cpus`` cores) for the run. Prints the run summary unless ``quiet``.
+    """
+    from extract.engines.ray import BackendSpec, JobSpec, ray_session, read_corpus, run_dataset
+    from extract.io.output import export_parquet
+
+    name = backend or DEFAULT_BACKEND
+    options = {k: v for k, v in (backend_options or {}).items() if v is not None}
+    options.setdefault("retry", RetryPolicy())
+    spec = BackendSpec(
+        backend=name,
+        model=model,
+        options=options,
+        cache=cache and name != "mock",
+        cache_dir=str(cache_dir or default_cache_dir()),
+        record=str(record) if record else None,
+    )
+    if out is None:
+        stem = Path(str(source)).stem if isinstance(source, str | Path) else "dataset"
+        out = Path("runs") / f"{stem or 'corpus'}.{name}.jsonl"
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    price_table = Prices.from_file(prices, model or "") if prices else None
+    with ray_session(ray_address, num_cpus=num_cpus):
+        dataset, origin = read_corpus(source, id_field=id_field, text_field=text_field, split=split, limit=limit)
+        job = JobSpec(
+            backend=spec,
+            prompt=prompt,
+            max_retries=max_retries,
+            max_chars=max_chars,
+            chunk_chars=chunk_chars,
+            id_field=id_field,
+            text_field=text_field,
+            concurrency=concurrency,
+            origin=origin,
+        )
+        summary = run_dataset(
+            dataset,
+            job,
+            out,
+            actors=actors,
+            batch_size=batch_size,
+            resume=resume,
+            retry_failed=retry_failed,
+            rpm=rpm,
+            tpm=tpm,
+            prices=price_table,
+            progress=progress,
+        )
+    if parquet:
+        export_parquet(out, parquet)
+    if not quiet:
+        from extract.display import print_summary
+
+        print_summary(summary)
+    return summary
