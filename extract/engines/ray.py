@@ -391,7 +391,7 @@ def run_dataset(
     prices: Prices | None = None,
     on_result: Callable[[DocumentResult], None] | None = None,
     progress: bool = False,
-    max_task_retries: int = 3,
+    bucket: Any = None,
 ) -> RunSummary:
     """Extract every row of a ``ray.data.Dataset`` into the JSON Lines run file ``out``.
 
@@ -399,7 +399,8 @@ def run_dataset(
     ``actors`` backends run at once, each with ``job.concurrency`` documents in flight,
     on batches of ``batch_size`` rows (default: four times ``job.concurrency``, so an
     actor's slots stay busy across the tail of a batch). The run file, its resume and
-    its failure records are those of the default engine.
+    its failure records are those of the default engine. ``bucket``: a :class:`TokenBucket`
+    actor to share with other runs (default: one made for this run from ``rpm``/``tpm``).
     """
     ray = _ray()
     out = Path(out)
@@ -420,7 +421,9 @@ def run_dataset(
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = progress
     context.print_on_execution_start = False
-    bucket = ray.remote(num_cpus=0)(TokenBucket).remote(rpm, tpm) if (rpm or tpm) else None
+    own_bucket = bucket is None and bool(rpm or tpm)
+    if own_bucket:
+        bucket = ray.remote(num_cpus=0)(TokenBucket).remote(rpm, tpm)
     done_ref = ray.put(frozenset(done))
     mapped = dataset.map_batches(
         ExtractActor,
@@ -429,9 +432,8 @@ def run_dataset(
         batch_format="pyarrow",
         compute=ray.data.ActorPoolStrategy(size=max(1, actors)),
         num_cpus=actor_cpus,
-        # A dead actor process is restarted and its batch run again, a bounded number of times.
-        max_restarts=-1,
-        max_task_retries=max_task_retries,
+        # Ray Data restarts a dead actor process and runs its unfinished batches again
+        # (its defaults for actor pools: max_restarts=-1, max_task_retries=-1).
     )
     writer = RunWriter(out)
     seen: set[str] = set()
@@ -462,7 +464,7 @@ def run_dataset(
         writer.close()
         summary.seconds = time.perf_counter() - started
         summary.cost = prices.cost(summary.usage) if prices else None
-        if bucket is not None:
+        if own_bucket:
             ray.kill(bucket)
     return summary
 
