@@ -178,8 +178,10 @@ class DirectChat:
         max_connections: int = 1024,
     ):
         import aiohttp
+        import yarl
 
-        self.url = base_url.rstrip("/") + "/chat/completions"
+        # Parsed once: aiohttp would parse a string URL again for every request.
+        self.url = yarl.URL(base_url.rstrip("/") + "/chat/completions")
         self.where = base_url
         self._headers = {"Content-Type": "application/json", "Accept": "application/json", **headers}
         self._timeout = timeout

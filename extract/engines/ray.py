@@ -392,6 +392,7 @@ def run_dataset(
     on_result: Callable[[DocumentResult], None] | None = None,
     progress: bool = False,
     bucket: Any = None,
+    resources: Mapping[str, float] | None = None,
 ) -> RunSummary:
     """Extract every row of a ``ray.data.Dataset`` into the JSON Lines run file ``out``.
 
@@ -401,6 +402,10 @@ def run_dataset(
     actor's slots stay busy across the tail of a batch). The run file, its resume and
     its failure records are those of the default engine. ``bucket``: a :class:`TokenBucket`
     actor to share with other runs (default: one made for this run from ``rpm``/``tpm``).
+    ``resources``: custom Ray resources each actor needs, e.g. ``{"vllm": 1}`` on a cluster
+    whose nodes were started with ``ray start --resources='{"vllm": 1}'`` next to their own
+    model server, so that each actor lands on a node with a server and ``base_url`` can be
+    ``http://127.0.0.1:8000/v1``.
     """
     ray = _ray()
     out = Path(out)
@@ -432,6 +437,7 @@ def run_dataset(
         batch_format="pyarrow",
         compute=ray.data.ActorPoolStrategy(size=max(1, actors)),
         num_cpus=actor_cpus,
+        resources=dict(resources) if resources else None,
         # Ray Data restarts a dead actor process and runs its unfinished batches again
         # (its defaults for actor pools: max_restarts=-1, max_task_retries=-1).
     )
