@@ -174,3 +174,14 @@ def test_error_for_status_keeps_retry_after_on_server_errors() -> None:
 def test_unknown_transport_is_refused() -> None:
     with pytest.raises(ConfigError, match="unknown transport"):
         OpenAIBackend("fake", base_url="http://127.0.0.1:1/v1", transport="pigeon")
+
+
+def test_the_proxy_is_looked_up_once_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from extract.backends.openai_wire import proxy_for
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    assert proxy_for("https://api.example.com/v1/chat/completions") == "http://proxy.example:3128"
+    assert proxy_for("http://127.0.0.1:8000/v1/chat/completions") is None
+    monkeypatch.delenv("HTTPS_PROXY")
+    assert proxy_for("https://api.example.com/v1/chat/completions") is None
