@@ -296,3 +296,38 @@ def test_unreachable_endpoint_stops_before_ray_runs_anything(tmp_path: Path) -> 
     )  # fmt: skip
     assert code == 2
     assert not (tmp_path / "out.jsonl").exists() or (tmp_path / "out.jsonl").read_text() == ""
+
+
+@pytest.mark.parametrize("kind", [pytest.param("folder", id="txt-folder"), pytest.param("parquet", id="parquet")])
+def test_ray_readers_give_the_ids_and_failures_of_the_default_engine(kind: str, tmp_path: Path) -> None:
+    docs = sample_documents(6)
+    if kind == "folder":
+        source = tmp_path / "articles"
+        (source / "sub").mkdir(parents=True)
+        for k, doc in enumerate(docs):
+            (source / ("sub" if k % 2 else "") / f"{doc['id']}.txt").write_text(doc["text"], encoding="utf-8")
+        (source / "broken.txt").write_bytes(b"\x00\x01binary")
+        expected_failed = {"broken": "bad_input"}
+    else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        source = tmp_path / "articles.parquet"
+        rows = [*docs, {"id": "nothing", "text": ""}]
+        pq.write_table(pa.Table.from_pylist(rows), source)
+        expected_failed = {"nothing": "empty"}
+    outs = {}
+    for engine in ("local", "ray"):
+        out = tmp_path / f"{engine}.jsonl"
+        if engine == "local":
+            run_corpus(str(source), out=out, backend="mock", model="echo", cache=False, show=False)
+        else:
+            run_corpus_ray(str(source), out=out, backend="mock", model="echo", cache=False, quiet=True)
+        outs[engine] = records(out)
+    assert set(outs["ray"]) == set(outs["local"]) and len(outs["ray"]) == 7
+    for engine, got in outs.items():
+        failed = {i: r["failure"]["reason"] for i, r in got.items() if r["status"] == "failed"}
+        assert failed == expected_failed, engine
+    ok_local = {i: comparable(r) for i, r in outs["local"].items() if r["status"] != "failed"}
+    ok_ray = {i: comparable(r) for i, r in outs["ray"].items() if r["status"] != "failed"}
+    assert ok_local == ok_ray

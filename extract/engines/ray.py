@@ -261,8 +261,9 @@ def read_corpus(
 ) -> tuple[Any, str]:
     """A ``ray.data.Dataset`` of rows for ``source`` and a name for it.
 
-    ``source``: a ``ray.data.Dataset``; a Hugging Face ``Dataset``/``DatasetDict``; or a
-    path to a ``.jsonl``/``.json``/``.csv``/``.parquet`` file, a folder of Parquet files,
+    ``source``: a ``ray.data.Dataset``; a Hugging Face ``Dataset``/``DatasetDict``; a URI
+    Ray's readers open (``s3://bucket/articles.parquet``, a ``.jsonl``, a folder of Parquet);
+    or a path to a ``.jsonl``/``.json``/``.csv``/``.parquet`` file, a folder of Parquet files,
     a folder of ``.txt``/``.md`` files (id: the path without suffix, as in the default
     engine) or a dataset saved with ``save_to_disk``.
     """
@@ -273,6 +274,9 @@ def read_corpus(
         if hasattr(source, "keys") and not hasattr(source, "column_names"):
             source = source[split]
         ds, name = ray.data.from_huggingface(source), "<dataset>"
+    elif "://" in str(source):  # s3://, gs://, hdfs://...: Ray's readers open them, by suffix
+        name = str(source)
+        ds = _read_uri(ray, name)
     else:
         path = Path(str(source))
         name = str(source)
@@ -286,6 +290,17 @@ def read_corpus(
 
 def _is_hf_dataset(value: Any) -> bool:
     return type(value).__module__.startswith("datasets.")
+
+
+def _read_uri(ray: Any, uri: str) -> Any:
+    path = uri.rstrip("/")
+    if path.endswith(".jsonl"):
+        return ray.data.read_json(uri, lines=True)
+    if path.endswith(".json"):
+        return ray.data.read_json(uri)
+    if path.endswith(".csv"):
+        return ray.data.read_csv(uri)
+    return ray.data.read_parquet(uri)  # a Parquet file or a folder of them
 
 
 def _read_path(ray: Any, path: Path, split: str) -> Any:
