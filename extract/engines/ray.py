@@ -14,11 +14,13 @@ default engine.
   them before any model call (``--retry-failed`` as in the default engine).
 - **One rate budget for the cluster**: ``rpm``/``tpm`` live in one small Ray actor
   (:class:`TokenBucket`); every backend on every node reserves from it.
-- **Faults**: an actor process that dies is restarted by Ray and its batch run
-  again; a batch's results reach the driver only when the whole batch is done, so
-  a killed batch writes nothing, and the driver also refuses a second record for
-  an id in one run. Documents of a killed batch that had been answered are asked
-  again unless the response cache (on a shared file system) already holds them.
+- **Faults**: an actor process that dies is restarted by Ray, which runs its
+  unfinished batches again (and finished ones whose results died with it); a
+  batch's results reach the driver only when the whole batch is done, so a killed
+  batch writes nothing, and the driver also refuses a second record for an id in
+  one run. What a rerun batch had already been answered is asked again unless the
+  response cache (on a shared file system) holds it; with the cache, only the
+  requests in flight at the moment of the kill are repeated.
 - **Response cache**: every actor opens the same cache directory. On one machine or
   on a shared file system (NFS, a mounted bucket) a document answered on one node is
   a cache hit on every other. Without a shared file system each node keeps its own
