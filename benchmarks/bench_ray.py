@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="256 documents instead of 1,000")
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--actors", type=int, default=2)
-    args = parser.parse_args(argv)
+    args, _ = parser.parse_known_args(argv)  # run_all.py passes every benchmark the same options
     try:
         from extract.engines.ray import BackendSpec, JobSpec, ray_session, read_corpus, run_dataset
     except ImportError:

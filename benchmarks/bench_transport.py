@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", default="16,64,256", help="comma-separated (default 16,64,256)")
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS)}")
     parser.add_argument("--latency", type=float, default=0.2, help="server latency in seconds (default 0.2)")
-    args = parser.parse_args(argv)
+    args, _ = parser.parse_known_args(argv)  # run_all.py passes every benchmark the same options
     documents = args.documents or (256 if args.quick else 1000)
     levels = [int(c) for c in args.concurrency.split(",")]
     variants = args.variants.split(",")
