@@ -339,3 +339,19 @@ def test_ray_readers_give_the_ids_and_failures_of_the_default_engine(kind: str, 
     ok_local = {i: comparable(r) for i, r in outs["local"].items() if r["status"] != "failed"}
     ok_ray = {i: comparable(r) for i, r in outs["ray"].items() if r["status"] != "failed"}
     assert ok_local == ok_ray
+
+
+def test_retry_failed_extracts_only_the_failed_documents_again(tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path / "corpus.jsonl", 30)
+    out = tmp_path / "out.jsonl"
+    broken = ["doc-00004", "doc-00017"]
+    common: dict[str, Any] = {"out": out, "backend": "openai", "model": "fake", "cache": False, "quiet": True}
+    with FakeOpenAIServer(plan=on_documents(broken, Fault.server_error())) as server:
+        first = run_corpus_ray(str(corpus), backend_options=options(server), concurrency=4, **common)
+    with FakeOpenAIServer() as server:
+        again = run_corpus_ray(str(corpus), backend_options=options(server), retry_failed=True, **common)
+        asked = server.counts_by_document()
+    assert (first.failed, again.documents, again.skipped) == (2, 2, 28)
+    assert asked == {d: 1 for d in broken}
+    latest = {r.id: r.status.value for r in read_run(out)}
+    assert len(latest) == 30 and set(latest.values()) == {"ok"}
