@@ -331,6 +331,7 @@ def run_corpus_ray(
     parquet: str | Path | None = None,
     ray_address: str | None = None,
     num_cpus: int | None = None,
+    write: str | None = None,
     progress: bool = False,
     quiet: bool = False,
 ) -> RunSummary:
@@ -340,7 +341,9 @@ def run_corpus_ray(
     ``ray.data.Dataset``. ``actors`` backends run at once, each with ``concurrency``
     documents in flight; ``rpm``/``tpm`` are one budget for all of them. Connects to
     ``ray_address`` (``auto`` for a running cluster) or starts a local Ray instance
-    (``num_cpus`` cores) for the run. Prints the run summary unless ``quiet``.
+    (``num_cpus`` cores) for the run. With ``write`` (``jsonl`` or ``parquet``), ``out`` is a
+    folder of part files written by Ray's writers where the actors run, instead of one run file
+    written by the driver. Prints the run summary unless ``quiet``.
     """
     from extract.engines.ray import BackendSpec, JobSpec, ray_session, read_corpus, run_dataset
     from extract.io.output import export_parquet
@@ -386,8 +389,9 @@ def run_corpus_ray(
             tpm=tpm,
             prices=price_table,
             progress=progress,
+            write=write,
         )
-    if parquet:
+    if parquet and not write:
         export_parquet(out, parquet)
     if not quiet:
         from extract.display import print_summary

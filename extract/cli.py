@@ -160,6 +160,12 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--actors", type=int, default=2, help="ray: backend actors, each with --concurrency in flight")
     g.add_argument("--batch-size", type=int, default=None, help="ray: rows per batch (default 4 x --concurrency)")
     g.add_argument(
+        "--ray-write",
+        choices=("jsonl", "parquet"),
+        default=None,
+        help="ray: --out is a folder of part files written by Ray's writers, in this format",
+    )
+    g.add_argument(
         "--transport", choices=("direct", "sdk"), default=None, help="openai backend: how requests are sent (direct)"
     )
 
@@ -192,6 +198,7 @@ def _run_on_ray(args: argparse.Namespace) -> Any:
         prices=args.prices,
         parquet=args.parquet,
         ray_address=args.ray_address,
+        write=args.ray_write,
         progress=not args.quiet and sys.stderr.isatty(),
     )
 

@@ -355,3 +355,45 @@ def test_retry_failed_extracts_only_the_failed_documents_again(tmp_path: Path) -
     assert asked == {d: 1 for d in broken}
     latest = {r.id: r.status.value for r in read_run(out)}
     assert len(latest) == 30 and set(latest.values()) == {"ok"}
+
+
+def test_ray_writers_fill_a_folder_with_the_run_files_lines_and_resume_from_it(tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path / "corpus.jsonl", 40)
+    local_out, folder = tmp_path / "local.jsonl", tmp_path / "parts"
+    with FakeOpenAIServer(plan=on_documents(["doc-00007"], Fault.server_error())) as server:
+        common: dict[str, Any] = {"backend": "openai", "model": "fake", "backend_options": options(server)}
+        run_corpus(str(corpus), out=local_out, cache=False, show=False, concurrency=4, **common)
+        server.reset()
+        first = run_corpus_ray(str(corpus), out=folder, write="jsonl", cache=False, quiet=True, batch_size=8, **common)
+        asked_first = server.count()
+        second = run_corpus_ray(str(corpus), out=folder, write="jsonl", cache=False, quiet=True, **common)
+        asked_second = server.count() - asked_first
+    parts = sorted(folder.glob("*.jsonl"))
+    assert len(parts) > 1  # one part per write task, written where the actors ran
+    lines: dict[str, dict[str, Any]] = {}
+    for part in parts:
+        lines |= records(part)
+    assert sum(len(records(p)) for p in parts) == 40  # no id in two parts
+    assert {i: comparable(r) for i, r in lines.items()} == {i: comparable(r) for i, r in records(local_out).items()}
+    assert (first.documents, first.failed, first.failures["server_error"]) == (40, 1, 1)
+    assert (second.documents, second.skipped, asked_second) == (0, 40, 0)
+
+
+def test_ray_writers_write_parquet_with_the_export_columns(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from extract.io.output import export_parquet
+
+    corpus = write_corpus(tmp_path / "corpus.jsonl", 30)
+    with FakeOpenAIServer() as server:
+        common: dict[str, Any] = {"backend": "openai", "model": "fake", "backend_options": options(server)}
+        run_corpus(str(corpus), out=tmp_path / "local.jsonl", cache=False, show=False, **common)
+        summary = run_corpus_ray(
+            str(corpus), out=tmp_path / "parts", write="parquet", cache=False, quiet=True, **common
+        )
+    export_parquet(tmp_path / "local.jsonl", tmp_path / "local.parquet")
+    expected = pq.read_table(tmp_path / "local.parquet")
+    got = pq.read_table(sorted((tmp_path / "parts").glob("*.parquet")))
+    assert got.schema.names == expected.schema.names and summary.documents == 30
+    key = [("id", "ascending")]
+    assert got.sort_by(key).to_pylist() == expected.sort_by(key).to_pylist()

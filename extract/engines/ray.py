@@ -51,6 +51,7 @@ from extract.core.prompts import load_prompt
 from extract.core.records import DocumentResult
 from extract.io.corpus import TEXT_SUFFIXES, BadDocument, _Fields, _row_item
 from extract.io.output import RunWriter, run_state
+from extract.io.output import _records as iter_run_records
 from extract.runner import Prices, RunSummary
 from extract.transport import RateLimiter
 
@@ -410,8 +411,14 @@ def run_dataset(
     progress: bool = False,
     bucket: Any = None,
     resources: Mapping[str, float] | None = None,
+    write: str | None = None,
 ) -> RunSummary:
     """Extract every row of a ``ray.data.Dataset`` into the JSON Lines run file ``out``.
+
+    With ``write`` (``"jsonl"`` or ``"parquet"``), ``out`` is a folder that Ray's own writers
+    fill with part files, written where the actors run instead of through the driver: JSON
+    Lines parts hold the run file's records, line for line; Parquet parts have the columns of
+    ``extract run --parquet``. A rerun with the same folder resumes from every part in it.
 
     Needs a running Ray session (:func:`ray_session`, or the caller's ``ray.init``).
     ``actors`` backends run at once, each with ``job.concurrency`` documents in flight,
@@ -426,13 +433,19 @@ def run_dataset(
     """
     ray = _ray()
     out = Path(out)
+    if write not in (None, *WRITERS):
+        raise ConfigError(f"unknown output format {write!r}", hint=f"choose one of {', '.join(WRITERS)}")
     done: set[str] = set()
     failed_before: set[str] = set()
     if resume and out.exists():
-        written, failed_before = run_state(out)
+        written, failed_before = part_state(out) if write else run_state(out)
         done = written - failed_before if retry_failed else written
     if not resume and out.exists():
-        out.unlink()
+        if out.is_dir():
+            for part in _parts(out):
+                part.unlink()
+        else:
+            out.unlink()
 
     name, model = job.backend.backend or "", job.backend.model or ""
     if job.backend.backend != "local":  # fail fast, once, on the driver (the local model would load here)
@@ -458,12 +471,24 @@ def run_dataset(
         # Ray Data restarts a dead actor process and runs its unfinished batches again
         # (its defaults for actor pools: max_restarts=-1, max_task_retries=-1).
     )
-    writer = RunWriter(out)
-    seen: set[str] = set()
     started = time.perf_counter()
     quiet = contextlib.ExitStack()
     if not progress:
         quiet.enter_context(_log_level("ray.data", logging.WARNING))
+    if write:
+        try:
+            _write_parts(ray, mapped, out, write, summary, done, failed_before)
+        except Exception as exc:
+            raise _unwrap(ray, exc) from None
+        finally:
+            quiet.close()
+            summary.seconds = time.perf_counter() - started
+            summary.cost = prices.cost(summary.usage) if prices else None
+            if own_bucket:
+                ray.kill(bucket)
+        return summary
+    writer = RunWriter(out)
+    seen: set[str] = set()
     try:
         for batch in mapped.iter_batches(batch_format="pyarrow", batch_size=None):
             for doc_id, status, record in zip(*(batch.column(c).to_pylist() for c in RESULT_COLUMNS), strict=True):
@@ -490,6 +515,95 @@ def run_dataset(
         if own_bucket:
             ray.kill(bucket)
     return summary
+
+
+# -- output written by Ray's writers ----------------------------------------------------------------------------
+
+
+#: Formats Ray's writers can write a run as, into a folder of part files.
+WRITERS = ("jsonl", "parquet")
+
+
+def _run_file_datasink(path: str) -> Any:
+    """A Ray datasink writing each block's records as JSON Lines, exactly the run file's lines."""
+    from ray.data.datasource import BlockBasedFileDatasink
+
+    class RunFileDatasink(BlockBasedFileDatasink):
+        def __init__(self, path: str):
+            super().__init__(path, file_format="jsonl")
+
+        def write_block_to_file(self, block: Any, file: Any) -> None:
+            table = block.to_arrow()
+            pairs = zip(table.column("status").to_pylist(), table.column("record").to_pylist(), strict=True)
+            file.write("".join(line + "\n" for status, line in pairs if status != SKIPPED).encode("utf-8"))
+
+    return RunFileDatasink(path)
+
+
+def _as_parquet_rows(batch: Any) -> Any:
+    """The columns of ``extract run --parquet`` for a batch of results."""
+    import pyarrow as pa
+
+    from extract.io.output import _parquet_row, _parquet_schema
+
+    pairs = zip(batch.column("status").to_pylist(), batch.column("record").to_pylist(), strict=True)
+    rows = [_parquet_row(DocumentResult.model_validate_json(r)) for status, r in pairs if status != SKIPPED]
+    return pa.Table.from_pylist(rows, schema=_parquet_schema())
+
+
+def _parts(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in (".jsonl", ".parquet"))
+
+
+def part_state(folder: str | Path) -> tuple[set[str], set[str]]:
+    """The ids in a folder of part files, and those whose record is a failure (as :func:`run_state`)."""
+    import pyarrow.parquet as pq
+
+    written: set[str] = set()
+    failed: set[str] = set()
+    for part in _parts(Path(folder)):
+        if part.suffix == ".jsonl":
+            ids, bad = run_state(part)
+        else:
+            table = pq.read_table(part, columns=["id", "status"])
+            pairs = list(zip(table.column("id").to_pylist(), table.column("status").to_pylist(), strict=True))
+            ids = {i for i, _ in pairs}
+            bad = {i for i, status in pairs if status == "failed"}
+        failed = (failed - ids) | bad
+        written |= ids
+    return written, failed
+
+
+def _write_parts(
+    ray: Any, mapped: Any, out: Path, write: str, summary: RunSummary, done: set[str], failed_before: set[str]
+) -> None:
+    """Write the results with Ray's writers; fill ``summary`` from the parts this run added."""
+    import pyarrow.parquet as pq
+
+    out.mkdir(parents=True, exist_ok=True)
+    before = set(_parts(out))
+    # The driver sees no row here, so "skipped" counts the ids already in the folder that this
+    # run did not extract again (the documents the actors skipped, when the corpus is the same).
+    summary.skipped = len(done)
+    summary.skipped_failed = len(done & failed_before)
+    if write == "jsonl":
+        mapped.write_datasink(_run_file_datasink(str(out)))
+    else:
+        mapped.map_batches(_as_parquet_rows, batch_format="pyarrow").write_parquet(str(out))
+    for part in sorted(set(_parts(out)) - before):
+        if part.suffix == ".jsonl":
+            for _, record in iter_run_records(part):
+                summary.add(DocumentResult.model_validate(record))
+            continue
+        table = pq.read_table(part)
+        for row in table.to_pylist():
+            summary.documents += 1
+            summary.ok += row["status"] == "ok"
+            summary.partial += row["status"] == "partial"
+            if row["status"] == "failed":
+                summary.failed += 1
+                summary.failures[row["failure_reason"] or "unknown"] += 1
+            summary.incidents += row["n_incidents"]
 
 
 @contextlib.contextmanager
