@@ -50,8 +50,7 @@ from extract.core.pipeline import ExtractConfig, aextract_document, failure_resu
 from extract.core.prompts import load_prompt
 from extract.core.records import DocumentResult
 from extract.io.corpus import TEXT_SUFFIXES, BadDocument, _Fields, _row_item
-from extract.io.output import RunWriter, run_state
-from extract.io.output import _records as iter_run_records
+from extract.io.output import RunWriter, read_run, run_state
 from extract.runner import Prices, RunSummary
 from extract.transport import RateLimiter
 
@@ -592,8 +591,8 @@ def _write_parts(
         mapped.map_batches(_as_parquet_rows, batch_format="pyarrow").write_parquet(str(out))
     for part in sorted(set(_parts(out)) - before):
         if part.suffix == ".jsonl":
-            for _, record in iter_run_records(part):
-                summary.add(DocumentResult.model_validate(record))
+            for result in read_run(part):
+                summary.add(result)
             continue
         table = pq.read_table(part)
         for row in table.to_pylist():
