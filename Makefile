@@ -52,7 +52,7 @@ $(STAMP): pyproject.toml $(WHEELS)/.built
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --force-reinstall --no-deps --only-binary llama-cpp-python \
 		--find-links $(WHEELS) llama-cpp-python==$(LLAMA_VERSION)
-	$(BIN)/python -m pip install --quiet --only-binary llama-cpp-python --find-links $(WHEELS) -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --only-binary llama-cpp-python --find-links $(WHEELS) -e '.[dev,ray]'
 	touch $(STAMP)
 
 # The main job: the embedded default model over the five seed articles, then the scoreboard.

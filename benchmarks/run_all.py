@@ -11,7 +11,15 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["bench_batch.py", "bench_scorer.py", "bench_instructor_patch.py", "bench_events.py", "bench_local.py"]
+BENCHMARKS = [
+    "bench_batch.py",
+    "bench_transport.py",
+    "bench_ray.py",
+    "bench_scorer.py",
+    "bench_instructor_patch.py",
+    "bench_events.py",
+    "bench_local.py",
+]
 
 
 def main(argv: list[str]) -> int:

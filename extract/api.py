@@ -65,6 +65,7 @@ def make_backend(
     options: dict[str, Any] | None = None,
     rpm: float | None = None,
     tpm: float | None = None,
+    limiter: RateLimiter | None = None,
     retry: RetryPolicy | None = None,
     cache: bool = True,
     cache_dir: str | Path | None = None,
@@ -76,7 +77,8 @@ def make_backend(
     :class:`ConfigError` naming the backends that do."""
     name = backend or DEFAULT_BACKEND
     given = {**(options or {}), "model": model if model is not None else (options or {}).get("model")}
-    limiter = RateLimiter(rpm, tpm) if rpm or tpm else None
+    if limiter is None and (rpm or tpm):
+        limiter = RateLimiter(rpm, tpm)
     built = create_backend(name, given, retry=retry, limiter=limiter)
     if check:
         run_sync(built.check())
@@ -550,3 +552,101 @@ def _corpus_dates(corpus: str | Path, id_field: str, text_field: str, date_field
     if not seen_field:
         raise InputError(f"{corpus}: no document has a {date_field!r} column", hint="check --date-field")
     return out
+
+
+# -- the Ray Data engine ---------------------------------------------------------------------------------------------
+
+
+def run_corpus_ray(
+    source: Any,
+    *,
+    out: str | Path | None = None,
+    backend: str | None = None,
+    model: str | None = None,
+    backend_options: dict[str, Any] | None = None,
+    prompt: str = "incidents",
+    max_retries: int = 2,
+    max_chars: int = 200_000,
+    chunk_chars: int = 12_000,
+    id_field: str = "id",
+    text_field: str = "text",
+    split: str = "train",
+    limit: int | None = None,
+    concurrency: int = 16,
+    actors: int = 2,
+    batch_size: int | None = None,
+    rpm: float | None = None,
+    tpm: float | None = None,
+    retry: RetryPolicy | None = None,
+    cache: bool = True,
+    cache_dir: str | Path | None = None,
+    record: str | Path | None = None,
+    resume: bool = True,
+    retry_failed: bool = False,
+    prices: str | Path | None = None,
+    parquet: str | Path | None = None,
+    ray_address: str | None = None,
+    num_cpus: int | None = None,
+    write: str | None = None,
+    progress: bool = False,
+) -> RunSummary:
+    """Extract a corpus on Ray Data into the same JSON Lines run file as :func:`run_corpus`.
+
+    ``source`` is a path (read with Ray's readers), a Hugging Face dataset, or a
+    ``ray.data.Dataset``. ``actors`` backends run at once, each with ``concurrency``
+    documents in flight; ``rpm``/``tpm`` are one budget for all of them. Connects to
+    ``ray_address`` (``auto`` for a running cluster) or starts a local Ray instance
+    (``num_cpus`` cores) for the run. With ``write`` (``jsonl`` or ``parquet``), ``out`` is a
+    folder of part files written by Ray's writers where the actors run, instead of one run file
+    written by the driver. Prints nothing but Ray Data's own progress bars, with ``progress``.
+    """
+    from extract.engines.ray import BackendSpec, JobSpec, ray_session, read_corpus, run_dataset
+    from extract.io.output import export_parquet
+
+    name = backend or DEFAULT_BACKEND
+    options = {k: v for k, v in (backend_options or {}).items() if v is not None}
+    spec = BackendSpec(
+        backend=name,
+        model=model,
+        options=options,
+        cache=cache and name != "mock",
+        cache_dir=str(cache_dir or default_cache_dir()),
+        record=str(record) if record else None,
+        retry=retry,
+    )
+    if out is None:
+        stem = Path(str(source)).stem if isinstance(source, str | Path) else "dataset"
+        out = Path("runs") / f"{stem or 'corpus'}.{name}.jsonl"
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    price_table = Prices.from_file(prices, model or "") if prices else None
+    with ray_session(ray_address, num_cpus=num_cpus):
+        dataset, origin = read_corpus(source, id_field=id_field, text_field=text_field, split=split, limit=limit)
+        job = JobSpec(
+            backend=spec,
+            prompt=prompt,
+            max_retries=max_retries,
+            max_chars=max_chars,
+            chunk_chars=chunk_chars,
+            id_field=id_field,
+            text_field=text_field,
+            concurrency=concurrency,
+            origin=origin,
+        )
+        summary = run_dataset(
+            dataset,
+            job,
+            out,
+            actors=actors,
+            batch_size=batch_size,
+            resume=resume,
+            retry_failed=retry_failed,
+            rpm=rpm,
+            tpm=tpm,
+            prices=price_table,
+            progress=progress,
+            write=write,
+        )
+    if parquet and not write:
+        export_parquet(out, parquet)
+        summary.parquet = str(parquet)
+    return summary

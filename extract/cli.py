@@ -80,6 +80,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_backend_args(run)
+    _add_engine_args(run)
 
     ev = sub.add_parser("eval", help="score a run against gold labels, or run an eval suite with gates")
     ev.add_argument("--gold", default=None, help="gold directory (labels/, articles/, aliases.json)")
@@ -147,32 +148,36 @@ def _cmd_run(args: argparse.Namespace) -> int:
             shown.append(result)
 
     try:
-        summary = api.run_corpus(
-            args.corpus,
-            out=args.out,
-            backend=args.backend,
-            model=args.model,
-            backend_options=_backend_options(args),
-            prompt=args.prompt,
-            max_retries=args.max_retries,
-            max_chars=args.max_chars,
-            chunk_chars=args.chunk_chars,
-            id_field=args.id_field,
-            text_field=args.text_field,
-            split=args.split,
-            limit=args.limit,
-            concurrency=args.concurrency,
-            rpm=args.rpm,
-            tpm=args.tpm,
-            cache=not args.no_cache,
-            cache_dir=args.cache_dir,
-            record=args.record,
-            resume=not args.overwrite,
-            retry_failed=args.retry_failed,
-            prices=args.prices,
-            parquet=args.parquet,
-            on_start=on_start,
-            on_result=on_result,
+        summary = (
+            _run_on_ray(args)
+            if args.engine == "ray"
+            else api.run_corpus(
+                args.corpus,
+                out=args.out,
+                backend=args.backend,
+                model=args.model,
+                backend_options=_backend_options(args),
+                prompt=args.prompt,
+                max_retries=args.max_retries,
+                max_chars=args.max_chars,
+                chunk_chars=args.chunk_chars,
+                id_field=args.id_field,
+                text_field=args.text_field,
+                split=args.split,
+                limit=args.limit,
+                concurrency=args.concurrency,
+                rpm=args.rpm,
+                tpm=args.tpm,
+                cache=not args.no_cache,
+                cache_dir=args.cache_dir,
+                record=args.record,
+                resume=not args.overwrite,
+                retry_failed=args.retry_failed,
+                prices=args.prices,
+                parquet=args.parquet,
+                on_start=on_start,
+                on_result=on_result,
+            )
         )
     finally:
         for bar in progress:
@@ -195,6 +200,61 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- the Ray Data engine (extract run --engine ray) ----------------------------------------------------------------
+
+
+def _add_engine_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("engine")
+    g.add_argument(
+        "--engine", choices=("local", "ray"), default="local", help="local (one process, default) or ray (Ray Data)"
+    )
+    g.add_argument("--ray-address", default=None, help="ray: a cluster (auto, ray://HOST:10001); default: start one")
+    g.add_argument("--actors", type=int, default=2, help="ray: backend actors, each with --concurrency in flight")
+    g.add_argument("--batch-size", type=int, default=None, help="ray: rows per batch (default 4 x --concurrency)")
+    g.add_argument(
+        "--ray-write",
+        choices=("jsonl", "parquet"),
+        default=None,
+        help="ray: --out is a folder of part files written by Ray's writers, in this format",
+    )
+    g.add_argument(
+        "--transport", choices=("direct", "sdk"), default=None, help="openai backend: how requests are sent (direct)"
+    )
+
+
+def _run_on_ray(args: argparse.Namespace) -> Any:
+    return api.run_corpus_ray(
+        args.corpus,
+        out=args.out,
+        backend=args.backend,
+        model=args.model,
+        backend_options=_backend_options(args),
+        prompt=args.prompt,
+        max_retries=args.max_retries,
+        max_chars=args.max_chars,
+        chunk_chars=args.chunk_chars,
+        id_field=args.id_field,
+        text_field=args.text_field,
+        split=args.split,
+        limit=args.limit,
+        concurrency=args.concurrency,
+        actors=args.actors,
+        batch_size=args.batch_size,
+        rpm=args.rpm,
+        tpm=args.tpm,
+        cache=not args.no_cache,
+        cache_dir=args.cache_dir,
+        record=args.record,
+        resume=not args.overwrite,
+        retry_failed=args.retry_failed,
+        prices=args.prices,
+        parquet=args.parquet,
+        ray_address=args.ray_address,
+        write=args.ray_write,
+        progress=not args.quiet and sys.stderr.isatty(),
+    )
+
+
 def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "base_url": args.base_url,
@@ -204,6 +264,7 @@ def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
         "timeout": args.timeout,
         "replay": args.replay,
         "threads": args.threads,
+        "transport": getattr(args, "transport", None),
     }
 
 

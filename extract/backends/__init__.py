@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -51,6 +51,11 @@ class OpenAIOptions(BackendOptions):
     base_url: str | None = Field(default=None, description="The endpoint, e.g. http://127.0.0.1:8000/v1.")
     api_key_env: str = Field(default="OPENAI_API_KEY", description="The variable holding the API key.")
     timeout: float = Field(default=120.0, gt=0, description="Seconds per request.")
+    transport: Literal["direct", "sdk"] = Field(
+        default="direct",
+        description="How batch requests leave the process: a prepared body over one aiohttp pool, or the SDK.",
+    )
+    max_connections: int = Field(default=1024, ge=1, description="Connections the direct transport keeps open.")
 
 
 class MockOptions(BackendOptions):
@@ -96,6 +101,8 @@ def _build_openai(o: OpenAIOptions, retry: RetryPolicy, limiter: RateLimiter | N
         limiter=limiter,
         temperature=o.temperature,
         seed=o.seed,
+        transport=o.transport,
+        max_connections=o.max_connections,
         **extra,
     )
 

@@ -1,0 +1,240 @@
+"""Chat-completion requests sent as prepared bytes over one aiohttp session.
+
+Why this exists: with the openai SDK (3.x), each request costs the client about
+2-9 ms of CPU (depending on the SDK version and the machine) before a byte is
+sent: the SDK walks the request parameters recursively (most of it over the 10 KB
+tool schema, which never changes) and httpcore's connection pool scans every
+connection for every request. At 64 requests in flight against a server answering
+in 200 ms, one event loop has 3.1 ms per request in all, so the SDK alone capped a
+batch at 30-70% of what the server allows (``benchmarks/bench_transport.py``).
+
+Here the part of the body that is the same for every request of a schema (model,
+generation parameters, ``tools``/``tool_choice``/``response_format``) is
+serialised once and spliced after the messages, and the request goes straight to
+an aiohttp connection pool. What users rely on from the SDK is kept: errors are
+the package's typed exceptions chosen from the status code exactly as for the SDK
+path (:func:`error_for_status`, shared with it), ``Retry-After`` and
+``retry-after-ms`` are honoured, and the reply is parsed into the SDK's own
+``ChatCompletion`` type, usage included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from openai.types.chat import ChatCompletion
+from pydantic import BaseModel, ValidationError
+
+from extract.core.errors import (
+    AuthenticationFailed,
+    ConfigError,
+    ConnectionFailed,
+    RateLimited,
+    RequestTimeout,
+    ServerError,
+    TransportError,
+)
+
+#: Parameters of a request that are not messages but vary per request; never cached.
+_DYNAMIC = frozenset({"messages"})
+
+
+def retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
+    if headers is None:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return float(ms) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        try:
+            parsed = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, parsed.timestamp() - time.time())
+
+
+def error_for_status(
+    status: int, message: str, headers: Mapping[str, str] | None, where: str
+) -> TransportError | ConfigError:
+    """The package's error for an HTTP error status, the same for the SDK and the direct path."""
+    if status == 429:
+        return RateLimited("rate limited (HTTP 429)", status=429, retry_after=retry_after(headers))
+    if status in (401, 403):
+        return AuthenticationFailed(
+            f"{where} refused the API key (HTTP {status})", status=status, hint="check the key's variable"
+        )
+    if status == 404:
+        return ConfigError(
+            f"{where} answered 404: {message}", hint="check --model and --base-url (it usually ends in /v1)"
+        )
+    if status >= 500:
+        return ServerError(f"server error (HTTP {status})", status=status, retry_after=retry_after(headers))
+    return TransportError(f"HTTP {status}: {message}", status=status, retryable=status in (408, 409, 425))
+
+
+def proxy_for(url: str) -> str | None:
+    """The proxy the environment names for ``url`` (``HTTPS_PROXY``/``HTTP_PROXY`` unless ``NO_PROXY`` matches)."""
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.hostname and urllib.request.proxy_bypass(parts.hostname):
+        return None
+    return urllib.request.getproxies().get(parts.scheme) or None
+
+
+def _jsonable(value: Any) -> Any:
+    """What ``json.dumps`` cannot write itself: pydantic objects in re-ask messages."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", exclude_unset=True)
+    raise TypeError(f"cannot send a {type(value).__name__} in a chat request")
+
+
+class PreparedBodies:
+    """The constant part of a request body, serialised once per (schema, parameters).
+
+    ``key`` names what decides the constant part (the response model and the
+    instructor mode); the names and scalar values of the other parameters are added
+    to it, so a parameter that instructor adds or changes gets a new entry rather
+    than a stale one.
+    """
+
+    def __init__(self) -> None:
+        self._fragments: dict[tuple[Any, ...], bytes] = {}
+
+    def body(self, kwargs: Mapping[str, Any], key: Any) -> bytes:
+        static = tuple(
+            sorted(
+                (k, v if isinstance(v, str | int | float | bool | None) else type(v).__name__)
+                for k, v in kwargs.items()
+                if k not in _DYNAMIC
+            )
+        )
+        cache_key = (key, static)
+        fragment = self._fragments.get(cache_key)
+        if fragment is None:
+            rest = {k: v for k, v in kwargs.items() if k not in _DYNAMIC}
+            fragment = json.dumps(rest, ensure_ascii=False, separators=(",", ":"), default=_jsonable).encode()
+            self._fragments[cache_key] = fragment
+        messages = json.dumps(
+            kwargs.get("messages") or [], ensure_ascii=False, separators=(",", ":"), default=_jsonable
+        ).encode()
+        if fragment == b"{}":
+            return b'{"messages":' + messages + b"}"
+        return b'{"messages":' + messages + b"," + fragment[1:]
+
+    def __len__(self) -> int:
+        return len(self._fragments)
+
+
+def parse_completion(data: bytes, where: str) -> ChatCompletion:
+    """The SDK's ``ChatCompletion`` from a 200 body: strict first, then as leniently as the SDK itself."""
+    try:
+        return ChatCompletion.model_validate_json(data)
+    except ValidationError:
+        pass
+    try:
+        obj = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ServerError(f"unusable response from {where}: {exc}") from None
+    if not isinstance(obj, dict):
+        raise ServerError(f"unusable response from {where}: not a JSON object")
+    # Servers that leave out fields OpenAI always sends (created, object...) still work with
+    # the SDK, which builds the object without validation; so do we.
+    return ChatCompletion.construct(**obj)
+
+
+def _error_message(data: bytes) -> str:
+    try:
+        obj = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return data[:200].decode("utf-8", "replace").strip() or "no message"
+    error = obj.get("error") if isinstance(obj, dict) else None
+    if isinstance(error, dict) and error.get("message"):
+        return str(error["message"])
+    if isinstance(error, str):
+        return error
+    return json.dumps(obj)[:200]
+
+
+class DirectChat:
+    """``POST {base_url}/chat/completions`` with prepared bytes over an aiohttp connection pool.
+
+    One instance belongs to one event loop (aiohttp's rule); the backend makes one per loop.
+    ``max_connections`` caps open connections (the batch's concurrency bounds requests in
+    flight anyway); idle connections are kept for reuse however many there are, unlike the
+    SDK's default pool, which keeps 100 and reopens the rest at every wave past 100.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        headers: Mapping[str, str],
+        *,
+        timeout: float,
+        max_connections: int = 1024,
+    ):
+        import aiohttp
+        import yarl
+
+        # Parsed once: aiohttp would parse a string URL again for every request.
+        self.url = yarl.URL(base_url.rstrip("/") + "/chat/completions")
+        self.where = base_url
+        self._headers = {"Content-Type": "application/json", "Accept": "application/json", **headers}
+        self._timeout = timeout
+        self._aiohttp = aiohttp
+        connector = aiohttp.TCPConnector(limit=max_connections, limit_per_host=0, keepalive_timeout=30)
+        # The proxy (HTTP(S)_PROXY, NO_PROXY, as the SDK honours them) is looked up once for the
+        # one endpoint: aiohttp's trust_env would look it up, and ~/.netrc, in a worker thread on
+        # every request, a thread hop that cost more than the request itself at 64 in flight.
+        self._proxy = proxy_for(str(self.url))
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=timeout),
+            headers=self._headers,
+        )
+        self.bodies = PreparedBodies()
+
+    async def create(self, kwargs: Mapping[str, Any], key: Any) -> ChatCompletion:
+        """Send one chat request; the package's error when it fails."""
+        aiohttp = self._aiohttp
+        body = self.bodies.body(kwargs, key)
+        try:
+            async with self._session.post(self.url, data=body, proxy=self._proxy) as response:
+                data = await response.read()
+                status, headers = response.status, response.headers
+        except TimeoutError:
+            raise RequestTimeout(
+                f"no answer from {self.where} within {self._timeout:g} s", hint="raise --timeout if the model is slow"
+            ) from None
+        except aiohttp.ClientPayloadError as exc:  # a body cut off mid-way: the server's fault
+            raise ServerError(f"unusable response from {self.where}: {exc}") from None
+        except (aiohttp.ClientConnectionError, aiohttp.ClientOSError, OSError) as exc:
+            raise ConnectionFailed(
+                f"cannot reach {self.where}: {exc}", hint="is the server running? check --base-url"
+            ) from None
+        except aiohttp.ClientResponseError as exc:  # a malformed status line or headers
+            raise ServerError(f"unusable response from {self.where}: {exc}") from None
+        if status >= 400:
+            raise error_for_status(status, _error_message(data), headers, self.where)
+        return parse_completion(data, self.where)
+
+    async def close(self) -> None:
+        await self._session.close()
+        # aiohttp closes TLS transports a moment after close() returns; let them go
+        # before the event loop ends, or it warns about unclosed transports.
+        await asyncio.sleep(0)

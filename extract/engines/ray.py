@@ -1,0 +1,625 @@
+"""The Ray Data engine: a corpus streams through an actor pool, on one machine or a cluster.
+
+Documents are read with Ray's own readers (JSON Lines, Parquet, CSV, text files, a
+Hugging Face dataset, or any ``ray.data.Dataset`` a caller builds) and flow through
+``map_batches`` on a pool of :class:`ExtractActor`. Each actor builds one backend
+client (so one connection pool) and runs its batch on its own event loop with at
+most ``concurrency`` documents in flight, through the same
+:func:`~extract.core.pipeline.aextract_document` as the default engine. Results
+stream back to the driver, which appends them to the same JSON Lines run file
+with the same writer, so records, failure records and resume are those of the
+default engine.
+
+- **Resume**: ids already in the run file are handed to every actor, which skips
+  them before any model call (``--retry-failed`` as in the default engine).
+- **One rate budget for the cluster**: ``rpm``/``tpm`` live in one small Ray actor
+  (:class:`TokenBucket`); every backend on every node reserves from it.
+- **Faults**: an actor process that dies is restarted by Ray, which runs its
+  unfinished batches again (and finished ones whose results died with it); a
+  batch's results reach the driver only when the whole batch is done, so a killed
+  batch writes nothing, and the driver also refuses a second record for an id in
+  one run. What a rerun batch had already been answered is asked again unless the
+  response cache (on a shared file system) holds it; with the cache, only the
+  requests in flight at the moment of the kill are repeated.
+- **Response cache**: every actor opens the same cache directory. On one machine or
+  on a shared file system (NFS, a mounted bucket) a document answered on one node is
+  a cache hit on every other. Without a shared file system each node keeps its own
+  cache: nothing breaks, but a document retried on another node is asked again, and
+  a re-run hits only what that node itself saw.
+
+Ray is optional (``pip install 'incident-extract[ray]'``); this module imports it
+when used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from extract.core.backend import Backend
+from extract.core.errors import ConfigError, ExtractError, InputError
+from extract.core.pipeline import ExtractConfig, aextract_document, failure_result
+from extract.core.prompts import load_prompt
+from extract.core.records import DocumentResult
+from extract.io.corpus import TEXT_SUFFIXES, BadDocument, _Fields, _row_item
+from extract.io.output import RunWriter, read_run, run_state
+from extract.runner import Prices, RunSummary
+from extract.transport import RateLimiter, RetryPolicy
+
+#: Columns of the rows the actors return to the driver.
+RESULT_COLUMNS = ("id", "status", "record")
+SKIPPED = "skipped"
+#: A column the text-file reader adds when a file cannot be read as text.
+PROBLEM = "__problem__"
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(
+            "the ray engine needs Ray", hint="pip install 'incident-extract[ray]' (or --engine local)"
+        ) from None
+    return ray
+
+
+# -- what every actor builds ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """How to build the backend on each actor (a client cannot travel between processes; its recipe can)."""
+
+    backend: str | None = None
+    model: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    cache: bool = True
+    cache_dir: str | None = None
+    record: str | None = None
+    retry: RetryPolicy | None = None
+
+    def build(self, limiter: RateLimiter | None = None, *, check: bool = False) -> Backend:
+        from extract.api import make_backend  # the one recipe, shared with the default engine
+
+        return make_backend(
+            self.backend,
+            self.model,
+            options=dict(self.options),
+            limiter=limiter,
+            retry=self.retry,
+            cache=self.cache,
+            cache_dir=self.cache_dir,
+            record=self.record,
+            check=check,
+        )
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything an actor needs to extract documents, in a form Ray can ship."""
+
+    backend: BackendSpec
+    prompt: str = "incidents"
+    max_retries: int = 2
+    max_chars: int = 200_000
+    chunk_chars: int = 12_000
+    id_field: str = "id"
+    text_field: str = "text"
+    #: Documents in flight per actor.
+    concurrency: int = 16
+    #: Where the rows came from, for failure messages.
+    origin: str = "<dataset>"
+
+    def config(self, backend: Backend) -> ExtractConfig:
+        return ExtractConfig(
+            backend=backend,
+            prompt=load_prompt(self.prompt),
+            max_retries=self.max_retries,
+            max_chars=self.max_chars,
+            chunk_chars=self.chunk_chars,
+        )
+
+
+# -- one rate budget for the whole cluster -------------------------------------------------------------------------
+
+
+class TokenBucket:
+    """Requests and tokens per minute, refilled continuously; run as one Ray actor that every backend asks.
+
+    :meth:`reserve` takes what a request needs and returns 0.0, or returns how long to
+    wait before asking again and takes nothing.
+    """
+
+    def __init__(self, rpm: float | None, tpm: float | None):
+        self.rpm = float(rpm or 0)
+        self.tpm = float(tpm or 0)
+        self.requests = self.rpm
+        self.tokens = self.tpm
+        self.stamp = time.monotonic()
+        self.granted = 0
+
+    def reserve(self, tokens: float = 0.0) -> float:
+        now = time.monotonic()
+        elapsed, self.stamp = now - self.stamp, now
+        if self.rpm:
+            self.requests = min(self.rpm, self.requests + elapsed * self.rpm / 60)
+        if self.tpm:
+            self.tokens = min(self.tpm, self.tokens + elapsed * self.tpm / 60)
+            tokens = min(tokens, self.tpm)
+        wait = 0.0
+        if self.rpm and self.requests < 1:
+            wait = (1 - self.requests) * 60 / self.rpm
+        if self.tpm and self.tokens < tokens:
+            wait = max(wait, (tokens - self.tokens) * 60 / self.tpm)
+        if wait > 0:
+            return wait
+        if self.rpm:
+            self.requests -= 1
+        if self.tpm:
+            self.tokens -= tokens
+        self.granted += 1
+        return 0.0
+
+    def stats(self) -> dict[str, float]:
+        return {"granted": self.granted, "rpm": self.rpm, "tpm": self.tpm}
+
+
+class SharedRateLimiter(RateLimiter):
+    """A :class:`~extract.transport.RateLimiter` whose budget is the cluster's :class:`TokenBucket` actor."""
+
+    def __init__(self, bucket: Any, rpm: float | None, tpm: float | None):
+        super().__init__(rpm, tpm)
+        self._bucket = bucket
+
+    async def acquire(self, tokens: float = 0.0) -> None:
+        while (wait := await self._bucket.reserve.remote(tokens)) > 0:
+            await asyncio.sleep(wait)
+
+
+# -- the actor -----------------------------------------------------------------------------------------------------
+
+
+class ExtractActor:
+    """One backend client and one event loop; extracts a batch of rows with ``concurrency`` in flight."""
+
+    def __init__(
+        self, job: JobSpec, done: list[Any], bucket: Any = None, rpm: float | None = None, tpm: float | None = None
+    ):
+        ray = _ray()
+        self.job = job
+        # ``done`` is a one-element list holding an object ref, so Ray does not resolve it per batch.
+        self.done: frozenset[str] = ray.get(done[0]) if done else frozenset()
+        limiter = SharedRateLimiter(bucket, rpm, tpm) if bucket is not None else None
+        self.backend = job.backend.build(limiter)
+        self.config = job.config(self.backend)
+        self.fields = _Fields(job.id_field, job.text_field)
+        self.loop = asyncio.new_event_loop()
+
+    def __call__(self, batch: Any) -> Any:
+        import pyarrow as pa
+
+        rows = batch.to_pylist()
+        results = self.loop.run_until_complete(self._extract(rows))
+        columns: dict[str, list[str]] = {name: [] for name in RESULT_COLUMNS}
+        for row in results:
+            for name, value in zip(RESULT_COLUMNS, row, strict=True):
+                columns[name].append(value)
+        return pa.table({name: pa.array(values, pa.string()) for name, values in columns.items()})
+
+    async def _extract(self, rows: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+        gate = asyncio.Semaphore(max(1, self.job.concurrency))
+
+        async def one(row: dict[str, Any]) -> tuple[str, str, str]:
+            problem = row.pop(PROBLEM, None)
+            item = _row_item(row, self.fields, self.job.origin, _fallback_id(row, self.fields))
+            if problem:
+                item = BadDocument(item.id, self.job.origin, str(problem))
+            if item.id in self.done:
+                return item.id, SKIPPED, ""
+            if isinstance(item, BadDocument):
+                error = InputError(f"{item.origin}: {item.reason}" if item.origin else item.reason)
+                error.reason = "bad_input"
+                result = failure_result(item.id, self.config, error)
+            else:
+                async with gate:
+                    result = await aextract_document(item, self.config)
+            return result.id, result.status.value, result.to_json()
+
+        return await asyncio.gather(*(one(row) for row in rows))
+
+    def __del__(self) -> None:
+        closer = getattr(self.backend, "aclose", None)
+        if closer is not None and not self.loop.is_closed():
+            with contextlib.suppress(Exception):
+                self.loop.run_until_complete(closer())
+                self.loop.close()
+
+
+def _fallback_id(row: Mapping[str, Any], fields: _Fields) -> str:
+    """An id for a row without one: a hash of its text, the same on every node and every run."""
+    text = row.get(fields.text)
+    digest = hashlib.sha256(str(text).encode("utf-8", "replace")).hexdigest()[:16]
+    return f"row-{digest}"
+
+
+# -- reading a corpus with Ray's readers ---------------------------------------------------------------------------
+
+
+def read_corpus(
+    source: Any, *, id_field: str = "id", text_field: str = "text", split: str = "train", limit: int | None = None
+) -> tuple[Any, str]:
+    """A ``ray.data.Dataset`` of rows for ``source`` and a name for it.
+
+    ``source``: a ``ray.data.Dataset``; a Hugging Face ``Dataset``/``DatasetDict``; a URI
+    Ray's readers open (``s3://bucket/articles.parquet``, a ``.jsonl``, a folder of Parquet);
+    or a path to a ``.jsonl``/``.json``/``.csv``/``.parquet`` file, a folder of Parquet files,
+    a folder of ``.txt``/``.md`` files (id: the path without suffix, as in the default
+    engine) or a dataset saved with ``save_to_disk``.
+    """
+    ray = _ray()
+    if isinstance(source, ray.data.Dataset):
+        ds, name = source, "<dataset>"
+    elif _is_hf_dataset(source):
+        if hasattr(source, "keys") and not hasattr(source, "column_names"):
+            source = source[split]
+        ds, name = ray.data.from_huggingface(source), "<dataset>"
+    elif "://" in str(source):  # s3://, gs://, hdfs://...: Ray's readers open them, by suffix
+        name = str(source)
+        ds = _read_uri(ray, name)
+    else:
+        path = Path(str(source))
+        name = str(source)
+        if not path.exists():
+            raise InputError(f"{path}: no such file or folder; check the path")
+        ds = _read_path(ray, path, split)
+    if limit is not None:
+        ds = ds.limit(limit)
+    return ds, name
+
+
+def _is_hf_dataset(value: Any) -> bool:
+    return type(value).__module__.startswith("datasets.")
+
+
+def _read_uri(ray: Any, uri: str) -> Any:
+    path = uri.rstrip("/")
+    if path.endswith(".jsonl"):
+        return ray.data.read_json(uri, lines=True)
+    if path.endswith(".json"):
+        return ray.data.read_json(uri)
+    if path.endswith(".csv"):
+        return ray.data.read_csv(uri)
+    return ray.data.read_parquet(uri)  # a Parquet file or a folder of them
+
+
+def _read_path(ray: Any, path: Path, split: str) -> Any:
+    suffix = path.suffix.lower()
+    if path.is_file():
+        if suffix == ".jsonl":
+            return ray.data.read_json(str(path), lines=True)
+        if suffix == ".json":
+            return ray.data.read_json(str(path))
+        if suffix == ".csv":
+            return ray.data.read_csv(str(path))
+        if suffix == ".parquet":
+            return ray.data.read_parquet(str(path))
+        if suffix in TEXT_SUFFIXES:
+            return _read_text_files(ray, [path], path.parent)
+        raise InputError(
+            f"{path}: unknown corpus format {suffix!r}", hint="use .jsonl, .json, .csv, .parquet or a folder"
+        )
+    if (path / "dataset_dict.json").exists() or (path / "state.json").exists():
+        import datasets
+
+        loaded = datasets.load_from_disk(str(path))
+        if hasattr(loaded, "keys") and not hasattr(loaded, "column_names"):
+            loaded = loaded[split]
+        return ray.data.from_huggingface(loaded)
+    if any(path.glob("*.parquet")):
+        return ray.data.read_parquet(str(path))
+    files = sorted(
+        p
+        for p in path.rglob("*")
+        if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES and not any(part.startswith(".") for part in p.parts)
+    )
+    if not files:
+        raise InputError(f"{path}: no .txt, .md or .parquet files in this folder; check the path")
+    return _read_text_files(ray, files, path)
+
+
+def _read_text_files(ray: Any, files: list[Path], root: Path) -> Any:
+    """One row per file, id = path relative to ``root`` without its suffix (as the default engine names them)."""
+    from extract.io.corpus import _decode_text
+
+    ids = {str(p.resolve()): p.relative_to(root).as_posix().rsplit(".", 1)[0] for p in files}
+
+    def decode(batch: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, list[Any]] = {"id": [], "text": [], PROBLEM: []}
+        for file_path, data in zip(batch["path"], batch["bytes"], strict=True):
+            text, problem = _decode_text(bytes(data))
+            out["id"].append(ids.get(str(Path(file_path).resolve()), Path(file_path).stem))
+            out["text"].append(text)
+            out[PROBLEM].append(problem)
+        return out
+
+    ds = ray.data.read_binary_files([str(p) for p in files], include_paths=True)
+    return ds.map_batches(decode, batch_format="numpy")
+
+
+# -- the driver ----------------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def ray_session(address: str | None = None, *, num_cpus: int | None = None) -> Iterator[Any]:
+    """Connect to ``address`` (``auto``, ``ray://host:port``...) or start a local Ray instance.
+
+    A local instance listens on 127.0.0.1 only, with no dashboard and no usage
+    statistics, and is shut down on exit; an instance already running in this process
+    is used as it is and left running.
+    """
+    ray = _ray()
+    if ray.is_initialized():
+        yield ray
+        return
+    saved = os.environ.get("RAY_USAGE_STATS_ENABLED")
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    try:
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "warning"}
+        if address:
+            ray.init(address=address, **kwargs)
+        else:
+            ray.init(num_cpus=num_cpus, _node_ip_address="127.0.0.1", **kwargs)
+    finally:
+        if saved is None:
+            os.environ.pop("RAY_USAGE_STATS_ENABLED", None)
+        else:
+            os.environ["RAY_USAGE_STATS_ENABLED"] = saved
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def run_dataset(
+    dataset: Any,
+    job: JobSpec,
+    out: str | Path,
+    *,
+    actors: int = 2,
+    actor_cpus: float = 0.5,
+    batch_size: int | None = None,
+    resume: bool = True,
+    retry_failed: bool = False,
+    rpm: float | None = None,
+    tpm: float | None = None,
+    prices: Prices | None = None,
+    on_result: Callable[[DocumentResult], None] | None = None,
+    progress: bool = False,
+    bucket: Any = None,
+    resources: Mapping[str, float] | None = None,
+    write: str | None = None,
+) -> RunSummary:
+    """Extract every row of a ``ray.data.Dataset`` into the JSON Lines run file ``out``.
+
+    With ``write`` (``"jsonl"`` or ``"parquet"``), ``out`` is a folder that Ray's own writers
+    fill with part files, written where the actors run instead of through the driver: JSON
+    Lines parts hold the run file's records, line for line; Parquet parts have the columns of
+    ``extract run --parquet``. A rerun with the same folder resumes from every part in it.
+
+    Needs a running Ray session (:func:`ray_session`, or the caller's ``ray.init``).
+    ``actors`` backends run at once, each with ``job.concurrency`` documents in flight,
+    on batches of ``batch_size`` rows (default: four times ``job.concurrency``, so an
+    actor's slots stay busy across the tail of a batch). The run file, its resume and
+    its failure records are those of the default engine. ``bucket``: a :class:`TokenBucket`
+    actor to share with other runs (default: one made for this run from ``rpm``/``tpm``).
+    ``resources``: custom Ray resources each actor needs, e.g. ``{"vllm": 1}`` on a cluster
+    whose nodes were started with ``ray start --resources='{"vllm": 1}'`` next to their own
+    model server, so that each actor lands on a node with a server and ``base_url`` can be
+    ``http://127.0.0.1:8000/v1``.
+    """
+    ray = _ray()
+    out = Path(out)
+    if write not in (None, *WRITERS):
+        raise ConfigError(f"unknown output format {write!r}", hint=f"choose one of {', '.join(WRITERS)}")
+    done: set[str] = set()
+    failed_before: set[str] = set()
+    if resume and out.exists():
+        written, failed_before = part_state(out) if write else run_state(out)
+        done = written - failed_before if retry_failed else written
+    if not resume and out.exists():
+        if out.is_dir():
+            for part in _parts(out):
+                part.unlink()
+        else:
+            out.unlink()
+
+    name, model = job.backend.backend or "", job.backend.model or ""
+    if job.backend.backend != "local":  # fail fast, once, on the driver (the local model would load here)
+        probe = job.backend.build(check=True)
+        name, model = probe.name, probe.model
+    summary = RunSummary(out=str(out), backend=name, model=model)
+
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = progress
+    context.print_on_execution_start = False
+    own_bucket = bucket is None and bool(rpm or tpm)
+    if own_bucket:
+        bucket = ray.remote(num_cpus=0)(TokenBucket).remote(rpm, tpm)
+    done_ref = ray.put(frozenset(done))
+    mapped = dataset.map_batches(
+        ExtractActor,
+        fn_constructor_kwargs={"job": job, "done": [done_ref], "bucket": bucket, "rpm": rpm, "tpm": tpm},
+        batch_size=batch_size or max(1, 4 * job.concurrency),
+        batch_format="pyarrow",
+        compute=ray.data.ActorPoolStrategy(size=max(1, actors)),
+        num_cpus=actor_cpus,
+        resources=dict(resources) if resources else None,
+        # Ray Data restarts a dead actor process and runs its unfinished batches again
+        # (its defaults for actor pools: max_restarts=-1, max_task_retries=-1).
+    )
+    started = time.perf_counter()
+    quiet = contextlib.ExitStack()
+    if not progress:
+        quiet.enter_context(_log_level("ray.data", logging.WARNING))
+    if write:
+        try:
+            _write_parts(ray, mapped, out, write, summary, done, failed_before)
+        except Exception as exc:
+            raise _unwrap(ray, exc) from None
+        finally:
+            quiet.close()
+            summary.seconds = time.perf_counter() - started
+            summary.cost = prices.cost(summary.usage) if prices else None
+            if own_bucket:
+                ray.kill(bucket)
+        return summary
+    writer = RunWriter(out)
+    seen: set[str] = set()
+    try:
+        for batch in mapped.iter_batches(batch_format="pyarrow", batch_size=None):
+            for doc_id, status, record in zip(*(batch.column(c).to_pylist() for c in RESULT_COLUMNS), strict=True):
+                if status == SKIPPED:
+                    summary.skipped += 1
+                    summary.skipped_failed += doc_id in failed_before
+                    continue
+                if doc_id in seen:
+                    summary.failures["duplicate_id"] += 1
+                    continue
+                seen.add(doc_id)
+                result = DocumentResult.model_validate_json(record)
+                writer.write(result)
+                summary.add(result)
+                if on_result:
+                    on_result(result)
+    except Exception as exc:
+        raise _unwrap(ray, exc) from None
+    finally:
+        quiet.close()
+        writer.close()
+        summary.seconds = time.perf_counter() - started
+        summary.cost = prices.cost(summary.usage) if prices else None
+        if own_bucket:
+            ray.kill(bucket)
+    return summary
+
+
+# -- output written by Ray's writers ----------------------------------------------------------------------------
+
+
+#: Formats Ray's writers can write a run as, into a folder of part files.
+WRITERS = ("jsonl", "parquet")
+
+
+def _run_file_datasink(path: str) -> Any:
+    """A Ray datasink writing each block's records as JSON Lines, exactly the run file's lines."""
+    from ray.data.datasource import BlockBasedFileDatasink
+
+    class RunFileDatasink(BlockBasedFileDatasink):
+        def __init__(self, path: str):
+            super().__init__(path, file_format="jsonl")
+
+        def write_block_to_file(self, block: Any, file: Any) -> None:
+            table = block.to_arrow()
+            pairs = zip(table.column("status").to_pylist(), table.column("record").to_pylist(), strict=True)
+            file.write("".join(line + "\n" for status, line in pairs if status != SKIPPED).encode("utf-8"))
+
+    return RunFileDatasink(path)
+
+
+def _as_parquet_rows(batch: Any) -> Any:
+    """The columns of ``extract run --parquet`` for a batch of results."""
+    import pyarrow as pa
+
+    from extract.io.output import _parquet_row, _parquet_schema
+
+    pairs = zip(batch.column("status").to_pylist(), batch.column("record").to_pylist(), strict=True)
+    rows = [_parquet_row(DocumentResult.model_validate_json(r)) for status, r in pairs if status != SKIPPED]
+    return pa.Table.from_pylist(rows, schema=_parquet_schema())
+
+
+def _parts(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in (".jsonl", ".parquet"))
+
+
+def part_state(folder: str | Path) -> tuple[set[str], set[str]]:
+    """The ids in a folder of part files, and those whose record is a failure (as :func:`run_state`)."""
+    import pyarrow.parquet as pq
+
+    written: set[str] = set()
+    failed: set[str] = set()
+    for part in _parts(Path(folder)):
+        if part.suffix == ".jsonl":
+            ids, bad = run_state(part)
+        else:
+            table = pq.read_table(part, columns=["id", "status"])
+            pairs = list(zip(table.column("id").to_pylist(), table.column("status").to_pylist(), strict=True))
+            ids = {i for i, _ in pairs}
+            bad = {i for i, status in pairs if status == "failed"}
+        failed = (failed - ids) | bad
+        written |= ids
+    return written, failed
+
+
+def _write_parts(
+    ray: Any, mapped: Any, out: Path, write: str, summary: RunSummary, done: set[str], failed_before: set[str]
+) -> None:
+    """Write the results with Ray's writers; fill ``summary`` from the parts this run added."""
+    import pyarrow.parquet as pq
+
+    out.mkdir(parents=True, exist_ok=True)
+    before = set(_parts(out))
+    # The driver sees no row here, so "skipped" counts the ids already in the folder that this
+    # run did not extract again (the documents the actors skipped, when the corpus is the same).
+    summary.skipped = len(done)
+    summary.skipped_failed = len(done & failed_before)
+    if write == "jsonl":
+        mapped.write_datasink(_run_file_datasink(str(out)))
+    else:
+        mapped.map_batches(_as_parquet_rows, batch_format="pyarrow").write_parquet(str(out))
+    for part in sorted(set(_parts(out)) - before):
+        if part.suffix == ".jsonl":
+            for result in read_run(part):
+                summary.add(result)
+            continue
+        table = pq.read_table(part)
+        for row in table.to_pylist():
+            summary.documents += 1
+            summary.ok += row["status"] == "ok"
+            summary.partial += row["status"] == "partial"
+            if row["status"] == "failed":
+                summary.failed += 1
+                summary.failures[row["failure_reason"] or "unknown"] += 1
+            summary.incidents += row["n_incidents"]
+
+
+@contextlib.contextmanager
+def _log_level(name: str, level: int) -> Iterator[None]:
+    """Ray Data logs every execution at INFO; keep it out of the user's terminal for the run, then restore."""
+    logger = logging.getLogger(name)
+    saved = logger.level
+    logger.setLevel(max(level, saved))
+    try:
+        yield
+    finally:
+        logger.setLevel(saved)
+
+
+def _unwrap(ray: Any, exc: BaseException) -> BaseException:
+    """The package's own error inside a Ray task error (a refused key stops the run with one line)."""
+    seen = 0
+    cause: BaseException | None = exc
+    while cause is not None and seen < 10:
+        if isinstance(cause, ExtractError):
+            return cause
+        inner = getattr(cause, "cause", None)
+        cause = inner if isinstance(inner, BaseException) else (cause.__cause__ or cause.__context__)
+        seen += 1
+    return exc

@@ -1,0 +1,187 @@
+"""The openai backend's two async transports against the fake server: the same bodies, the same errors.
+
+``direct`` (the default) posts a prepared body over aiohttp; ``sdk`` goes through
+``AsyncOpenAI``. Whatever the server does, a user must not be able to tell them apart
+except by speed: these tests send the same requests both ways and compare.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import time
+from typing import Any
+
+import pytest
+
+from extract.backends.openai_compat import OpenAIBackend
+from extract.backends.openai_wire import PreparedBodies, error_for_status, retry_after
+from extract.core.backend import Completion, CompletionRequest
+from extract.core.errors import (
+    AuthenticationFailed,
+    ConfigError,
+    ConnectionFailed,
+    ExtractError,
+    RateLimited,
+    RequestTimeout,
+    ServerError,
+    TransportError,
+)
+from extract.core.prompts import load_prompt
+from extract.core.schema import SCHEMA_VERSION, Extraction
+from extract.testing import FakeOpenAIServer, Fault, always, doc_marker, first_attempts
+from extract.transport import RetryPolicy
+
+pytestmark = pytest.mark.server
+
+ONCE = RetryPolicy(max_attempts=1)
+TEXT = f"Shelling hit the outskirts of Hama on Monday, killing five civilians. {doc_marker('d1')}"
+TRANSPORTS = [pytest.param("direct", id="direct"), pytest.param("sdk", id="sdk")]
+
+
+def request(max_retries: int = 2) -> CompletionRequest:
+    prompt = load_prompt()
+    return CompletionRequest(
+        messages=tuple(prompt.render(TEXT, "d1")),
+        response_model=Extraction,
+        document_id="d1",
+        prompt_hash=prompt.hash,
+        schema_version=SCHEMA_VERSION,
+        max_retries=max_retries,
+    )
+
+
+def acomplete(backend: OpenAIBackend, req: CompletionRequest) -> Completion:
+    async def go() -> Completion:
+        try:
+            return await backend.complete(req)
+        finally:
+            await backend.aclose()
+
+    return asyncio.run(go())
+
+
+def outcome(backend: OpenAIBackend) -> tuple[type[BaseException] | None, Any]:
+    """(the error class raised or None, its retry_after or the completion's usage)."""
+    try:
+        done = acomplete(backend, request(max_retries=0))
+    except ExtractError as exc:
+        return type(exc), getattr(exc, "retry_after", None)
+    return None, (done.usage.requests, done.usage.prompt_tokens, done.usage.completion_tokens)
+
+
+@pytest.mark.parametrize("mode", [pytest.param(m, id=m) for m in ("tools", "json", "json_schema", "md_json")])
+def test_both_transports_send_the_same_body(mode: str) -> None:
+    """Including a re-ask after a reply that failed validation, whose messages carry the error."""
+    bodies: dict[str, list[dict[str, Any]]] = {}
+    for transport in ("direct", "sdk"):
+        with FakeOpenAIServer(plan=first_attempts(1, Fault.schema_violation())) as server:
+            backend = OpenAIBackend("fake", base_url=server.base_url, mode=mode, retry=ONCE, transport=transport)
+            done = acomplete(backend, request())
+            bodies[transport] = [r.body or {} for r in server.chat_requests()]
+        assert done.attempts == 2 and len(done.parsed.incidents) == 1
+    assert len(bodies["direct"]) == 2
+    assert bodies["direct"] == bodies["sdk"]
+
+
+def test_the_constant_part_is_serialised_once_per_schema() -> None:
+    with FakeOpenAIServer() as server:
+        backend = OpenAIBackend("fake", base_url=server.base_url, retry=ONCE)
+
+        async def go() -> int:
+            for _ in range(5):
+                await backend.complete(request())
+            direct = backend._direct
+            assert direct is not None
+            count = len(direct.bodies)
+            await backend.aclose()
+            return count
+
+        assert asyncio.run(go()) == 1
+        assert server.count() == 5
+
+
+def test_prepared_body_splices_messages_before_the_constant_part() -> None:
+    bodies = PreparedBodies()
+    a = bodies.body({"messages": [{"role": "user", "content": 'é "x"'}], "model": "m", "tools": [{"a": 1}]}, "k")
+    b = bodies.body({"messages": [], "model": "m", "tools": [{"a": 1}]}, "k")
+    assert a == '{"messages":[{"role":"user","content":"é \\"x\\""}],"model":"m","tools":[{"a":1}]}'.encode()
+    assert b == b'{"messages":[],"model":"m","tools":[{"a":1}]}'
+    # A scalar parameter that changes gets its own entry, never the stale one.
+    c = bodies.body({"messages": [], "model": "other", "tools": [{"a": 1}]}, "k")
+    assert c == b'{"messages":[],"model":"other","tools":[{"a":1}]}' and len(bodies) == 2
+
+
+FAULTS = [
+    pytest.param(Fault.rate_limit(retry_after=7), (RateLimited, 7.0), id="429-retry-after"),
+    pytest.param(Fault.rate_limit(retry_after=None), (RateLimited, None), id="429-bare"),
+    pytest.param(Fault.server_error(503), (ServerError, None), id="503"),
+    pytest.param(Fault.http_error(401), (AuthenticationFailed, None), id="401"),
+    pytest.param(Fault.http_error(403), (AuthenticationFailed, None), id="403"),
+    pytest.param(Fault.http_error(404), (ConfigError, None), id="404"),
+    pytest.param(Fault.http_error(400, "bad request"), (TransportError, None), id="400"),
+    pytest.param(Fault.truncated_body(), (ServerError, None), id="truncated-body"),
+    pytest.param(Fault.not_json_body(), (ServerError, None), id="not-json-body"),
+    pytest.param(Fault.drop(), (ConnectionFailed, None), id="dropped-connection"),
+    pytest.param(Fault.slow(2.0), (RequestTimeout, None), id="slower-than-timeout"),
+]
+
+
+@pytest.mark.parametrize(("fault", "expected"), FAULTS)
+def test_both_transports_raise_the_same_typed_error(fault: Fault, expected: tuple[type, Any]) -> None:
+    seen = {}
+    for transport in ("direct", "sdk"):
+        with FakeOpenAIServer(plan=always(fault)) as server:
+            backend = OpenAIBackend("fake", base_url=server.base_url, timeout=0.5, retry=ONCE, transport=transport)
+            seen[transport] = outcome(backend)
+    assert seen["direct"] == seen["sdk"] == expected
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_usage_is_what_the_server_reported(transport: str) -> None:
+    with FakeOpenAIServer() as server:
+        backend = OpenAIBackend("fake", base_url=server.base_url, retry=ONCE, transport=transport)
+        done = acomplete(backend, request())
+        assert (done.usage.prompt_tokens, done.usage.completion_tokens) == server.usage_sent("d1")
+        assert done.usage.prompt_tokens > 0
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_the_key_is_sent(transport: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_KEY", "sk-test")
+    with FakeOpenAIServer(api_key="sk-test") as server:
+        backend = OpenAIBackend(
+            "fake", base_url=server.base_url, retry=ONCE, transport=transport, api_key_env="FAKE_KEY"
+        )
+        acomplete(backend, request())
+        assert [r.authorized for r in server.chat_requests()] == [True]
+
+
+def test_retry_after_reads_milliseconds_seconds_and_dates() -> None:
+    assert retry_after({"retry-after-ms": "250"}) == 0.25
+    assert retry_after({"retry-after": "3"}) == 3.0
+    later = email.utils.formatdate(time.time() + 30, usegmt=True)
+    assert 25 < (retry_after({"retry-after": later}) or 0) <= 30
+    assert retry_after({"retry-after": "not a date"}) is None
+    assert retry_after({}) is None
+
+
+def test_error_for_status_keeps_retry_after_on_server_errors() -> None:
+    error = error_for_status(503, "busy", {"retry-after": "2"}, "http://x/v1")
+    assert isinstance(error, ServerError) and error.retry_after == 2.0 and error.retryable
+
+
+def test_unknown_transport_is_refused() -> None:
+    with pytest.raises(ConfigError, match="unknown transport"):
+        OpenAIBackend("fake", base_url="http://127.0.0.1:1/v1", transport="pigeon")
+
+
+def test_the_proxy_is_looked_up_once_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from extract.backends.openai_wire import proxy_for
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    assert proxy_for("https://api.example.com/v1/chat/completions") == "http://proxy.example:3128"
+    assert proxy_for("http://127.0.0.1:8000/v1/chat/completions") is None
+    monkeypatch.delenv("HTTPS_PROXY")
+    assert proxy_for("https://api.example.com/v1/chat/completions") is None
