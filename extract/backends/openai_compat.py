@@ -9,14 +9,13 @@ server constrain tool arguments to the schema), ``json`` for Ollama (port 11434)
 whose tool support depends on the model. ``--mode`` overrides it; note that
 llama.cpp server rejects ``json_schema``.
 
-Two transports for the async path (batch runs), chosen with ``transport``:
+Two transports, chosen with ``transport``:
 ``direct`` (default) sends each request as a prepared body over one aiohttp
 connection pool (:mod:`extract.backends.openai_wire`); ``sdk`` goes through the
 SDK's ``chat.completions.create``. Both raise the same typed errors. ``direct`` is
 the default because the SDK's per-request CPU cost kept a batch at 60-70% of what
 the server allows at 64 requests in flight; the figures are in
-``benchmarks/bench_transport.py``. The sync path (one document at a time) and the
-endpoint check always use the SDK.
+``benchmarks/bench_transport.py``. The endpoint check always uses the SDK.
 """
 
 from __future__ import annotations
@@ -87,7 +86,7 @@ def public_endpoint(url: str) -> str:
 TRANSPORTS = ("direct", "sdk")
 DEFAULT_TRANSPORT = "direct"
 
-# The key under which _prepare passes the response model to _asend, for the prepared body.
+# The key under which _prepare passes the response model to _send, for the prepared body.
 _SCHEMA_KEY = "__extract_response_model__"
 
 
