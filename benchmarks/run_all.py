@@ -11,7 +11,14 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["bench_batch.py", "bench_scorer.py", "bench_instructor_patch.py", "bench_events.py", "bench_local.py"]
+BENCHMARKS = [
+    "bench_batch.py",
+    "bench_scorer.py",
+    "bench_instructor_patch.py",
+    "bench_events.py",
+    "bench_corpus.py",
+    "bench_local.py",
+]
 
 
 def main(argv: list[str]) -> int:
