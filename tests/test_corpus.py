@@ -678,6 +678,11 @@ def test_json_syntax_error_says_how_many_records_came_before_it(tmp_path: Path) 
         pytest.param(b'[{"id": "a", "text": "x"}] [1]', "invalid JSON after record 1", id="two-values"),
         pytest.param(b"42", "expected a JSON array of records or an object holding one", id="number"),
         pytest.param(b"  \n ", "the file is empty", id="only-whitespace"),
+        pytest.param(
+            b'[{"id": "a", "text": "x", "score": NaN}]',
+            "write null instead of NaN/Infinity, or convert it to JSON Lines",
+            id="nan-is-not-json",
+        ),
     ],
 )
 def test_json_file_problems_are_one_line_input_errors(tmp_path: Path, content: bytes, message: str) -> None:

@@ -10,6 +10,7 @@ big the array is.
 from __future__ import annotations
 
 import codecs
+import re
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -34,6 +35,7 @@ from extract.io.rows import (
 JSON_LIST_KEYS = ("data", "documents", "records", "articles", "items", "rows")
 
 _CHUNK = 1 << 16
+_NON_JSON_NUMBER = re.compile(r"lexical error.*\b(NaN|-?Infinity)\b")
 # Where ijson finds the records: the items of the top-level array, or of an array
 # under a top-level key; or, for an object that is itself one record, that record.
 _Layout = str | dict[str, Any]
@@ -157,7 +159,10 @@ def _reason(exc: ijson.JSONError) -> str:
 
 def _syntax(display: str, reason: str, records: int) -> InputError:
     where = f" after record {records}" if records else ""
-    return InputError(f"{display}: invalid JSON{where} ({reason}); fix the file")
+    # json.dump writes a float NaN as the bare word NaN, which is not JSON and which
+    # ijson refuses; the JSON Lines reader (the json module) accepts it.
+    hint = "write null instead of NaN/Infinity, or convert it to JSON Lines" if _NON_JSON_NUMBER.search(reason) else ""
+    return InputError(f"{display}: invalid JSON{where} ({reason}); {hint or 'fix the file'}")
 
 
 class _Utf8Reader:
