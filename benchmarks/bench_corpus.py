@@ -96,6 +96,12 @@ def run(path: Path, tree: str | None) -> dict[str, Any]:
     return dict(json.loads(out.strip().splitlines()[-1]))
 
 
+def _ijson_backend() -> str:
+    import ijson
+
+    return str(ijson.backend)  # yajl2_c when the C extension is installed; the pure Python one is much slower
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
@@ -143,6 +149,7 @@ def main(argv: list[str]) -> int:
         "rows": rows,
         "environment": {
             "python": platform.python_version(),
+            "ijson_backend": _ijson_backend(),
             "cpus": os.cpu_count(),
             "loadavg_start": load_start,
             "loadavg_end": os.getloadavg(),

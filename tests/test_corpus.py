@@ -702,3 +702,32 @@ def test_json_character_split_across_read_chunks_and_a_bom_are_read_intact(tmp_p
     path = tmp_path / "c.json"
     path.write_bytes((head + text + '"}]').encode("utf-8"))
     assert pairs(open_corpus(path)) == [("a", text)]
+
+
+# --- the format registry ---------------------------------------------------------------------------------------------
+
+
+def test_a_format_added_to_the_registry_is_read_and_listed_among_the_known_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from extract.io import corpus as corpus_module
+    from extract.io.rows import Fields, Source, row_item
+
+    def open_tsv(path: Path, display: str, fields: Fields, split: str) -> Source:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        header = lines[0].split("\t")
+
+        def read() -> Iterator[Document | BadDocument]:
+            for n, line in enumerate(lines[1:], 1):
+                yield row_item(dict(zip(header, line.split("\t"), strict=True)), fields, f"{display}:{n}", f"t:{n}")
+
+        return Source("tsv", read, count=len(lines) - 1)
+
+    monkeypatch.setitem(corpus_module.SUFFIX_OPENERS, ".tsv", open_tsv)
+    path = tmp_path / "c.tsv"
+    path.write_text("id\ttext\nx1\tShelling hit Hama.\n", encoding="utf-8")
+    corpus = open_corpus(path)
+    assert (corpus.kind, corpus.length, pairs(corpus)) == ("tsv", 1, [("x1", "Shelling hit Hama.")])
+    (tmp_path / "notes.pdf").write_bytes(b"%PDF")
+    with pytest.raises(InputError, match=r"use a folder of \.txt/\.md files, \.txt, .*\.parquet, \.tsv or a save_to"):
+        open_corpus(tmp_path / "notes.pdf")
