@@ -20,7 +20,6 @@ from hypothesis import strategies as st
 from extract.core.errors import ConfigError, InputError
 from extract.core.records import Document
 from extract.io import BadDocument, Corpus, open_corpus
-from extract.io import corpus as corpus_module
 
 ROWS = [
     {"id": "a1", "text": "Rebels shot down a helicopter near Idlib.\nTwo crew died.", "source": "AP"},
@@ -594,29 +593,141 @@ def test_reading_a_dataset_leaves_the_process_as_it_was(bars: bool, tmp_path: Pa
         datasets.enable_progress_bars()
 
 
-# --- the streaming JSON reader on hard chunk boundaries --------------------------------------------------------------
+# --- the streaming JSON reader against the standard parser -----------------------------------------------------------
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
     max_leaves=12,
 )
-
-
-@settings(max_examples=60, deadline=None)
-@given(
-    records=st.lists(json_values, max_size=6),
-    wrapped=st.booleans(),
-    indent=st.sampled_from([None, 1]),
-    chunk=st.integers(1, 9),
+# Records as corpora hold them (an id, a text, other columns), mixed with values of every JSON type.
+json_records = (
+    st.fixed_dictionaries(
+        {"text": st.text() | json_values},
+        optional={
+            "id": st.text(max_size=8) | st.integers() | st.floats(allow_nan=False, allow_infinity=False),
+            "source": json_values,
+        },
+    )
+    | json_values
 )
-def test_json_records_match_the_standard_parser_at_any_chunk_size(
-    records: list[Any], wrapped: bool, indent: int | None, chunk: int
-) -> None:
-    import io
 
+
+def _outcome(source: Path) -> list[tuple[Any, ...]] | str:
+    """What reading a corpus gives, with the file name and line/row wording taken out, to compare formats."""
+
+    def plain(message: str) -> str:
+        return message.replace(str(source), "<file>").replace("<file>:row ", "<file>:")
+
+    try:
+        result: list[tuple[Any, ...]] = []
+        for item in open_corpus(source):
+            if isinstance(item, Document):
+                result.append(("doc", item.id, item.text, item.meta))
+            else:
+                result.append(("bad", item.id, plain(item.reason)))
+        return result
+    except InputError as exc:
+        return plain(str(exc))
+
+
+@settings(max_examples=80, deadline=None)
+@given(records=st.lists(json_records, max_size=6), wrapped=st.booleans(), indent=st.sampled_from([None, 1]))
+def test_json_file_reads_what_the_standard_parser_reads_from_the_same_records_as_jsonl(
+    tmp_path_factory: pytest.TempPathFactory, records: list[Any], wrapped: bool, indent: int | None
+) -> None:
+    # Replaces a test of the hand-written parser's chunk boundaries: ijson owns its
+    # buffering now, so the reader is checked from outside, record for record,
+    # against JSON Lines (parsed by the json module) holding the same records.
+    tmp = tmp_path_factory.mktemp("json")
     document = {"meta": {"n": [1, 2]}, "records": records} if wrapped else records
-    text = json.dumps(document, indent=indent)
-    reader = corpus_module._JsonRecords(io.StringIO(text), "t.json", "text")
-    reader._CHUNK = chunk
-    assert list(reader) == records
+    (tmp / "c.json").write_text(json.dumps(document, indent=indent, ensure_ascii=False), encoding="utf-8")
+    write_jsonl(tmp / "c.jsonl", records)
+    assert _outcome(tmp / "c.json") == _outcome(tmp / "c.jsonl")
+
+
+@settings(max_examples=40, deadline=None)
+@given(records=st.lists(json_records, min_size=1, max_size=4), wrapped=st.booleans(), data=st.data())
+def test_json_file_cut_off_part_way_is_a_one_line_input_error_naming_the_file(
+    tmp_path_factory: pytest.TempPathFactory, records: list[Any], wrapped: bool, data: st.DataObject
+) -> None:
+    document = {"records": records} if wrapped else records
+    text = json.dumps(document, ensure_ascii=False)
+    cut = text[: data.draw(st.integers(0, len(text) - 1), label="cut")]
+    path = tmp_path_factory.mktemp("cut") / "cut.json"
+    path.write_text(cut, encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        open_corpus(path)
+    message = str(caught.value)
+    assert "\n" not in message
+    expected = "the file is empty" if not cut.strip() else "invalid JSON"
+    assert message.startswith(f"{path}: ") and expected in message
+
+
+def test_json_syntax_error_says_how_many_records_came_before_it(tmp_path: Path) -> None:
+    path = tmp_path / "c.json"
+    path.write_text('[{"id": "a", "text": "x"}, {"id": "b", "text": "y"} {"id": "c"}]', encoding="utf-8")
+    with pytest.raises(InputError, match=r"^.*c\.json: invalid JSON after record 2 \(parse error: .*\); fix the file$"):
+        open_corpus(path)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        pytest.param(b'[{"id": "a", "text": "caf\xe9"}]', "not UTF-8 text (invalid byte 0xe9)", id="latin-1"),
+        pytest.param(b'[{"id": "a", "text": "x"}] [1]', "invalid JSON after record 1", id="two-values"),
+        pytest.param(b"42", "expected a JSON array of records or an object holding one", id="number"),
+        pytest.param(b"  \n ", "the file is empty", id="only-whitespace"),
+        pytest.param(
+            b'[{"id": "a", "text": "x", "score": NaN}]',
+            "write null instead of NaN/Infinity, or convert it to JSON Lines",
+            id="nan-is-not-json",
+        ),
+    ],
+)
+def test_json_file_problems_are_one_line_input_errors(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "c.json"
+    path.write_bytes(content)
+    with pytest.raises(InputError) as caught:
+        open_corpus(path)
+    assert str(caught.value).startswith(f"{path}: ") and message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_json_character_split_across_read_chunks_and_a_bom_are_read_intact(tmp_path: Path) -> None:
+    # "—" is three bytes in UTF-8; place it across the 64 KiB boundary of the reads.
+    head = '\ufeff[{"id": "a", "text": "'
+    pad = "x" * (65_535 - len(head.encode("utf-8")))
+    text = pad + "— end"
+    path = tmp_path / "c.json"
+    path.write_bytes((head + text + '"}]').encode("utf-8"))
+    assert pairs(open_corpus(path)) == [("a", text)]
+
+
+# --- the format registry ---------------------------------------------------------------------------------------------
+
+
+def test_a_format_added_to_the_registry_is_read_and_listed_among_the_known_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from extract.io import corpus as corpus_module
+    from extract.io.rows import Fields, Source, row_item
+
+    def open_tsv(path: Path, display: str, fields: Fields, split: str) -> Source:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        header = lines[0].split("\t")
+
+        def read() -> Iterator[Document | BadDocument]:
+            for n, line in enumerate(lines[1:], 1):
+                yield row_item(dict(zip(header, line.split("\t"), strict=True)), fields, f"{display}:{n}", f"t:{n}")
+
+        return Source("tsv", read, count=len(lines) - 1)
+
+    monkeypatch.setitem(corpus_module.SUFFIX_OPENERS, ".tsv", open_tsv)
+    path = tmp_path / "c.tsv"
+    path.write_text("id\ttext\nx1\tShelling hit Hama.\n", encoding="utf-8")
+    corpus = open_corpus(path)
+    assert (corpus.kind, corpus.length, pairs(corpus)) == ("tsv", 1, [("x1", "Shelling hit Hama.")])
+    (tmp_path / "notes.pdf").write_bytes(b"%PDF")
+    with pytest.raises(InputError, match=r"use a folder of \.txt/\.md files, \.txt, .*\.parquet, \.tsv or a save_to"):
+        open_corpus(tmp_path / "notes.pdf")

@@ -49,8 +49,9 @@ from extract.core.errors import ConfigError, ExtractError, InputError
 from extract.core.pipeline import ExtractConfig, aextract_document, failure_result
 from extract.core.prompts import load_prompt
 from extract.core.records import DocumentResult
-from extract.io.corpus import TEXT_SUFFIXES, BadDocument, _Fields, _row_item
+from extract.io.corpus import TEXT_SUFFIXES, BadDocument
 from extract.io.output import RunWriter, read_run, run_state
+from extract.io.rows import Fields, row_item
 from extract.runner import Prices, RunSummary
 from extract.transport import RateLimiter, RetryPolicy
 
@@ -200,7 +201,7 @@ class ExtractActor:
         limiter = SharedRateLimiter(bucket, rpm, tpm) if bucket is not None else None
         self.backend = job.backend.build(limiter)
         self.config = job.config(self.backend)
-        self.fields = _Fields(job.id_field, job.text_field)
+        self.fields = Fields(job.id_field, job.text_field)
         self.loop = asyncio.new_event_loop()
 
     def __call__(self, batch: Any) -> Any:
@@ -219,7 +220,7 @@ class ExtractActor:
 
         async def one(row: dict[str, Any]) -> tuple[str, str, str]:
             problem = row.pop(PROBLEM, None)
-            item = _row_item(row, self.fields, self.job.origin, _fallback_id(row, self.fields))
+            item = row_item(row, self.fields, self.job.origin, _fallback_id(row, self.fields))
             if problem:
                 item = BadDocument(item.id, self.job.origin, str(problem))
             if item.id in self.done:
@@ -243,7 +244,7 @@ class ExtractActor:
                 self.loop.close()
 
 
-def _fallback_id(row: Mapping[str, Any], fields: _Fields) -> str:
+def _fallback_id(row: Mapping[str, Any], fields: Fields) -> str:
     """An id for a row without one: a hash of its text, the same on every node and every run."""
     text = row.get(fields.text)
     digest = hashlib.sha256(str(text).encode("utf-8", "replace")).hexdigest()[:16]
@@ -337,14 +338,14 @@ def _read_path(ray: Any, path: Path, split: str) -> Any:
 
 def _read_text_files(ray: Any, files: list[Path], root: Path) -> Any:
     """One row per file, id = path relative to ``root`` without its suffix (as the default engine names them)."""
-    from extract.io.corpus import _decode_text
+    from extract.io.formats.text import decode_text
 
     ids = {str(p.resolve()): p.relative_to(root).as_posix().rsplit(".", 1)[0] for p in files}
 
     def decode(batch: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, list[Any]] = {"id": [], "text": [], PROBLEM: []}
         for file_path, data in zip(batch["path"], batch["bytes"], strict=True):
-            text, problem = _decode_text(bytes(data))
+            text, problem = decode_text(bytes(data))
             out["id"].append(ids.get(str(Path(file_path).resolve()), Path(file_path).stem))
             out["text"].append(text)
             out[PROBLEM].append(problem)
