@@ -29,6 +29,7 @@ __all__ = [
     "ConfigError",
     "ExtractError",
     "InputError",
+    "build_review",
     "default_cache_dir",
     "evaluate_run",
     "extract_text",
@@ -297,3 +298,31 @@ def validate_gold_dir(directory: str | Path) -> list[str]:
     from extract.core.gold import validate_gold
 
     return [str(problem) for problem in validate_gold(directory)]
+
+
+def build_review(
+    run: str | Path,
+    out: str | Path,
+    *,
+    gold: str | Path | None = None,
+    events: str | Path | None = None,
+    articles: str | Path | None = None,
+    id_field: str = "id",
+    text_field: str = "text",
+    page_size: int = 100,
+) -> Any:
+    """Write the static review site of a run (see :func:`extract.review.build_site`); returns its summary."""
+    from extract.review import build_site
+
+    if page_size < 1:
+        raise ConfigError(f"page size must be at least 1, got {page_size}")
+    return build_site(
+        run,
+        out,
+        gold=gold,
+        events=events,
+        articles=articles,
+        id_field=id_field,
+        text_field=text_field,
+        page_size=page_size,
+    )

@@ -7,14 +7,16 @@ nodes; nothing untrusted is ever parsed as HTML.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import itertools
 import json
 import os
 import re
 import shutil
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ from extract.core.errors import ConfigError
 from extract.core.gold import GoldSet
 from extract.core.records import Alignment, DocumentResult, EvidenceSpan, Status
 from extract.core.schema import Incident
-from extract.review.families import FAMILY_LABELS, family, family_of_field, parse_path
+from extract.review.families import FAMILY_LABELS, family, family_of_field
 from extract.review.verdicts import DocumentVerdicts, FieldVerdict, IncidentVerdict, RunVerdicts, score_run
 
 #: Written into the output folder; a folder holding it may be rebuilt in place.
@@ -106,10 +108,10 @@ class Row:
     family: str
     label: str
     text: str | None
-    evidence: list[SpanView] = field(default_factory=list)
+    evidence: list[SpanView] = dataclasses.field(default_factory=list)
     verdict: str | None = None
     gold: str | None = None
-    subs: list[tuple[str, str, str | None, str | None]] = field(default_factory=list)
+    subs: list[tuple[str, str, str | None, str | None]] = dataclasses.field(default_factory=list)
 
     @property
     def ungrounded(self) -> bool:
@@ -129,7 +131,7 @@ class Card:
     rows: list[Row]
     verdict: str | None = None  # matched, spurious, missing (with gold)
     gold_index: int | None = None
-    events: list[tuple[str, str]] = field(default_factory=list)  # (event id, anchor)
+    events: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (event id, anchor)
 
 
 # --- values as text -------------------------------------------------------------------------------------------------
@@ -208,23 +210,22 @@ def segments(text: str, spans: Sequence[SpanView]) -> list[Segment]:
     Overlapping and nested spans are both kept: a piece covered by several spans
     names them all and takes the colour of the shortest (innermost) one.
     """
-    placed = [s for s in spans if s.placed and s.start is not None and s.end is not None]
+    placed = [(s.start, s.end, s) for s in spans if s.placed and s.start is not None and s.end is not None]
     if not placed:
         return [Segment(text)]
-    cuts = sorted({0, len(text), *(s.start for s in placed), *(s.end for s in placed)})  # type: ignore[misc]
+    cuts = sorted({0, len(text), *(start for start, _, _ in placed), *(end for _, end, _ in placed)})
     out: list[Segment] = []
-    for a, b in zip(cuts, cuts[1:], strict=False):
-        if a >= b:
-            continue
-        covering = [s for s in placed if s.start <= a and s.end >= b]  # type: ignore[operator]
+    for a, b in itertools.pairwise(cuts):
+        covering = [(end - start, s) for start, end, s in placed if start <= a and end >= b]
         if not covering:
             out.append(Segment(text[a:b]))
             continue
-        inner = min(covering, key=lambda s: (s.end - s.start, s.index))  # type: ignore[operator]
+        inner = min(covering, key=lambda c: (c[0], c[1].index))[1]
+        indices = sorted(s.index for _, s in covering)
         out.append(
             Segment(
                 text[a:b],
-                " ".join(str(s.index) for s in sorted(covering, key=lambda s: s.index)),
+                " ".join(map(str, indices)),
                 inner.family,
                 inner.alignment == Alignment.FUZZY.value,
             )
@@ -235,7 +236,9 @@ def segments(text: str, spans: Sequence[SpanView]) -> list[Segment]:
 # --- cards ------------------------------------------------------------------------------------------------------------
 
 
-def _slot_lookup(verdict: IncidentVerdict | None) -> tuple[dict[tuple[str, int | None], FieldVerdict], list[FieldVerdict]]:
+def _slot_lookup(
+    verdict: IncidentVerdict | None,
+) -> tuple[dict[tuple[str, int | None], FieldVerdict], list[FieldVerdict]]:
     """Slots keyed by (field, predicted item index), and the slots with no predicted value (missing)."""
     by_key: dict[tuple[str, int | None], FieldVerdict] = {}
     missing: list[FieldVerdict] = []
@@ -249,6 +252,10 @@ def _slot_lookup(verdict: IncidentVerdict | None) -> tuple[dict[tuple[str, int |
     return by_key, missing
 
 
+def _text(value: Any) -> str | None:
+    return None if value is None else _enum(value)
+
+
 def _apply_verdict(row: Row, slot: FieldVerdict | None) -> Row:
     if slot is None:
         return row
@@ -256,7 +263,12 @@ def _apply_verdict(row: Row, slot: FieldVerdict | None) -> Row:
     row.gold = describe(slot.field, slot.gold)
     if slot.verdict in ("partial", "incorrect"):
         row.subs = [
-            (s.name, s.verdict, None if s.gold is None else str(_enum(s.gold)), None if s.pred is None else str(_enum(s.pred)))
+            (
+                s.name,
+                s.verdict,
+                None if s.gold is None else str(_enum(s.gold)),
+                None if s.pred is None else str(_enum(s.pred)),
+            )
             for s in slot.subs
         ]
     return row
@@ -289,7 +301,9 @@ def _card_rows(
             add(name, item, k)
     primary = slots.get(("primary", None))
     if incident.primary or primary is not None:
-        rows.append(_apply_verdict(Row("primary", "incident", "primary", describe("primary", incident.primary)), primary))
+        rows.append(
+            _apply_verdict(Row("primary", "incident", "primary", describe("primary", incident.primary)), primary)
+        )
     for slot in missing_slots:
         row = Row(slot.field, family_of_field(slot.field), _LABELS.get(slot.field, slot.field), None)
         rows.append(_apply_verdict(row, slot))
@@ -467,7 +481,7 @@ def build_site(
     elif gold is not None:
         from extract.core.gold import load_gold
 
-        gold_set = load_gold(gold)
+        gold_set = load_gold(Path(gold))
     texts = dict(gold_set.articles) if gold_set is not None else {}
     texts.update(_load_articles(articles, set(results), id_field, text_field))
     verdicts: RunVerdicts | None = score_run(gold_set, results) if gold_set is not None else None
@@ -476,7 +490,7 @@ def build_site(
     if events is not None:
         from extract.events.records import read_events
 
-        event_list = list(read_events(events))
+        event_list = list(read_events(Path(events)))
     event_links = _event_links(event_list)
 
     _prepare_out(out_dir)
@@ -538,15 +552,29 @@ def build_site(
         )
     if no_text:
         hint = "pass --articles with the corpus given to extract run" if articles is None else "check --articles"
-        warnings.append(f"{no_text} document(s) have no article text, so their evidence is listed but not highlighted; {hint}")
+        warnings.append(
+            f"{no_text} document(s) have no article text, so their evidence is listed but not highlighted; {hint}"
+        )
     if verdicts is not None and verdicts.missing_documents:
-        warnings.append(f"{len(verdicts.missing_documents)} gold document(s) have no record in the run; scored as empty")
+        warnings.append(
+            f"{len(verdicts.missing_documents)} gold document(s) have no record in the run; scored as empty"
+        )
 
     worst = _worst_order(rows, with_gold=verdicts is not None)
     index_data = {
         "columns": [
-            "page", "id", "status", "incidents", "grounded", "evidence", "ungrounded", "rejected",
-            "failure", "f1", "detection", "placed",
+            "page",
+            "id",
+            "status",
+            "incidents",
+            "grounded",
+            "evidence",
+            "ungrounded",
+            "rejected",
+            "failure",
+            "f1",
+            "detection",
+            "placed",
         ],
         "rows": rows,
         "worst": worst,

@@ -57,11 +57,15 @@ def _perturb(incident: Incident, rng: random.Random) -> Incident:
         update["location"] = incident.location.model_copy(update={"place": "Elsewhere"})  # wrong or partial
     if incident.perpetrators and rng.random() < 0.4:
         first = incident.perpetrators[0]
-        status = AttributionStatus.SUSPECTED if first.status is not AttributionStatus.SUSPECTED else AttributionStatus.CLAIMED
+        status = (
+            AttributionStatus.SUSPECTED
+            if first.status is not AttributionStatus.SUSPECTED
+            else AttributionStatus.CLAIMED
+        )
         update["perpetrators"] = [first.model_copy(update={"status": status}), *incident.perpetrators[1:]]
     if incident.casualties and rng.random() < 0.3:
-        first = incident.casualties[0]
-        update["casualties"] = [first.model_copy(update={"count": first.count + 7}), *incident.casualties[1:]]
+        group = incident.casualties[0]
+        update["casualties"] = [group.model_copy(update={"count": group.count + 7}), *incident.casualties[1:]]
     if rng.random() < 0.35:
         invented = Source(name="Unnamed officials", kind=SourceKind.GOVERNMENT, quote=INVENTED_QUOTE)
         update["sources"] = [*incident.sources, invented]  # spurious and ungrounded
