@@ -165,8 +165,7 @@ class Event(_Frozen):
     fatalities: int | None = Field(default=None, description="Consolidated deaths: the most conservative figure.")
     summary: str | None = Field(default=None, description="The summary of the primary (else first) mention.")
     conflicts: list[str] = Field(
-        default_factory=list,
-        description="Fields on which the reports disagree, e.g. perpetrators, weapons, fatalities.",
+        default_factory=list, description="Fields on which the reports disagree, e.g. perpetrators, weapons, fatalities."
     )
 
     def to_json(self) -> str:
