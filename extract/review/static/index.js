@@ -91,7 +91,7 @@
   });
   $("f-sort").addEventListener("change", function () { state.sort = this.value; state.dir = 1; state.page = 0; render(); });
   $("f-worst").addEventListener("change", function () {
-    if (this.value !== "0") { state.sort = "worst"; $("f-sort").value = "worst"; }
+    if (this.value !== "0") { state.sort = "worst"; state.dir = 1; $("f-sort").value = "worst"; render(); }
   });
   $("prev").addEventListener("click", function () { state.page -= 1; render(); });
   $("next").addEventListener("click", function () { state.page += 1; render(); });
