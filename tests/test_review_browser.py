@@ -41,8 +41,7 @@ def browser() -> Iterator[Any]:
         pytest.fail(
             f"{CHROMIUM} not found: run `make browser` (apt-get install chromium), or deselect: -m 'not browser'"
         )
-    sync_api = pytest.importorskip("playwright.sync_api", reason="install the review-test extra")
-    with sync_api.sync_playwright() as pw, tempfile.TemporaryDirectory(prefix="review-profile-") as profile:
+    with sync_playwright() as pw, tempfile.TemporaryDirectory(prefix="review-profile-") as profile:
         context = pw.chromium.launch_persistent_context(
             profile,
             executable_path=CHROMIUM,
