@@ -140,9 +140,7 @@ def main(argv: list[str]) -> int:
             check=True,
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
-        rows.append(
-            _measure("seeds-replay", replay, work / "s1", replay.stat().st_size + article_bytes, gold=gold)
-        )
+        rows.append(_measure("seeds-replay", replay, work / "s1", replay.stat().st_size + article_bytes, gold=gold))
         perturbed = work / "seeds-perturbed.jsonl"
         perturbed.write_text("".join(r.to_json() + "\n" for r in synthetic_run(gold, seed=1).results))
         rows.append(

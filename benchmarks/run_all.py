@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["bench_batch.py", "bench_scorer.py", "bench_local.py"]
+BENCHMARKS = ["bench_batch.py", "bench_scorer.py", "bench_local.py", "bench_review.py"]
 
 
 def main(argv: list[str]) -> int:
