@@ -32,7 +32,7 @@ LLAMA_FLAGS_HASH := $(shell printf '%s' '$(LLAMA_CMAKE)' | sha256sum | cut -c1-8
 WHEELS := .cache/wheels/llama-cpp-python-$(LLAMA_VERSION)-$(LLAMA_VARIANT)-$(LLAMA_FLAGS_HASH)
 STAMP  := $(VENV)/.installed-$(LLAMA_VARIANT)
 
-.PHONY: install run eval test test-fast lint bench bench-native doctor record clean
+.PHONY: install run eval test test-fast lint bench bench-native doctor record clean browser review
 
 install: $(STAMP)
 
@@ -59,14 +59,37 @@ $(STAMP): pyproject.toml $(WHEELS)/.built
 run: install
 	$(BIN)/extract run gold/articles --backend local --out $(RUN).jsonl --overwrite --allow-failures
 	$(BIN)/extract eval --gold gold --pred $(RUN).jsonl --json $(RUN).eval.json --report $(RUN).eval.md
+	$(MAKE) --no-print-directory review
+
+# The review site of the seed run: the article with its evidence highlighted, the gold diff per field.
+review: install
+	$(BIN)/extract review $(RUN).jsonl --gold gold --out $(RUN).review
+	@echo "open $(abspath $(RUN).review/index.html) in a browser"
 
 # The eval suites under evals/ (offline: recorded responses), with their gates.
 eval: install
 	$(BIN)/extract eval --suite evals/seed-replay.toml
 
 # Lint, types, the layer contract, then the test suite (which includes the eval suites' gates).
-test: install lint
-	$(BIN)/pytest
+test: install lint browser
+	EXTRACT_CHROMIUM=$(CHROMIUM) $(BIN)/pytest
+
+# The review site's tests drive headless Chromium. Playwright cannot download its own browser
+# here, so they use the system's: Debian's chromium package, installed when it is missing.
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@if [ -x "$(CHROMIUM)" ]; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null 2>&1; then \
+		echo "No $(CHROMIUM) and no apt-get: install Chromium with your package manager and run"; \
+		echo "make test CHROMIUM=/path/to/chromium; or run the other tests alone: $(BIN)/pytest -m 'not browser'"; \
+		exit 1; \
+	fi; \
+	if [ "$$(id -u)" != 0 ]; then \
+		echo "$(CHROMIUM) is missing: run  sudo apt-get install -y chromium chromium-driver  (or make browser as root)"; \
+		exit 1; \
+	fi; \
+	echo "installing Chromium for the browser tests (apt-get)"; \
+	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver
 
 test-fast: install
 	$(BIN)/pytest -m "not slow"

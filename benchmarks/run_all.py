@@ -19,6 +19,7 @@ BENCHMARKS = [
     "bench_instructor_patch.py",
     "bench_events.py",
     "bench_corpus.py",
+    "bench_review.py",
     "bench_local.py",
 ]
 

@@ -34,6 +34,7 @@ __all__ = [
     "ExtractError",
     "InputError",
     "SuiteResult",
+    "build_review",
     "default_cache_dir",
     "describe_run",
     "doctor",
@@ -650,3 +651,31 @@ def run_corpus_ray(
         export_parquet(out, parquet)
         summary.parquet = str(parquet)
     return summary
+
+
+def build_review(
+    run: str | Path,
+    out: str | Path,
+    *,
+    gold: str | Path | None = None,
+    events: str | Path | None = None,
+    articles: str | Path | None = None,
+    id_field: str = "id",
+    text_field: str = "text",
+    page_size: int = 100,
+) -> Any:
+    """Write the static review site of a run (see :func:`extract.review.build_site`); returns its summary."""
+    from extract.review import build_site
+
+    if page_size < 1:
+        raise ConfigError(f"page size must be at least 1, got {page_size}")
+    return build_site(
+        run,
+        out,
+        gold=gold,
+        events=events,
+        articles=articles,
+        id_field=id_field,
+        text_field=text_field,
+        page_size=page_size,
+    )

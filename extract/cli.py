@@ -129,6 +129,18 @@ def _build_parser() -> argparse.ArgumentParser:
     doc = sub.add_parser("doctor", help="can this machine run the local model? load it and generate a few tokens")
     doc.add_argument("--model", default=None, help="a .gguf path (default: the bundled model)")
     doc.add_argument("--threads", type=int, default=None, help="CPU threads (default: half the cores)")
+
+    rv = sub.add_parser("review", help="write a static review site: evidence in the article, gold diff, events")
+    rv.add_argument("run", help="a run's .jsonl output")
+    rv.add_argument("--out", required=True, help="folder for the site (created; an earlier review site is replaced)")
+    rv.add_argument("--gold", default=None, help="gold directory: per-field verdicts, and the text of its articles")
+    rv.add_argument("--events", default=None, help="an events .jsonl file: adds the events page")
+    rv.add_argument(
+        "--articles", default=None, help="the corpus given to extract run, for the article text (any format it reads)"
+    )
+    rv.add_argument("--id-field", default="id", help="--articles: the id column")
+    rv.add_argument("--text-field", default="text", help="--articles: the text column")
+    rv.add_argument("--page-size", type=int, default=100, help="documents per index page (default 100)")
     return parser
 
 
@@ -377,11 +389,38 @@ def _cmd_gold_agree(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_review(args: argparse.Namespace) -> int:
+    site = api.build_review(
+        args.run,
+        args.out,
+        gold=args.gold,
+        events=args.events,
+        articles=args.articles,
+        id_field=args.id_field,
+        text_field=args.text_field,
+        page_size=args.page_size,
+    )
+    for warning in site.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(
+        f"Review site: {site.index} ({site.documents} documents, {site.events} events, "
+        f"{site.files} files, {site.bytes / 1e6:.1f} MB, {site.seconds:.1f} s)"
+    )
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    handlers = {"run": _cmd_run, "eval": _cmd_eval, "gold": _cmd_gold, "doctor": _cmd_doctor, "events": _cmd_events}
+    handlers = {
+        "run": _cmd_run,
+        "eval": _cmd_eval,
+        "gold": _cmd_gold,
+        "doctor": _cmd_doctor,
+        "events": _cmd_events,
+        "review": _cmd_review,
+    }
     try:
         return handlers[args.command](args)
     except ExtractError as exc:
