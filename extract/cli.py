@@ -163,33 +163,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         summary = (
             _run_on_ray(args)
             if args.engine == "ray"
-            else api.run_corpus(
-                args.corpus,
-                out=args.out,
-                backend=args.backend,
-                model=args.model,
-                backend_options=_backend_options(args),
-                prompt=args.prompt,
-                max_retries=args.max_retries,
-                max_chars=args.max_chars,
-                chunk_chars=args.chunk_chars,
-                id_field=args.id_field,
-                text_field=args.text_field,
-                split=args.split,
-                limit=args.limit,
-                concurrency=args.concurrency,
-                rpm=args.rpm,
-                tpm=args.tpm,
-                cache=not args.no_cache,
-                cache_dir=args.cache_dir,
-                record=args.record,
-                resume=not args.overwrite,
-                retry_failed=args.retry_failed,
-                prices=args.prices,
-                parquet=args.parquet,
-                on_start=on_start,
-                on_result=on_result,
-            )
+            else api.run_corpus(args.corpus, **_run_arguments(args), on_start=on_start, on_result=on_result)
         )
     finally:
         for bar in progress:
@@ -234,33 +208,40 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _run_arguments(args: argparse.Namespace) -> dict[str, Any]:
+    """What both engines take from the command line."""
+    return {
+        "out": args.out,
+        "backend": args.backend,
+        "model": args.model,
+        "backend_options": _backend_options(args),
+        "prompt": args.prompt,
+        "max_retries": args.max_retries,
+        "max_chars": args.max_chars,
+        "chunk_chars": args.chunk_chars,
+        "id_field": args.id_field,
+        "text_field": args.text_field,
+        "split": args.split,
+        "limit": args.limit,
+        "concurrency": args.concurrency,
+        "rpm": args.rpm,
+        "tpm": args.tpm,
+        "cache": not args.no_cache,
+        "cache_dir": args.cache_dir,
+        "record": args.record,
+        "resume": not args.overwrite,
+        "retry_failed": args.retry_failed,
+        "prices": args.prices,
+        "parquet": args.parquet,
+    }
+
+
 def _run_on_ray(args: argparse.Namespace) -> Any:
     return api.run_corpus_ray(
         args.corpus,
-        out=args.out,
-        backend=args.backend,
-        model=args.model,
-        backend_options=_backend_options(args),
-        prompt=args.prompt,
-        max_retries=args.max_retries,
-        max_chars=args.max_chars,
-        chunk_chars=args.chunk_chars,
-        id_field=args.id_field,
-        text_field=args.text_field,
-        split=args.split,
-        limit=args.limit,
-        concurrency=args.concurrency,
+        **_run_arguments(args),
         actors=args.actors,
         batch_size=args.batch_size,
-        rpm=args.rpm,
-        tpm=args.tpm,
-        cache=not args.no_cache,
-        cache_dir=args.cache_dir,
-        record=args.record,
-        resume=not args.overwrite,
-        retry_failed=args.retry_failed,
-        prices=args.prices,
-        parquet=args.parquet,
         ray_address=args.ray_address,
         write=args.ray_write,
         progress=not args.quiet and sys.stderr.isatty(),
