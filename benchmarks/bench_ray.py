@@ -35,6 +35,7 @@ from typing import Any
 from bench_batch import RESULTS, environment, server_process
 
 from extract.backends.openai_compat import OpenAIBackend
+from extract.core.aio import run_sync
 from extract.core.pipeline import ExtractConfig
 from extract.io.corpus import open_corpus
 from extract.runner import run
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         tiny = write_corpus(work / "tiny.jsonl", 2, prefix="tiny")
 
         backend = OpenAIBackend("fake", base_url=url, timeout=120)
-        backend.check()
+        run_sync(backend.check())
         run(open_corpus(str(tiny)), ExtractConfig(backend=backend), work / "warm.jsonl", resume=False)
         wall = time.perf_counter()
         summary = run(

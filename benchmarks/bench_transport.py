@@ -40,6 +40,7 @@ from bench_batch import RESULTS, environment, server_process, server_stats
 
 from extract.backends.openai_compat import OpenAIBackend, translate
 from extract.backends.openai_wire import PreparedBodies
+from extract.core.aio import run_sync
 from extract.core.pipeline import ExtractConfig
 from extract.io.corpus import open_corpus
 from extract.runner import run
@@ -93,7 +94,7 @@ def make(variant: str, url: str) -> OpenAIBackend:
 
 def pipeline_run(variant: str, url: str, corpus: Path, out: Path, concurrency: int) -> dict[str, Any]:
     backend = make(variant, url)
-    backend.check()  # as `extract run` does: loads the client before the clock starts
+    run_sync(backend.check())  # as `extract run` does: loads the client before the clock starts
     # One warm-up document on its own loop, so that imports and first-use costs are not timed.
     run(open_corpus(str(corpus), limit=1), ExtractConfig(backend=backend), out, resume=False)
     cpu, wall = time.process_time(), time.perf_counter()
