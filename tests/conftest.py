@@ -12,6 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from extract.core.backend import CompletionRequest
+from extract.core.prompts import load_prompt
+from extract.core.schema import SCHEMA_VERSION, Extraction
+
 REPO = Path(__file__).resolve().parents[1]
 GOLD = REPO / "gold"
 ARTICLES = GOLD / "articles"
@@ -72,3 +76,16 @@ def _offline(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathF
 def seed_text() -> dict[str, str]:
     """The five seed articles by id."""
     return {p.stem: p.read_text(encoding="utf-8") for p in sorted(ARTICLES.glob("*.txt"))}
+
+
+def completion_request(text: str, document_id: str = "d1", max_retries: int = 2) -> CompletionRequest:
+    """The request the pipeline would send for ``text`` with the default prompt (for backend tests)."""
+    prompt = load_prompt()
+    return CompletionRequest(
+        messages=tuple(prompt.render(text, document_id)),
+        response_model=Extraction,
+        document_id=document_id,
+        prompt_hash=prompt.hash,
+        schema_version=SCHEMA_VERSION,
+        max_retries=max_retries,
+    )

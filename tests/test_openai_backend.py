@@ -20,13 +20,13 @@ from extract.core.aio import run_sync
 from extract.core.backend import Completion, CompletionRequest
 from extract.core.errors import ConfigError, ConnectionFailed
 from extract.core.pipeline import ExtractConfig
-from extract.core.prompts import load_prompt
-from extract.core.schema import SCHEMA_VERSION, Extraction
+from extract.core.schema import Extraction
 from extract.io.corpus import open_corpus
 from extract.io.output import read_run
 from extract.runner import run
 from extract.testing import FakeOpenAIServer, Fault, always, doc_marker, first_attempts, write_corpus
 from extract.transport import RetryPolicy
+from tests.conftest import completion_request
 
 pytestmark = pytest.mark.server
 
@@ -37,15 +37,7 @@ TEXT = (
 
 
 def request(max_retries: int = 2) -> CompletionRequest:
-    prompt = load_prompt()
-    return CompletionRequest(
-        messages=tuple(prompt.render(TEXT, "d1")),
-        response_model=Extraction,
-        document_id="d1",
-        prompt_hash=prompt.hash,
-        schema_version=SCHEMA_VERSION,
-        max_retries=max_retries,
-    )
+    return completion_request(TEXT, "d1", max_retries)
 
 
 def complete(backend: OpenAIBackend, req: CompletionRequest) -> Completion:

@@ -27,10 +27,9 @@ from extract.core.errors import (
     ServerError,
     TransportError,
 )
-from extract.core.prompts import load_prompt
-from extract.core.schema import SCHEMA_VERSION, Extraction
 from extract.testing import FakeOpenAIServer, Fault, always, doc_marker, first_attempts
 from extract.transport import RetryPolicy
+from tests.conftest import completion_request
 
 pytestmark = pytest.mark.server
 
@@ -40,15 +39,7 @@ TRANSPORTS = [pytest.param("direct", id="direct"), pytest.param("sdk", id="sdk")
 
 
 def request(max_retries: int = 2) -> CompletionRequest:
-    prompt = load_prompt()
-    return CompletionRequest(
-        messages=tuple(prompt.render(TEXT, "d1")),
-        response_model=Extraction,
-        document_id="d1",
-        prompt_hash=prompt.hash,
-        schema_version=SCHEMA_VERSION,
-        max_retries=max_retries,
-    )
+    return completion_request(TEXT, "d1", max_retries)
 
 
 def acomplete(backend: OpenAIBackend, req: CompletionRequest) -> Completion:
