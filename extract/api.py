@@ -208,8 +208,8 @@ def evaluate_run(
     :func:`run_cost`). Ids written more than once in the run file are named in the summary
     (and by :func:`extract.scoring.report.report_warnings`, which the command line prints).
     """
-    from extract.core.gold import load_gold
     from extract.scoring import evaluate, load_summary, read_predictions, write_json, write_markdown
+    from extract.scoring.gold import load_gold
 
     gold_set = load_gold(gold)
     contents = read_predictions(pred)
@@ -329,7 +329,7 @@ def run_suite(
 
 def validate_gold_dir(directory: str | Path) -> list[str]:
     """One line per problem in a gold directory (empty when valid)."""
-    from extract.core.gold import validate_gold
+    from extract.scoring.gold_checks import validate_gold
 
     return [str(problem) for problem in validate_gold(directory)]
 
@@ -445,11 +445,11 @@ def build_events_dataset(
     """
     import time
 
-    from extract.core.gold import load_gold
     from extract.events.cluster import ClusterStats
     from extract.events.dates import load_publication_dates
     from extract.events.export import FORMATS, export_events
     from extract.events.pipeline import events_from_runs, gold_publication_dates
+    from extract.scoring.gold import load_gold
     from extract.scoring.normalize import AliasIndex
 
     if fmt not in FORMATS:
