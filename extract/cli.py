@@ -141,6 +141,14 @@ def _build_parser() -> argparse.ArgumentParser:
     rv.add_argument("--id-field", default="id", help="--articles: the id column")
     rv.add_argument("--text-field", default="text", help="--articles: the text column")
     rv.add_argument("--page-size", type=int, default=100, help="documents per index page (default 100)")
+
+    # --- scan: text addressed to the model ---
+    sc = sub.add_parser("scan", help="list the documents of a corpus that hold text addressed to the model (injection)")
+    sc.add_argument("corpus", help="any corpus extract run reads")
+    sc.add_argument("--id-field", default="id")
+    sc.add_argument("--text-field", default="text")
+    sc.add_argument("--split", default="train", help="split of a saved DatasetDict")
+    sc.add_argument("--limit", type=int, default=None, help="only the first N documents")
     return parser
 
 
@@ -390,6 +398,26 @@ def _cmd_review(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_scan(args: argparse.Namespace) -> int:
+    from extract.display import make_console
+
+    console = make_console()
+    counted: list[int] = []
+    found = api.scan_injection(
+        args.corpus,
+        id_field=args.id_field,
+        text_field=args.text_field,
+        split=args.split,
+        limit=args.limit,
+        on_document=lambda: counted.append(1),
+    )
+    for doc_id, hits in found:
+        rules = ", ".join(sorted({hit.rule for hit in hits}))
+        console.print(f"[bold]{escape(doc_id)}[/bold]  {escape(rules)}: {escape(repr(hits[0].excerpt))}")
+    console.print(f"{len(found)} of {len(counted)} document(s) hold text addressed to the model")
+    return EXIT_FAILURES if found else EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
@@ -401,6 +429,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "doctor": _cmd_doctor,
         "events": _cmd_events,
         "review": _cmd_review,
+        "scan": _cmd_scan,
     }
     try:
         return handlers[args.command](args)

@@ -91,6 +91,8 @@ def print_summary(console: Console, summary: RunSummary, note: str | None = None
     ]
     if summary.cost is not None:
         rows.append(("estimated cost", f"${summary.cost:.4f}"))
+    if summary.injection_suspected:
+        rows.append(("injection suspected (see flags)", str(summary.injection_suspected)))
     for reason, count in sorted(summary.failures.items()):
         rows.append((f"failed: {reason}", str(count)))
     rows.append(("output", summary.out))

@@ -37,6 +37,7 @@ from extract.core.errors import (
 )
 from extract.core.fields import evidenced_values
 from extract.core.grounding import FUZZY_THRESHOLD, Grounder
+from extract.core.injection import document_flags
 from extract.core.prompts import PromptTemplate, load_prompt
 from extract.core.records import (
     Document,
@@ -79,7 +80,16 @@ _Steps = Generator[CompletionRequest, "Completion | BackendError", DocumentResul
 
 
 async def aextract_document(document: Document, config: ExtractConfig) -> DocumentResult:
-    """Extract the incidents of one document: the one path, async, that batching and engines wrap."""
+    """Extract the incidents of one document: the one path, async, that batching and engines wrap.
+
+    The record carries the document's flags (text addressed to the model), whatever the outcome.
+    """
+    result = await _aextract(document, config)
+    flags = document_flags(document.text)
+    return result.model_copy(update={"flags": flags}) if flags else result
+
+
+async def _aextract(document: Document, config: ExtractConfig) -> DocumentResult:
     steps = _steps(document, config)
     try:
         request = next(steps)
