@@ -99,7 +99,8 @@ def print_summary(console: Console, summary: RunSummary, note: str | None = None
     if summary.parquet:
         rows.append(("parquet", summary.parquet))
     for what, value in rows:
-        table.add_row(what, value)
+        # Ids, model names, paths and failure reasons come from outside: shown as text, never as markup.
+        table.add_row(escape(what), escape(value))
     console.print(table)
     if note:
         console.print(note)
@@ -117,10 +118,10 @@ def print_incidents(console: Console, results: Iterable[DocumentResult]) -> None
         if result.status is Status.FAILED:
             reason = result.failure.reason if result.failure else "?"
             message = result.failure.message if result.failure else ""
-            console.print(f"[bold]{result.id}[/bold]  [red]failed[/red] ({reason}): {escape(message)}")
+            console.print(f"[bold]{escape(result.id)}[/bold]  [red]failed[/red] ({escape(reason)}): {escape(message)}")
             continue
         extra = f", {len(result.rejected)} rejected by validation" if result.rejected else ""
-        console.print(f"[bold]{result.id}[/bold]  {len(result.incidents)} incident(s){extra}")
+        console.print(f"[bold]{escape(result.id)}[/bold]  {len(result.incidents)} incident(s){extra}")
         for k, incident in enumerate(result.incidents):
             where = incident.location.show() if incident.location else "place not given"
             when = incident.date.text if incident.date else "date not given"
