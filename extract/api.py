@@ -24,6 +24,7 @@ from extract.core.errors import ConfigError, ExtractError, InputError
 from extract.core.pipeline import ExtractConfig, extract_document
 from extract.core.prompts import load_prompt
 from extract.core.records import Document, DocumentResult
+from extract.core.secrets import backend_secrets, redacting_logs
 from extract.runner import Prices, RunSummary, load_price_table, run
 from extract.store import CachingBackend, ResponseStore
 from extract.transport import RateLimiter, RetryPolicy
@@ -167,16 +168,17 @@ def run_corpus(
     price_table = Prices.from_file(prices, built.model) if prices else None
     if on_start is not None:
         on_start(getattr(corpus, "length", None))
-    summary = run(
-        corpus,
-        config,
-        out,
-        concurrency=concurrency,
-        resume=resume,
-        retry_failed=retry_failed,
-        prices=price_table,
-        on_result=on_result,
-    )
+    with redacting_logs(backend_secrets(built)):  # instructor logs error bodies, which may echo the key
+        summary = run(
+            corpus,
+            config,
+            out,
+            concurrency=concurrency,
+            resume=resume,
+            retry_failed=retry_failed,
+            prices=price_table,
+            on_result=on_result,
+        )
     if parquet:
         export_parquet(out, parquet)
         summary.parquet = str(parquet)

@@ -17,6 +17,7 @@ from rich.markup import escape
 
 from extract import api
 from extract.core.errors import ExtractError
+from extract.core.secrets import redact, redacting_logs, url_secrets
 
 EXIT_OK, EXIT_FAILURES, EXIT_ERROR = 0, 1, 2
 
@@ -418,6 +419,13 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     return EXIT_FAILURES if found else EXIT_OK
 
 
+def _secrets(args: argparse.Namespace) -> list[str]:
+    """What this command must never print: the API key, URL credentials, and a key given where a name goes."""
+    name = getattr(args, "api_key_env", None) or "OPENAI_API_KEY"
+    found = [os.environ.get(name, "") if name.isidentifier() else name]
+    return [s for s in found + url_secrets(getattr(args, "base_url", None)) if s]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
@@ -431,10 +439,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "review": _cmd_review,
         "scan": _cmd_scan,
     }
+    secrets = _secrets(args)
     try:
-        return handlers[args.command](args)
+        with redacting_logs(secrets):
+            return handlers[args.command](args)
     except ExtractError as exc:
-        print(f"extract: error: {exc.one_line()}", file=sys.stderr)
+        print(f"extract: error: {redact(exc.one_line(), secrets)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("extract: interrupted; run the same command again to resume", file=sys.stderr)

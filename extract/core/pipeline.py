@@ -50,6 +50,7 @@ from extract.core.records import (
     Usage,
 )
 from extract.core.schema import SCHEMA_VERSION, Extraction, Incident
+from extract.core.secrets import backend_secrets, redact
 
 
 @dataclass(frozen=True)
@@ -119,12 +120,13 @@ def failure_result(
     """A failure record for a document that could not be extracted."""
     attempts = getattr(error, "attempts", 0) or 0
     usage = getattr(error, "usage", None)
+    message = error.message + (f" ({error.hint})" if error.hint else "")
     return DocumentResult(
         id=document_id,
         status=Status.FAILED,
         failure=Failure(
             reason=error.reason,
-            message=error.message + (f" ({error.hint})" if error.hint else ""),
+            message=redact(message, backend_secrets(config.backend)),
             attempts=attempts,
             signal=getattr(error, "signal", None) or None,
         ),
@@ -202,7 +204,10 @@ def _steps(document: Document, config: ExtractConfig) -> _Steps:
     evidence = ground_incidents(incidents, text, config.grounding_threshold)
     status = Status.PARTIAL if (rejected or failures) else Status.OK
     if failures:
-        rejected.extend(RejectedItem(index=-1, error=f"chunk failed: {f.reason}: {f.message}") for f in failures)
+        secrets = backend_secrets(config.backend)
+        rejected.extend(
+            RejectedItem(index=-1, error=redact(f"chunk failed: {f.reason}: {f.message}", secrets)) for f in failures
+        )
     return DocumentResult(
         id=document.id,
         status=status,
