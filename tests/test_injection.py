@@ -260,3 +260,20 @@ def test_a_malformed_line_of_the_set_names_it(tmp_path: Path) -> None:
     bad.write_text(DEFAULT_SET.read_text(encoding="utf-8").splitlines()[0] + '\n{"id": 1}\n', encoding="utf-8")
     with pytest.raises(api.InputError, match=r"set\.jsonl:2: not an injection case"):
         load_injection_set(bad)
+
+
+def test_parquet_and_the_review_site_show_the_flag(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    corpus = tmp_path / "corpus.jsonl"
+    rows = [{"id": "calm", "text": "Shelling killed two people."}, {"id": "bad", "text": CASES[7].text}]
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    out, parquet = tmp_path / "out.jsonl", tmp_path / "out.parquet"
+    api.run_corpus(corpus, out=out, backend="mock", model="echo", parquet=parquet)
+    table = pq.read_table(parquet).to_pylist()
+    assert {r["id"]: r["flags"] for r in table} == {"calm": [], "bad": [INJECTION_FLAG]}
+    site = api.build_review(out, tmp_path / "site", articles=corpus)
+    pages = {p.name: p.read_text(encoding="utf-8") for p in (tmp_path / "site" / "docs").glob("*.html")}
+    flagged = [name for name, html in pages.items() if "Injection suspected" in html]
+    assert len(flagged) == 1 and "bad" in flagged[0]
+    assert "1 with text addressed to the model" in Path(site.index).read_text(encoding="utf-8")

@@ -189,6 +189,7 @@ def _parquet_schema() -> Any:
             ("backend", pa.string()),
             ("prompt_hash", pa.string()),
             ("schema_version", pa.string()),
+            ("flags", pa.list_(pa.string())),
         ]
     )
 
@@ -209,6 +210,7 @@ def _parquet_row(result: DocumentResult) -> dict[str, Any]:
         "backend": result.provenance.backend,
         "prompt_hash": result.provenance.prompt_hash,
         "schema_version": result.provenance.schema_version,
+        "flags": list(result.flags),
     }
 
 
