@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from extract.core.fields import scored_fields
+from extract.core.injection import INJECTION_FLAG
 from extract.core.records import Alignment, DocumentResult, Status
 from extract.core.schema import Incident
 from extract.runner import RunSummary
@@ -121,7 +122,8 @@ def print_incidents(console: Console, results: Iterable[DocumentResult]) -> None
             console.print(f"[bold]{escape(result.id)}[/bold]  [red]failed[/red] ({escape(reason)}): {escape(message)}")
             continue
         extra = f", {len(result.rejected)} rejected by validation" if result.rejected else ""
-        console.print(f"[bold]{escape(result.id)}[/bold]  {len(result.incidents)} incident(s){extra}")
+        flag = "  [yellow]injection suspected[/yellow]" if INJECTION_FLAG in result.flags else ""
+        console.print(f"[bold]{escape(result.id)}[/bold]  {len(result.incidents)} incident(s){extra}{flag}")
         for k, incident in enumerate(result.incidents):
             where = incident.location.show() if incident.location else "place not given"
             when = incident.date.text if incident.date else "date not given"

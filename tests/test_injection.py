@@ -174,8 +174,10 @@ def test_the_run_summary_counts_flagged_documents(tmp_path: Path, capsys: pytest
     out = capsys.readouterr().out
     assert code == 0
     assert "injection suspected" in out
-    line = next(line for line in out.splitlines() if "injection suspected" in line)
-    assert line.split()[-2:] == ["3", "│"] or line.rstrip().endswith("3"), line
+    line = next(line for line in out.splitlines() if "injection suspected (see flags)" in line)
+    assert line.replace("│", " ").split()[-1] == "3", line
+    # Each flagged document is marked where its incidents are printed.
+    assert sum("injection suspected" in line and "incident(s)" in line for line in out.splitlines()) == 3
 
 
 def test_scan_command_lists_the_flagged_documents(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
