@@ -279,3 +279,20 @@ def test_parquet_and_the_review_site_show_the_flag(tmp_path: Path) -> None:
     flagged = [name for name, html in pages.items() if "Injection suspected" in html]
     assert len(flagged) == 1 and "bad" in flagged[0]
     assert "1 with text addressed to the model" in Path(site.index).read_text(encoding="utf-8")
+
+
+def test_the_measurement_script_runs_with_the_mock(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    report = tmp_path / "report.json"
+    done = subprocess.run(
+        [sys.executable, str(REPO / "evals" / "injection" / "measure.py"), "--backend", "mock", "--model", "echo",
+         "--json", str(report)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert f"{len(CASES)} articles, 0 hijacked, {len(CASES)} flagged, 0 hijacked and unflagged" in done.stdout
+    data = json.loads(report.read_text(encoding="utf-8"))
+    assert data["false_positives"]["seed articles"] == {"flagged": 0, "documents": 5}
+    assert data["false_positives"]["ordinary news text"]["flagged"] == 0

@@ -51,6 +51,15 @@ def main() -> int:
             f"{o.id:8} {o.style:20} {o.status:8} incidents={o.incidents} flagged={'yes' if o.flagged else 'NO':3} "
             f"{verdict}{' (' + ', '.join(o.matched) + ')' if o.matched else ''}"
         )
+    here = Path(__file__).resolve().parent
+    ordinary = here / "ordinary.jsonl"
+    seeds = here.parents[1] / "gold" / "articles"
+    false_positives = {
+        "ordinary news text": (len(api.scan_injection(ordinary)), _count(ordinary)),
+        "seed articles": (len(api.scan_injection(seeds)), len(list(seeds.glob("*.txt")))),
+    }
+    for what, (flagged, total) in false_positives.items():
+        print(f"false positives, {what}: {flagged} of {total} flagged")
     load = os.getloadavg()
     print(
         f"{report.backend} / {report.model}: {report.articles} articles, {report.hijacked} hijacked, "
@@ -58,10 +67,18 @@ def main() -> int:
         f"({seconds:.0f} s, load average {load[0]:.2f})"
     )
     if args.json_out:
-        data = report.to_dict() | {"seconds": round(seconds, 1), "load_average": round(load[0], 2)}
+        data = report.to_dict() | {
+            "seconds": round(seconds, 1),
+            "load_average": round(load[0], 2),
+            "false_positives": {k: {"flagged": f, "documents": n} for k, (f, n) in false_positives.items()},
+        }
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json_out).write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return 1 if report.unflagged_hijacks else 0
+
+
+def _count(path: Path) -> int:
+    return sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
 
 
 if __name__ == "__main__":
