@@ -39,7 +39,14 @@ def main() -> int:
     started = time.perf_counter()
     try:
         report = api.measure_injection(
-            args.set, backend=args.backend, model=args.model, backend_options=options, out=args.out
+            args.set,
+            backend=args.backend,
+            model=args.model,
+            backend_options=options,
+            out=args.out,
+            on_result=lambda r: print(
+                f"  done {r.id} ({r.status.value}, {time.perf_counter() - started:.0f} s)", flush=True
+            ),
         )
     except ExtractError as exc:
         print(f"measure: error: {exc.one_line()}", file=sys.stderr)
