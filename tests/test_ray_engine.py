@@ -46,7 +46,7 @@ from extract.testing import (  # noqa: E402
     write_corpus,
 )
 from extract.transport import RetryPolicy  # noqa: E402
-from tests.conftest import _guarded_connect, _guarded_connect_ex, _guarded_getaddrinfo  # noqa: E402
+from tests.conftest import _guarded_getaddrinfo  # noqa: E402
 
 pytestmark = [pytest.mark.ray, pytest.mark.server]
 
@@ -62,8 +62,6 @@ def ray_instance() -> Iterator[Any]:
     with pytest.MonkeyPatch.context() as mp:
         import socket
 
-        mp.setattr(socket.socket, "connect", _guarded_connect)
-        mp.setattr(socket.socket, "connect_ex", _guarded_connect_ex)
         mp.setattr(socket, "getaddrinfo", _guarded_getaddrinfo)
         mp.setenv("HF_DATASETS_OFFLINE", "1")
         mp.setenv("HF_HUB_OFFLINE", "1")
