@@ -53,7 +53,7 @@ from extract.engines.recipe import make_backend
 from extract.io.corpus import TEXT_SUFFIXES, BadDocument
 from extract.io.output import RunWriter, read_run, run_state
 from extract.io.rows import Fields, row_item
-from extract.runner import Prices, RunSummary
+from extract.runner import Prices, RunSummary, freeze_heap
 from extract.transport import RateLimiter, RetryPolicy
 
 #: Columns of the rows the actors return to the driver.
@@ -222,6 +222,10 @@ class ExtractActor:
         self.config = job.config(self.backend)
         self.fields = Fields(job.id_field, job.text_field)
         self.loop = asyncio.new_event_loop()
+        # The actor's process exists for this job: what is alive now (the client, the SDK, the
+        # schema) stays alive, so it is kept out of the collector's passes, as the default
+        # engine does for the length of a run.
+        freeze_heap()
 
     def __call__(self, batch: Any) -> Any:
         import pyarrow as pa
