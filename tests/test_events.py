@@ -15,12 +15,19 @@ from extract.core.gold import GoldSet, load_gold
 from extract.core.records import DocumentResult, Provenance, Status
 from extract.core.schema import Casualty, DateInfo, Incident, Location
 from extract.events.claims import Mention, build_event, casualty_estimates
-from extract.events.cluster import build_events, cluster_mentions, mentions_from_gold
+from extract.events.cluster import (
+    ClusterConfig,
+    build_events,
+    cluster_mentions,
+    mentions_from_gold,
+    mentions_from_results,
+)
 from extract.events.dates import Published, load_publication_dates, resolve_date
 from extract.events.export import ACLED_COLUMNS, UCDP_COLUMNS, acled_row, export_events
 from extract.events.geocode import Gazetteer, default_gazetteer
 from extract.events.pipeline import evaluate_events, gold_publication_dates
 from extract.events.records import DateMethod, DateRange, Event, PlaceFlag, read_events, write_events
+from extract.events.synthetic import SyntheticCorpus, synthetic_corpus
 from extract.scoring.coref import coref_scores, singletons
 from extract.scoring.normalize import AliasIndex
 
@@ -477,3 +484,105 @@ def test_linking_without_an_alias_table(second: tuple[str, str, str], events: in
     published = {"a": Published.on(SUN), "b": Published.on(SUN)}
     mentions = list(mentions_from_results(results, gazetteer, published))
     assert len(build_events(mentions)) == events
+
+
+# -- streaming at corpus scale ---------------------------------------------------------------------------------------
+
+
+def _global_clustering(mentions: list[Mention], config: ClusterConfig) -> list[list[str]]:
+    """A reference: every block of the corpus built first, every pair scored, then one greedy merge of all pairs.
+
+    What the clustering did before it streamed; the sweep must give the same groups.
+    """
+    from extract.events.cluster import _features, _split, _weeks, can_link, pair_score
+
+    ordered = sorted(mentions, key=lambda m: (m.document_id, m.index))
+    features = {i: _features(m, AliasIndex()) for i, m in enumerate(ordered)}
+    by_week: dict[tuple[str, ...], list[int]] = {}
+    for i, f in features.items():
+        for week in _weeks(f, config):
+            by_week.setdefault((week,), []).append(i)
+    blocks: dict[tuple[str, ...], list[int]] = {}
+    for key in sorted(by_week):
+        blocks.update(_split(key, by_week[key], features, 0, config.max_block))
+    block_of: dict[int, set[tuple[str, ...]]] = {}
+    for key, members in blocks.items():
+        for i in members:
+            block_of.setdefault(i, set()).add(key)
+    pairs = set()
+    for key, members in blocks.items():
+        for x, i in enumerate(members):
+            for j in members[x + 1 :]:
+                if min(block_of[i] & block_of[j]) == key and can_link(features[i], features[j]):
+                    score = pair_score(features[i], features[j], config.weights)
+                    if score >= config.threshold:
+                        pairs.add((score, i, j))
+    clusters = {i: [i] for i in features}
+    where = dict((i, i) for i in features)
+    for _, i, j in sorted(pairs, key=lambda p: (-p[0], p[1], p[2])):
+        a, b = where[i], where[j]
+        if a == b or {features[k].doc for k in clusters[a]} & {features[k].doc for k in clusters[b]}:
+            continue
+        if not all(can_link(features[x], features[y]) for x in clusters[a] for y in clusters[b]):
+            continue
+        keep, gone = min(a, b), max(a, b)
+        clusters[keep] += clusters.pop(gone)
+        for k in clusters[keep]:
+            where[k] = keep
+    return sorted([ordered[k].ref for k in sorted(c)] for c in clusters.values())
+
+
+@pytest.fixture(scope="module")
+def synthetic_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SyntheticCorpus]:
+    corpus = synthetic_corpus(150, seed=3)
+    path = tmp_path_factory.mktemp("synthetic") / "run.jsonl"
+    path.write_text("".join(r.to_json() + "\n" for r in corpus.results), encoding="utf-8")
+    return path, corpus
+
+
+@pytest.mark.parametrize("max_block", [pytest.param(256, id="default-blocks"), pytest.param(8, id="split-blocks")])
+def test_streaming_gives_the_events_of_the_in_memory_clustering(
+    synthetic_run: tuple[Path, SyntheticCorpus], gazetteer: Gazetteer, tmp_path: Path, max_block: int
+) -> None:
+    from extract.events.cluster import ClusterStats
+    from extract.events.pipeline import stream_events
+
+    path, corpus = synthetic_run
+    config = ClusterConfig(max_block=max_block)
+    mentions = list(mentions_from_results(corpus.results, default_gazetteer(None), corpus.published))
+    undated = sum(1 for m in mentions if m.date.end is None)
+    assert undated and any(m.date.start is None and m.date.end for m in mentions)  # the coarse block is exercised
+    stats = ClusterStats()
+    streamed = list(stream_events([path], published=corpus.published, config=config, stats=stats, workdir=tmp_path))
+    in_memory = build_events(mentions, config=config)
+    assert [e.to_json() for e in streamed] == [e.to_json() for e in in_memory]
+    assert sorted(sorted(m.ref for m in e.mentions) for e in streamed) == _global_clustering(mentions, config)
+    assert stats.mentions == len(mentions) and stats.events == len(streamed)
+    assert stats.largest_window < len(mentions) / 5  # held: the open weeks, not the corpus
+    assert not list(tmp_path.iterdir())  # the spill file is gone
+
+
+def test_streaming_removes_its_spill_file_when_stopped_early(
+    synthetic_run: tuple[Path, SyntheticCorpus], tmp_path: Path
+) -> None:
+    from extract.events.pipeline import stream_events
+
+    path, corpus = synthetic_run
+    events = stream_events([path], published=corpus.published, workdir=tmp_path)
+    next(events)
+    assert len(list(tmp_path.iterdir())) == 1
+    events.close()
+    assert not list(tmp_path.iterdir())
+
+
+def test_every_export_format_streams_the_same_rows(gold_events: list[Event], tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+    from datasets import load_from_disk
+
+    assert export_events(iter(gold_events), tmp_path / "e.parquet", "parquet") == len(gold_events)
+    assert export_events(iter(gold_events), tmp_path / "e.hf", "hf") == len(gold_events)
+    table = pq.read_table(tmp_path / "e.parquet").to_pylist()
+    ds = load_from_disk(str(tmp_path / "e.hf"))
+    assert table == ds.to_list() and [r["id"] for r in table] == [e.id for e in gold_events]
+    su25 = next(r for r in table if SU25 in {m["key"] for m in json.loads(r["mentions"])})
+    assert isinstance(su25["documents"], list) and json.loads(su25["perpetrators"])[0]["status"]

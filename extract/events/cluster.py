@@ -38,7 +38,7 @@ from extract.core.records import DocumentResult
 from extract.core.schema import CasualtyKind, IncidentType
 from extract.events.claims import Mention, build_event
 from extract.events.dates import Published, resolve_date
-from extract.events.geocode import Gazetteer, bare_name
+from extract.events.geocode import PlaceResolver, bare_name
 from extract.events.records import Event
 from extract.scoring.comparators import types_compatible
 from extract.scoring.normalize import AliasIndex, name_keys, normalize_name
@@ -302,6 +302,9 @@ class _Component:
     open: int
 
 
+_Emit = Callable[[int, list[Mention]], None]
+
+
 class _Sweep:
     """Block-by-block clustering over mentions ordered by their first block week.
 
@@ -313,7 +316,11 @@ class _Sweep:
     """
 
     def __init__(
-        self, aliases: AliasIndex, config: ClusterConfig, stats: ClusterStats, emit: Callable[[list[Mention]], None]
+        self,
+        aliases: AliasIndex,
+        config: ClusterConfig,
+        stats: ClusterStats,
+        emit: Callable[[int, list[Mention]], None],
     ):
         self.aliases, self.config, self.stats, self.emit = aliases, config, stats, emit
         self.mentions: dict[int, Mention] = {}
@@ -396,7 +403,7 @@ class _Sweep:
     def _finish(self, root: int) -> None:
         component = self.components.pop(root)
         for group in _agglomerate(component, self.features, self.stats):
-            self.emit([self.mentions[i] for i in group])
+            self.emit(group[0], [self.mentions[i] for i in group])
         for seq in component.members:
             del self.mentions[seq], self.features[seq], self.parent[seq]
 
@@ -431,14 +438,14 @@ def _agglomerate(component: _Component, features: Mapping[int, _Features], stats
 
 def sweep(
     ordered: Iterable[tuple[int, int, Mention]],
-    emit: Callable[[list[Mention]], None],
+    emit: Callable[[int, list[Mention]], None],
     aliases: AliasIndex | None = None,
     config: ClusterConfig | None = None,
     stats: ClusterStats | None = None,
     progress: Callable[[int, int], None] | None = None,
     total: int = 0,
 ) -> ClusterStats:
-    """Cluster mentions given as ``(sweep key, seq, mention)`` in (sweep key, seq) order; ``emit`` each group.
+    """Cluster mentions given as ``(sweep key, seq, mention)`` in (sweep key, seq) order; ``emit(first seq, group)``.
 
     ``seq`` is the mention's rank by (document id, incident index): ties between pairs are
     broken by it. The sweep key is :func:`sweep_key`. Groups are emitted as soon as they are
@@ -483,15 +490,14 @@ def cluster_mentions(
     config = config or ClusterConfig()
     ordered = sorted(mentions, key=lambda m: (m.document_id, m.index))
     entries = sorted(((sweep_key(m, config), seq, m) for seq, m in enumerate(ordered)), key=lambda e: e[:2])
-    groups: list[list[Mention]] = []
-    sweep(entries, groups.append, aliases, config, stats, progress, total=len(ordered))
-    groups.sort(key=lambda g: (g[0].document_id, g[0].index))
-    return groups
+    groups: list[tuple[int, list[Mention]]] = []
+    sweep(entries, lambda first, group: groups.append((first, group)), aliases, config, stats, progress, len(ordered))
+    return [group for _, group in sorted(groups, key=lambda g: g[0])]
 
 
 def mentions_from_results(
     results: Iterable[DocumentResult],
-    gazetteer: Gazetteer,
+    gazetteer: PlaceResolver,
     published: Mapping[str, Published] | None = None,
 ) -> Iterator[Mention]:
     """The mentions of a run's records (failed documents have none)."""
@@ -510,7 +516,7 @@ def mentions_from_results(
 
 
 def mentions_from_gold(
-    gold: GoldSet, gazetteer: Gazetteer, published: Mapping[str, Published] | None = None
+    gold: GoldSet, gazetteer: PlaceResolver, published: Mapping[str, Published] | None = None
 ) -> list[Mention]:
     """The gold incidents as mentions, each carrying its cross-document key."""
     published = published or {}
