@@ -586,3 +586,54 @@ def test_every_export_format_streams_the_same_rows(gold_events: list[Event], tmp
     assert table == ds.to_list() and [r["id"] for r in table] == [e.id for e in gold_events]
     su25 = next(r for r in table if SU25 in {m["key"] for m in json.loads(r["mentions"])})
     assert isinstance(su25["documents"], list) and json.loads(su25["perpetrators"])[0]["status"]
+
+
+# -- claims follow the field declarations ----------------------------------------------------------------------------
+
+
+def test_every_claim_list_of_an_event_is_declared_once_in_the_schema() -> None:
+    from typing import get_args
+
+    from extract.events.claims import claim_sources
+    from extract.events.records import Claim
+
+    declared = [s.claims.into for s in claim_sources()]
+    claim_lists = [n for n, f in Event.model_fields.items() if get_args(f.annotation) == (Claim,)]
+    assert sorted(declared) == sorted(claim_lists) and len(set(declared)) == len(declared)
+
+
+def test_claim_parts_belong_to_a_declared_claim() -> None:
+    from extract.core.fields import fields_of
+    from extract.core.schema import Incident
+
+    for info in fields_of(Incident):
+        if info.model is None:
+            continue
+        parts = [p for p in fields_of(info.model) if p.spec.claim is not None and p.spec.claims is None]
+        assert not parts or info.spec.claims is not None, f"{info.name}: claim parts without a claim"
+
+
+def test_a_claim_declared_on_a_new_field_reaches_the_event() -> None:
+    from typing import Annotated
+
+    from pydantic import BaseModel
+
+    from extract.core.fields import Claims, Spec
+    from extract.events.claims import claim_sources
+
+    class Report(BaseModel):
+        type: Annotated[str, Spec(excluded="test")]
+        target: Annotated[str | None, Spec(excluded="test", claims=Claims("targets", "target"))] = None
+
+    (source,) = claim_sources(Report)
+    report = Report(type="x", target="bridge")
+    assert source.claims.into == "targets" and list(source.items(report)) == [("bridge", None, None)]  # type: ignore[arg-type]
+
+
+def test_conflicts_follow_the_declared_parts(gold_events: list[Event]) -> None:
+    su25 = next(e for e in gold_events if SU25 in {m.key for m in e.mentions})
+    assert "perpetrators" in su25.conflicts  # two groups claimed it
+    for event in gold_events:  # two wordings of one weapon category are no conflict; two categories are
+        assert ("weapons" in event.conflicts) == (len({c.category for c in event.weapons}) > 1)
+    agreeing = [e for e in gold_events if len({(c.value, c.status) for c in e.perpetrators}) == 1]
+    assert agreeing and all("perpetrators" not in e.conflicts for e in agreeing)
