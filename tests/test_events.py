@@ -340,7 +340,7 @@ def test_acled_row_checked_by_hand_against_the_articles(gold_events: list[Event]
     assert (row["iso"], row["country"], row["admin1"], row["location"]) == (760, "Syria", "Idlib", "Saraqib")
     assert (row["latitude"], row["longitude"], row["geo_precision"]) == (35.86447, 36.80591, 2)
     assert row["fatalities"] == 1
-    assert row["inter1"] == row["interaction"] == row["region"] == ""  # not derivable: left empty
+    assert row["inter1"] == row["interaction"] == row["region"] == row["admin2"] == ""  # not derivable: left empty
     assert "Russian Defence Ministry" in row["source"]
 
 
@@ -637,3 +637,96 @@ def test_conflicts_follow_the_declared_parts(gold_events: list[Event]) -> None:
         assert ("weapons" in event.conflicts) == (len({c.category for c in event.weapons}) > 1)
     agreeing = [e for e in gold_events if len({(c.value, c.status) for c in e.perpetrators}) == 1]
     assert agreeing and all("perpetrators" not in e.conflicts for e in agreeing)
+
+
+# -- ACLED actor types ---------------------------------------------------------------------------------------------
+
+
+def _country_code(gazetteer: Gazetteer):  # type: ignore[no-untyped-def]
+    return lambda name: found.code if (found := gazetteer.country(name)) else None
+
+
+def test_acled_inter_codes_from_an_actor_table_and_the_country_rule(
+    gold_events: list[Event], aliases: AliasIndex, gazetteer: Gazetteer, tmp_path: Path
+) -> None:
+    from extract.events.actors import ActorTable
+
+    # By hand: actor1 of the Su-25 downing is the rebels (a rebel group, ACLED code 2, as the table says); actor2 is
+    # Russia, a country's name, acting in Syria: external forces, code 8; interaction "28", the lower code first.
+    path = tmp_path / "actors.json"
+    path.write_text(json.dumps({"Syrian rebels": "rebel_group", "Jaish al-Nasr": 2}))
+    table = ActorTable.load(path, aliases, _country_code(gazetteer))
+    (su25,) = [e for e in gold_events if e.mentions[0].key == SU25]
+    row = acled_row(su25, timestamp=0, table=table)
+    assert (row["inter1"], row["inter2"], row["interaction"]) == (2, 8, "28")
+    assert table.type_of("Syria", "SY") == 1 and table.type_of("Russia", "SY") == 8  # a state at home / abroad
+    assert table.type_of("Russian Air Force", "SY") == 8  # the alias table makes it a name of Russia
+    bare = ActorTable(None, AliasIndex(), _country_code(default_gazetteer(None)))
+    assert bare.type_of("Russian Air Force", "SY") is None  # without it, not a country's name: left empty
+    assert table.type_of("Russia", None) is None  # where it acted is unknown: home or abroad cannot be told
+
+
+@pytest.mark.parametrize(
+    ("inter1", "inter2", "has_actor2", "code"),
+    [
+        pytest.param(2, 1, True, "12", id="lower-code-first"),
+        pytest.param(2, None, False, "20", id="a-lone-actor"),
+        pytest.param(2, None, True, "", id="second-actor-of-unknown-type"),
+        pytest.param(None, 1, True, "", id="first-actor-of-unknown-type"),
+    ],
+)
+def test_acled_interaction_code(inter1: int | None, inter2: int | None, has_actor2: bool, code: str) -> None:
+    from extract.events.actors import ActorType, interaction
+
+    kind = lambda v: ActorType(v) if v else None  # noqa: E731
+    assert interaction(kind(inter1), kind(inter2), has_actor2) == code
+
+
+def test_actor_table_with_an_unknown_type_is_one_line(tmp_path: Path) -> None:
+    from extract.core.errors import InputError
+    from extract.events.actors import ActorTable
+
+    path = tmp_path / "actors.json"
+    path.write_text(json.dumps({"Some Front": "rebels", "Army": 9}))
+    with pytest.raises(InputError, match=r"actors.json: actor 'Some Front' has type 'rebels'; use one of state_forces"):
+        ActorTable.load(path)
+
+
+def test_cli_events_acled_with_an_actor_table(gold: GoldSet, tmp_path: Path) -> None:
+    import pandas as pd
+
+    run = _gold_run(gold, tmp_path / "run.jsonl")
+    (tmp_path / "actors.json").write_text(json.dumps({"Syrian rebels": "rebel_group"}))
+    out = tmp_path / "e.csv"
+    args = ["events", str(run), "--gold", str(GOLD), "--format", "acled", "--out", str(out), "--quiet"]
+    assert main([*args, "--actors", str(tmp_path / "actors.json")]) == 0
+    acled = pd.read_csv(out, dtype=str, keep_default_na=False)
+    su25 = acled[acled["notes"].str.contains("Jaish al-Nasr")]
+    assert list(su25["interaction"]) == ["28"]
+
+
+# -- the synthetic held-out corpus ---------------------------------------------------------------------------------
+
+
+def test_synthetic_corpus_follows_its_rules(synthetic_run: tuple[Path, SyntheticCorpus]) -> None:
+    _, corpus = synthetic_run
+    again = synthetic_corpus(150, seed=3)
+    assert [r.to_json() for r in again.results] == [r.to_json() for r in corpus.results]  # same seed, same corpus
+    refs = {(r.id, i) for r in corpus.results for i in range(len(r.incidents))}
+    assert refs == set(corpus.truth)  # every incident has its true event
+    for result in corpus.results:  # an article's incidents are distinct events
+        keys = [corpus.truth[result.id, i] for i in range(len(result.incidents))]
+        assert len(keys) == len(set(keys))
+    keys = set(corpus.truth.values())
+    assert any(k.endswith("t") for k in keys) and any(k.endswith("n") for k in keys)  # hard negatives are there
+    assert any(len(c) > 1 for c in corpus.key_clusters()) and any(len(c) == 1 for c in corpus.key_clusters())
+
+
+def test_heldout_scores_put_the_clustering_beside_the_baseline(gazetteer: Gazetteer) -> None:
+    from extract.events.synthetic import heldout_scores
+
+    result = heldout_scores(40, seeds=(5,), gazetteer=default_gazetteer(None))
+    (run,) = result["runs"]
+    assert run["singletons"]["muc"]["f1"] == 0.0 and run["singletons"]["key_clusters"] == run["true_events"]
+    assert run["clustering"]["key_mentions"] == run["incidents"] == run["clustering"]["response_mentions"]
+    assert result["mean_f1"]["clustering"]["conll_f1"] == run["clustering"]["conll_f1"]

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from extract.core.errors import ConfigError
 from extract.core.schema import AttributionStatus, CasualtyKind, DatePrecision, IncidentType, WeaponCategory
+from extract.events.actors import ActorTable, interaction
 from extract.events.records import CasualtyEstimate, Claim, Event
 
 ACLED_COLUMNS: tuple[str, ...] = (
@@ -112,8 +113,12 @@ def _time_precision(event: Event) -> int | None:
     return ACLED_TIME_PRECISION.get(date.precision)
 
 
-def acled_row(event: Event, timestamp: int | None = None, operators: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """One event as an ACLED row (see the README for each column's rule)."""
+def acled_row(event: Event, timestamp: int | None = None, table: ActorTable | None = None) -> dict[str, Any]:
+    """One event as an ACLED row (see the README for each column's rule).
+
+    ``inter1``, ``inter2`` and ``interaction`` are filled only from ``table`` (an actor table
+    and the gazetteer's countries, :mod:`extract.events.actors`); without it they stay empty.
+    """
     disorder, event_type, sub_event = ACLED_TYPES[event.type]
     if event.type is IncidentType.AIRCRAFT_DOWNING and any(c.category in _DIRECT_FIRE for c in event.weapons):
         event_type, sub_event = "Battles", "Armed clash"
@@ -125,6 +130,9 @@ def acled_row(event: Event, timestamp: int | None = None, operators: Mapping[str
     tags = [f"conflicting reports: {', '.join(event.conflicts)}"] if event.conflicts else []
     if place is not None and place.flags:
         tags.append("place " + ", ".join(f.value for f in place.flags) + f": {place.written}")
+    country = place.country_code if place else None
+    inter1 = table.type_of(actors[0].value if actors else None, country) if table else None
+    inter2 = table.type_of(operator, country) if table else None
     civilian = _all_civilian(killed) or _all_civilian(
         next((c for c in event.casualties if c.kind is CasualtyKind.INJURED), None)
     )
@@ -138,11 +146,11 @@ def acled_row(event: Event, timestamp: int | None = None, operators: Mapping[str
         "sub_event_type": sub_event,
         "actor1": actors[0].value if actors else "",
         "assoc_actor_1": "; ".join(c.value for c in actors[1:]),
-        "inter1": "",
+        "inter1": _empty(inter1.value if inter1 else None),
         "actor2": operator or "",
         "assoc_actor_2": "",
-        "inter2": "",
-        "interaction": "",
+        "inter2": _empty(inter2.value if inter2 else None),
+        "interaction": interaction(inter1, inter2, bool(operator)) if table else "",
         "civilian_targeting": "Civilian targeting" if civilian else "",
         "iso": _empty(place.iso_numeric if place else None),
         "region": "",
@@ -291,7 +299,13 @@ def _batches(events: Iterable[Event], size: int = 2048) -> Iterator[list[dict[st
 FORMATS = ("jsonl", "acled", "ucdp", "parquet", "hf")
 
 
-def export_events(events: Iterable[Event], path: str | Path, fmt: str = "jsonl", timestamp: int | None = None) -> int:
+def export_events(
+    events: Iterable[Event],
+    path: str | Path,
+    fmt: str = "jsonl",
+    timestamp: int | None = None,
+    actors: ActorTable | None = None,
+) -> int:
     """Write events in one of :data:`FORMATS`, as they come; returns the number of rows written.
 
     Every format streams: rows are written as events arrive (Parquet and the dataset in
@@ -306,7 +320,7 @@ def export_events(events: Iterable[Event], path: str | Path, fmt: str = "jsonl",
                 n += 1
         return n
     if fmt == "acled":
-        return _write_csv((acled_row(e, timestamp) for e in events), ACLED_COLUMNS, out)
+        return _write_csv((acled_row(e, timestamp, actors) for e in events), ACLED_COLUMNS, out)
     if fmt == "ucdp":
         return _write_csv((ucdp_row(e) for e in events), UCDP_COLUMNS, out)
     if fmt == "parquet":
