@@ -28,7 +28,10 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
+    parser.add_argument("--quick", action="store_true", help="300 true events, seeds 1 and 2")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.events, args.seeds = 300, [1, 2]
     load = os.getloadavg()
     result = heldout_scores(args.events, args.seeds)
     for run in result["runs"]:
