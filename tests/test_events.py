@@ -403,6 +403,7 @@ def test_cli_events_with_corpus_dates(gold: GoldSet, tmp_path: Path, capsys: pyt
         pytest.param("", ["--format", "xlsx"], "unknown --format 'xlsx'", id="unknown-format"),
         pytest.param("", ["--corpus", "c.jsonl"], "give --date-field too", id="corpus-without-date-field"),
         pytest.param("", ["--published", "missing.json"], "missing.json: cannot read", id="missing-dates-file"),
+        pytest.param("", ["--actors", "nope.json"], "nope.json: cannot read the actor table", id="missing-actor-table"),
     ],
 )
 def test_cli_events_bad_input_is_one_line(
