@@ -29,6 +29,7 @@ index) first, and the event id is a hash of the mention refs.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -240,15 +241,21 @@ def _mondays(start: int | None, end: int | None, config: ClusterConfig) -> list[
     return []
 
 
-def sweep_key(mention: Mention, config: ClusterConfig | None = None) -> int:
-    """Where a mention enters the sweep: the Monday of its first block week (coarse mentions last)."""
+def sweep_key(mention: Mention, config: ClusterConfig | None = None) -> tuple[int, str]:
+    """Where a mention enters the sweep: the Monday of its first block week; undated mentions last, by country.
+
+    The second part is the country code of a mention in the undated (coarse) block, "" when
+    unknown (those come first) or when the mention is dated.
+    """
     date = mention.date
     mondays = _mondays(
         date.start.toordinal() if date.start else None,
         date.end.toordinal() if date.end else None,
         config or ClusterConfig(),
     )
-    return mondays[0] if mondays else _COARSE_KEY
+    if mondays:
+        return mondays[0], ""
+    return _COARSE_KEY, (mention.place.country_code or "") if mention.place else ""
 
 
 _COARSE_KEY = 10**7  # after every date's ordinal (dt.date.max is 3,652,059)
@@ -329,6 +336,8 @@ class _Sweep:
         self.keys: dict[int, list[tuple[str, ...]]] = {}  # blocks a windowed mention was put in so far
         self.parent: dict[int, int] = {}
         self.components: dict[int, _Component] = {}
+        self.progress: Callable[[int, int], None] | None = None
+        self.total = 0
 
     def _find(self, i: int) -> int:
         parent = self.parent
@@ -350,12 +359,46 @@ class _Sweep:
         self.stats.largest_window = max(self.stats.largest_window, held)
 
     def block(self, week: int) -> None:
-        """Compare the pairs of one block week (or the coarse block), then release what it closes."""
+        """Compare the pairs of one block week, then release what it closes."""
         members = sorted(self.window)
-        if not members:
+        if members:
+            self._blocks(list(_split((_week_key(week),), members, self.features, 0, self.config.max_block)))
+            self._release([s for s, last in self.window.items() if last <= week])
+
+    def coarse(self, items: Iterator[tuple[tuple[int, str], int, Mention]]) -> None:
+        """The undated block: one block, or when oversized one part per country, read one country at a time.
+
+        As :func:`_split` cuts it: each country's part holds that country's mentions and those
+        of unknown country, which are read first and held to the end.
+        """
+        max_block = self.config.max_block
+        head = list(itertools.islice(items, max_block + 1))
+        if len(head) <= max_block:
+            for _, seq, mention in head:
+                self.add(seq, mention)
+            self._blocks([((COARSE,), sorted(self.window))])
+            self._release(list(self.window))
             return
-        head = _week_key(week) if week != _COARSE_KEY else COARSE
-        blocks = list(_split((head,), members, self.features, 0, self.config.max_block))
+        unknown: list[int] = []
+        countries = 0
+        for country, group in itertools.groupby(itertools.chain(head, items), key=lambda e: e[0][1]):
+            members = []
+            for _, seq, mention in group:
+                self.add(seq, mention)
+                members.append(seq)
+            if not country:
+                unknown = members
+                continue
+            countries += 1
+            self._blocks(list(_split((COARSE, country), sorted(members + unknown), self.features, 1, max_block)))
+            self._release(members)
+            if self.progress is not None:
+                self.progress(self.stats.mentions - len(self.mentions), self.total)
+        if not countries:
+            self._blocks(list(_split((COARSE, "?"), unknown, self.features, 1, max_block)))
+        self._release(unknown)
+
+    def _blocks(self, blocks: list[tuple[tuple[str, ...], list[int]]]) -> None:
         for key, part in blocks:
             for i in part:
                 self.keys[i].append(key)
@@ -363,7 +406,10 @@ class _Sweep:
         self.stats.largest_block = max(self.stats.largest_block, max(len(p) for _, p in blocks))
         for key, part in blocks:
             self._compare(key, part)
-        for seq in [s for s, last in self.window.items() if last <= week]:
+
+    def _release(self, seqs: list[int]) -> None:
+        """These mentions meet no new block: finish the components left with no open mention."""
+        for seq in seqs:
             del self.window[seq], self.keys[seq]
             root = self._find(seq)
             component = self.components[root]
@@ -437,7 +483,7 @@ def _agglomerate(component: _Component, features: Mapping[int, _Features], stats
 
 
 def sweep(
-    ordered: Iterable[tuple[int, int, Mention]],
+    ordered: Iterable[tuple[tuple[int, str], int, Mention]],
     emit: Callable[[int, list[Mention]], None],
     aliases: AliasIndex | None = None,
     config: ClusterConfig | None = None,
@@ -455,13 +501,18 @@ def sweep(
     config = config or ClusterConfig()
     stats = stats if stats is not None else ClusterStats()
     state = _Sweep(aliases, config, stats, emit)
+    state.progress, state.total = progress, total
     week: int | None = None
-    for key, seq, mention in ordered:
+    items = iter(ordered)
+    for (key, part), seq, mention in items:
         while week is not None and key > week and state.window:
             state.block(week)
             if progress is not None:
                 progress(stats.mentions - len(state.mentions), total)
-            week = week + 7 if week != _COARSE_KEY else week
+            week = week + 7
+        if key == _COARSE_KEY:
+            state.coarse(itertools.chain([((key, part), seq, mention)], items))
+            break
         if week is None or key > week:
             week = key
         state.add(seq, mention)

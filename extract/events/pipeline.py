@@ -85,7 +85,7 @@ class _Store:
             PRAGMA synchronous = OFF;
             PRAGMA temp_store = FILE;
             CREATE TABLE documents (id TEXT PRIMARY KEY);
-            CREATE TABLE mentions (doc TEXT, idx INTEGER, week INTEGER, body BLOB);
+            CREATE TABLE mentions (doc TEXT, idx INTEGER, week INTEGER, part TEXT, body BLOB);
             CREATE TABLE events (first INTEGER, body BLOB);
             """
         )
@@ -95,27 +95,27 @@ class _Store:
         """Whether a document id is new (a second copy of it is skipped)."""
         return self.db.execute("INSERT OR IGNORE INTO documents VALUES (?)", (document_id,)).rowcount == 1
 
-    def add_mention(self, mention: Mention, week: int) -> None:
+    def add_mention(self, mention: Mention, key: tuple[int, str]) -> None:
         self.db.execute(
-            "INSERT INTO mentions VALUES (?, ?, ?, ?)",
-            (mention.document_id, mention.index, week, _MENTION.dump_json(mention)),
+            "INSERT INTO mentions VALUES (?, ?, ?, ?, ?)",
+            (mention.document_id, mention.index, key[0], key[1], _MENTION.dump_json(mention)),
         )
 
-    def ordered(self) -> tuple[int, Iterator[tuple[int, int, Mention]]]:
+    def ordered(self) -> tuple[int, Iterator[tuple[tuple[int, str], int, Mention]]]:
         """How many mentions, and (sweep key, rank, mention) in sweep order."""
         self.db.execute("COMMIT")
         self.db.executescript(
             """
             CREATE TABLE ranked AS
-              SELECT ROW_NUMBER() OVER (ORDER BY doc, idx) - 1 AS seq, week, body FROM mentions;
+              SELECT ROW_NUMBER() OVER (ORDER BY doc, idx) - 1 AS seq, week, part, body FROM mentions;
             DROP TABLE mentions;
-            CREATE INDEX ranked_order ON ranked (week, seq);
+            CREATE INDEX ranked_order ON ranked (week, part, seq);
             """
         )
         total = self.db.execute("SELECT COUNT(*) FROM ranked").fetchone()[0]
         self.db.execute("BEGIN")  # the events, in one transaction
-        rows = self.db.execute("SELECT week, seq, body FROM ranked ORDER BY week, seq")
-        return total, ((week, seq, _MENTION.validate_json(body)) for week, seq, body in rows)
+        rows = self.db.execute("SELECT week, part, seq, body FROM ranked ORDER BY week, part, seq")
+        return total, (((week, part), seq, _MENTION.validate_json(body)) for week, part, seq, body in rows)
 
     def add_event(self, first: int, event: Event) -> None:
         self.db.execute("INSERT INTO events VALUES (?, ?)", (first, event.to_json()))

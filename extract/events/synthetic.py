@@ -298,7 +298,7 @@ def heldout_scores(
     from extract.scoring.coref import coref_scores, singletons
 
     gazetteer = gazetteer or default_gazetteer(None)
-    runs = []
+    runs: list[dict[str, Any]] = []
     for seed in seeds:
         corpus = synthetic_corpus(events, seed=seed)
         mentions = list(mentions_from_results(corpus.results, gazetteer, corpus.published))
@@ -317,7 +317,7 @@ def heldout_scores(
         )
     mean: dict[str, dict[str, float]] = {}
     for method in ("clustering", "singletons"):
-        scores = [r[method] for r in runs]
+        scores: list[dict[str, Any]] = [r[method] for r in runs]
         mean[method] = {m: round(sum(s[m]["f1"] for s in scores) / len(runs), 4) for m in ("muc", "b3", "ceafe")}
         mean[method]["conll_f1"] = round(sum(s["conll_f1"] for s in scores) / len(runs), 4)
     return {"runs": runs, "mean_f1": mean}
