@@ -541,18 +541,45 @@ def synthetic_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Synth
     return path, corpus
 
 
-@pytest.mark.parametrize("max_block", [pytest.param(256, id="default-blocks"), pytest.param(8, id="split-blocks")])
+@pytest.fixture(scope="module")
+def countryless_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SyntheticCorpus]:
+    """The synthetic corpus with the country dropped from every fifth article: mentions of unknown country."""
+    corpus = synthetic_corpus(150, seed=3)
+    for k, result in enumerate(corpus.results):
+        if k % 5 == 0:
+            incidents = []
+            for incident in result.incidents:
+                location = incident.location
+                if location is not None and (location.place or location.admin1):
+                    location = location.model_copy(update={"country": None})
+                incidents.append(incident.model_copy(update={"location": location}))
+            corpus.results[k] = result.model_copy(update={"incidents": incidents})
+    path = tmp_path_factory.mktemp("countryless") / "run.jsonl"
+    path.write_text("".join(r.to_json() + "\n" for r in corpus.results), encoding="utf-8")
+    return path, corpus
+
+
+@pytest.mark.parametrize(
+    ("max_block", "which"),
+    [
+        pytest.param(256, "synthetic_run", id="default-blocks"),
+        pytest.param(8, "synthetic_run", id="split-blocks"),
+        pytest.param(8, "countryless_run", id="split-blocks-with-unknown-countries"),
+    ],
+)
 def test_streaming_gives_the_events_of_the_in_memory_clustering(
-    synthetic_run: tuple[Path, SyntheticCorpus], gazetteer: Gazetteer, tmp_path: Path, max_block: int
+    gazetteer: Gazetteer, tmp_path: Path, max_block: int, which: str, request: pytest.FixtureRequest
 ) -> None:
     from extract.events.cluster import ClusterStats
     from extract.events.pipeline import stream_events
 
-    path, corpus = synthetic_run
+    path, corpus = request.getfixturevalue(which)
     config = ClusterConfig(max_block=max_block)
     mentions = list(mentions_from_results(corpus.results, default_gazetteer(None), corpus.published))
     undated = sum(1 for m in mentions if m.date.end is None)
-    assert undated and any(m.date.start is None and m.date.end for m in mentions)  # the coarse block is exercised
+    assert undated > 8 and any(m.date.start is None and m.date.end for m in mentions)  # both kinds of block
+    if which == "countryless_run":
+        assert any(m.date.end is None and not (m.place and m.place.country_code) for m in mentions)
     stats = ClusterStats()
     streamed = list(stream_events([path], published=corpus.published, config=config, stats=stats, workdir=tmp_path))
     in_memory = build_events(mentions, config=config)
