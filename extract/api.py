@@ -434,21 +434,29 @@ def build_events_dataset(
     date_field: str | None = None,
     aliases: str | Path | None = None,
     progress: Any = None,
+    actors: str | Path | None = None,
 ) -> dict[str, Any]:
     """Cluster the incidents of run files into events and write them (``extract events``).
 
     Publication dates come from ``published`` (a ``{"doc id": {"date": ...}}`` JSON file such
     as ``gold/published.json``), or from a column (``date_field``) of the corpus the run was
     made from. The alias table (``aliases``, default: the gold set's when ``gold`` is given)
-    groups names and places. ``progress(done, total)`` is called as the clustering's blocks
-    are compared. Returns a summary: counts, clustering statistics and the path; prints nothing.
+    groups names and places; ``actors`` is an actor table ``{"name": "rebel_group"}`` for
+    ACLED's inter codes (:mod:`extract.events.actors`). ``progress(done, total)`` is called as the clustering's blocks
+    are compared (``done``: incidents whose event is final). Runs are read, clustered and
+    written in memory bounded by the busiest weeks, not the corpus (see ``stream_events``).
+    Returns a summary: counts, clustering statistics and the path; prints nothing.
     """
     import time
+    from collections.abc import Iterable, Iterator
 
+    from extract.events.actors import ActorTable
     from extract.events.cluster import ClusterStats
     from extract.events.dates import load_publication_dates
     from extract.events.export import FORMATS, export_events
-    from extract.events.pipeline import events_from_runs, gold_publication_dates
+    from extract.events.geocode import default_gazetteer
+    from extract.events.pipeline import gold_publication_dates, stream_events
+    from extract.events.records import Event
     from extract.scoring.gold import load_gold
     from extract.scoring.normalize import AliasIndex
 
@@ -471,15 +479,35 @@ def build_events_dataset(
             raise ConfigError("--corpus is read for publication dates only; give --date-field too")
         dates.update(_corpus_dates(corpus, id_field, text_field, date_field))
     stats = ClusterStats()
-    events = events_from_runs(runs, published=dates, aliases=AliasIndex(alias_table), stats=stats, progress=progress)
-    written = export_events(events, out, fmt, timestamp=int(time.time()))
+    counts = {"multi_document_events": 0, "with_conflicts": 0}
+
+    def counted(events: Iterable[Event]) -> Iterator[Event]:
+        for event in events:
+            counts["multi_document_events"] += len(event.documents) > 1
+            counts["with_conflicts"] += bool(event.conflicts)
+            yield event
+
+    alias_index = AliasIndex(alias_table)
+    gazetteer = default_gazetteer(alias_index)
+
+    def country_code(name: str) -> str | None:
+        found = gazetteer.country(name)
+        return found.code if found else None
+
+    # ACLED's actor types: from the actor table, and for actors named as a country, the country.
+    table = (
+        ActorTable.load(actors, alias_index, country_code) if actors else ActorTable(None, alias_index, country_code)
+    )
+    events = stream_events(
+        runs, published=dates, aliases=alias_index, gazetteer=gazetteer, stats=stats, progress=progress
+    )
+    written = export_events(counted(events), out, fmt, timestamp=int(time.time()), actors=table)
     return {
         "out": str(out),
         "format": fmt,
         "events": written,
         "mentions": stats.mentions,
-        "multi_document_events": sum(1 for e in events if len(e.documents) > 1),
-        "with_conflicts": sum(1 for e in events if e.conflicts),
+        **counts,
         "documents_with_publication_date": len(dates),
         "blocks": stats.blocks,
         "largest_block": stats.largest_block,

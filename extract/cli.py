@@ -112,6 +112,7 @@ def _build_parser() -> argparse.ArgumentParser:
     events.add_argument("--text-field", default="text", help="the corpus text column (default text)")
     events.add_argument("--aliases", default=None, help="an alias table {name: [variants]} (default: the gold set's)")
     events.add_argument("--quiet", action="store_true", help="no progress bar")
+    events.add_argument("--actors", default=None, help='an actor table {"name": "rebel_group"} for ACLED inter codes')
 
     gold = sub.add_parser("gold", help="gold label tools")
     gold_sub = gold.add_subparsers(dest="gold_command", required=True)
@@ -339,6 +340,7 @@ def _build_events(args: argparse.Namespace, progress: Any) -> dict[str, Any]:
         date_field=args.date_field,
         aliases=args.aliases,
         progress=progress,
+        actors=args.actors,
     )
 
 

@@ -64,6 +64,32 @@ class Family(StrEnum):
     SOURCE = "source"
 
 
+class ClaimPart(StrEnum):
+    """Which part of a reported value a sub-field is, when several reports of one incident are kept side by side."""
+
+    #: What is reported (names are grouped across spellings).
+    VALUE = "value"
+    #: How the report attributes it (claimed, accused...).
+    STATUS = "status"
+    #: Its category; it stands for the value when the value is not given.
+    CATEGORY = "category"
+
+
+@dataclass(frozen=True)
+class Claims:
+    """A value that reports of one incident may give differently: every version is kept as a claim.
+
+    The claims go into the list named ``into``, one per distinct value (and status or category),
+    each naming the reports behind it. Reports *conflict* on it when their claims differ in the
+    parts ``on``; the disagreement is reported as ``conflict`` (empty: several values are no
+    conflict, as with several sources).
+    """
+
+    into: str
+    conflict: str = ""
+    on: tuple[ClaimPart, ...] = (ClaimPart.VALUE,)
+
+
 @dataclass(frozen=True)
 class Spec:
     """The declaration of one field: how it is compared, how much it weighs, how it is shown."""
@@ -78,6 +104,10 @@ class Spec:
     label: str = ""
     #: Why the field is not scored, for a field that is not. Empty for scored fields.
     excluded: str = ""
+    #: Reports of one incident may give this value differently: each version is kept as a claim.
+    claims: Claims | None = None
+    #: Which part of its parent's claim this sub-field is.
+    claim: ClaimPart | None = None
 
     def __post_init__(self) -> None:
         if self.excluded and self.compare is not None:

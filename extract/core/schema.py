@@ -21,7 +21,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from extract.core.fields import SCORED_BY_PARENT, SCORED_WITH_COUNT, Compare, Family, Spec
+from extract.core.fields import SCORED_BY_PARENT, SCORED_WITH_COUNT, ClaimPart, Claims, Compare, Family, Spec
 
 SCHEMA_VERSION = "1.0.0"
 
@@ -223,13 +223,13 @@ class Location(_Model):
 class Aircraft(_Model):
     """An aircraft involved in the incident (shot down, crashed, or carrying out the strike)."""
 
-    model: Annotated[OptionalName, Spec(Compare.NAME, weight=2)] = Field(
+    model: Annotated[OptionalName, Spec(Compare.NAME, weight=2, claim=ClaimPart.VALUE)] = Field(
         default=None, description='Aircraft model as written, e.g. "Su-25", "Mi-8"; null if not given.'
     )
-    category: Annotated[AircraftCategory, Spec(Compare.ENUM, weight=1)] = Field(
+    category: Annotated[AircraftCategory, Spec(Compare.ENUM, weight=1, claim=ClaimPart.CATEGORY)] = Field(
         description="fixed_wing, helicopter, drone or unknown."
     )
-    operator: Annotated[OptionalName, Spec(Compare.NAME, weight=1)] = Field(
+    operator: Annotated[OptionalName, Spec(Compare.NAME, weight=1, claims=Claims("operators"))] = Field(
         default=None, description='Who flew it, e.g. "Russia", "Syrian Air Force".'
     )
     quote: Quote
@@ -242,10 +242,10 @@ class Aircraft(_Model):
 class Perpetrator(_Model):
     """An actor said to be responsible, with how the article attributes it."""
 
-    name: Annotated[Name, Spec(Compare.NAME, weight=2, key=True)] = Field(
+    name: Annotated[Name, Spec(Compare.NAME, weight=2, key=True, claim=ClaimPart.VALUE)] = Field(
         description='The group or force, e.g. "Tahrir al-Sham", "Syrian rebels".'
     )
-    status: Annotated[AttributionStatus, Spec(Compare.ENUM, weight=1)] = Field(
+    status: Annotated[AttributionStatus, Spec(Compare.ENUM, weight=1, claim=ClaimPart.STATUS)] = Field(
         description="confirmed: stated as fact or confirmed by an authority; claimed: the actor itself claimed it; "
         "accused: another party blames them; suspected: speculation or unverified reports; denied: the actor denies it."
     )
@@ -258,10 +258,12 @@ class Perpetrator(_Model):
 class Weapon(_Model):
     """The weapon used."""
 
-    text: Annotated[Name, Spec(Compare.NAME, weight=1)] = Field(
+    text: Annotated[Name, Spec(Compare.NAME, weight=1, claim=ClaimPart.VALUE)] = Field(
         description='The weapon exactly as written, e.g. "shoulder-launched anti-aircraft missile".'
     )
-    category: Annotated[WeaponCategory, Spec(Compare.ENUM, weight=1)] = Field(description="The weapon's category.")
+    category: Annotated[WeaponCategory, Spec(Compare.ENUM, weight=1, claim=ClaimPart.CATEGORY)] = Field(
+        description="The weapon's category."
+    )
     quote: Quote
 
     def show(self) -> str:
@@ -307,10 +309,12 @@ class Casualty(_Model):
 class Source(_Model):
     """Who reported or stated the information."""
 
-    name: Annotated[Name, Spec(Compare.NAME, weight=2, key=True)] = Field(
+    name: Annotated[Name, Spec(Compare.NAME, weight=2, key=True, claim=ClaimPart.VALUE)] = Field(
         description='Who said it, e.g. "Russian Defence Ministry", "Syrian Observatory for Human Rights".'
     )
-    kind: Annotated[SourceKind, Spec(Compare.ENUM, weight=1)] = Field(description="What kind of source it is.")
+    kind: Annotated[SourceKind, Spec(Compare.ENUM, weight=1, claim=ClaimPart.CATEGORY)] = Field(
+        description="What kind of source it is."
+    )
     quote: Quote
 
     def show(self) -> str:
@@ -320,7 +324,9 @@ class Source(_Model):
 class Incident(_Model):
     """One real-world event reported in the article as having happened."""
 
-    type: Annotated[IncidentType, Spec(Compare.ENUM, family=Family.INCIDENT)] = Field(
+    type: Annotated[
+        IncidentType, Spec(Compare.ENUM, family=Family.INCIDENT, claims=Claims("types", conflict="type"))
+    ] = Field(
         description="aircraft_downing: an aircraft brought down by hostile fire; aircraft_loss: a crash not attributed "
         "to hostile fire; air_strike; missile_strike; shelling; armed_clash; other_attack."
     )
@@ -334,20 +340,25 @@ class Incident(_Model):
     location: Annotated[Location | None, Spec(family=Family.PLACE, label="where")] = Field(
         default=None, description="Where it happened; null if the article does not say."
     )
-    aircraft: Annotated[list[Aircraft], Spec(family=Family.AIRCRAFT)] = Field(
+    aircraft: Annotated[list[Aircraft], Spec(family=Family.AIRCRAFT, claims=Claims("aircraft", "aircraft"))] = Field(
         default_factory=list, description="Aircraft involved; empty if none."
     )
-    perpetrators: Annotated[list[Perpetrator], Spec(family=Family.ACTOR, label="by")] = Field(
-        default_factory=list, description="Who is said to be responsible."
-    )
-    weapon: Annotated[Weapon | None, Spec(family=Family.WEAPON)] = Field(
-        default=None, description="The weapon used; null if not given."
-    )
+    perpetrators: Annotated[
+        list[Perpetrator],
+        Spec(
+            family=Family.ACTOR,
+            label="by",
+            claims=Claims("perpetrators", "perpetrators", on=(ClaimPart.VALUE, ClaimPart.STATUS)),
+        ),
+    ] = Field(default_factory=list, description="Who is said to be responsible.")
+    weapon: Annotated[
+        Weapon | None, Spec(family=Family.WEAPON, claims=Claims("weapons", "weapons", on=(ClaimPart.CATEGORY,)))
+    ] = Field(default=None, description="The weapon used; null if not given.")
     casualties: Annotated[list[Casualty], Spec(family=Family.CASUALTIES)] = Field(
         default_factory=list, description="People killed, injured or captured."
     )
-    sources: Annotated[list[Source], Spec(family=Family.SOURCE, label="according to")] = Field(
-        default_factory=list, description="Who reported or stated the facts of this incident."
+    sources: Annotated[list[Source], Spec(family=Family.SOURCE, label="according to", claims=Claims("sources"))] = (
+        Field(default_factory=list, description="Who reported or stated the facts of this incident.")
     )
     primary: Annotated[bool, Spec(Compare.FLAG, family=Family.INCIDENT)] = Field(
         default=False, description="True for the article's main incident only."
