@@ -341,7 +341,7 @@ def ground_refs(
                 )
             else:  # not cited by number (cannot happen for a converted answer): locate the quote
                 span = Grounder(text).locate(quote, path)
-            spans.append(span.model_copy(update={"checks": check_values(value, quote)}))
+            spans.append(span.model_copy(update={"checks": check_values(value, quote, text)}))
     return spans
 
 
@@ -353,7 +353,7 @@ def ground_incidents(incidents: list[Incident], text: str, threshold: float = FU
         for path, value in evidenced_objects(incident, f"incidents[{k}]"):
             quote = getattr(value, "quote", "")
             span = grounder.locate(quote, path)
-            spans.append(span.model_copy(update={"checks": check_values(value, quote)}))
+            spans.append(span.model_copy(update={"checks": check_values(value, quote, text)}))
     return spans
 
 

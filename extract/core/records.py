@@ -69,6 +69,8 @@ class ValueCheck(_Frozen):
     field: str
     value: str
     supported: bool
+    #: Where the value is stated: "quote", "article" (elsewhere in the article), or None.
+    stated_in: str | None = None
 
 
 class EvidenceSpan(_Frozen):
