@@ -181,6 +181,14 @@ def test_compact_schema_drops_only_descriptions_that_repeat_the_enum() -> None:
     assert "$defs" not in out
 
 
+def test_compact_schema_drops_quoted_sample_values_and_keeps_the_rest_of_the_description() -> None:
+    compact = answer_model("quotes", compact=True).model_json_schema()
+    aircraft = compact["$defs"]["Aircraft"]["properties"]
+    assert aircraft["model"]["description"] == "Aircraft model as written; null if not given."
+    assert aircraft["model"]["type"] == ["string", "null"]
+    assert "e.g." not in json.dumps(compact).replace("e.g. [3]", "")
+
+
 def test_the_quote_mode_schema_hash_is_unchanged_by_the_compact_rendering() -> None:
     before = schema_hash(Extraction)
     answer_model("quotes", compact=True).model_json_schema()

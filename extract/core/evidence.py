@@ -132,14 +132,19 @@ def incident_model(answer: type[BaseModel]) -> type[BaseModel]:
 # -- the compact rendering -------------------------------------------------------------------
 
 _ENUM_WORDS = re.compile(r"[\s,.;:()\"']+|\bor\b|\band\b")
+# ', e.g. "Su-25", "Mi-8"': quoted sample values in a description.
+_SAMPLES = re.compile(r",?\s*e\.g\.\s*(?:\"[^\"]*\"(?:,\s*|\s+or\s+)?)+")
 
 
 def compact_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """A shorter JSON schema that validates the same values.
 
     Drops ``title`` keys below the root (instructor names the tool after the root title),
-    ``default`` keys (the ``required`` list already says what may be left out), and
-    descriptions that only list an enum's values; inlines enum definitions where they are
+    ``default`` keys (the ``required`` list already says what may be left out), descriptions
+    that only list an enum's values, and a definition's own description where every property
+    that uses it describes it already, and quoted sample values (``e.g. "Su-25"``: a model
+    copies them into answers where the article gives no value); writes an optional scalar as a list of types
+    (``["string", "null"]``) instead of an ``anyOf``; inlines enum definitions where they are
     used; and moves the evidence field's description into one shared definition.
     """
     schema = copy.deepcopy(schema)
@@ -170,13 +175,18 @@ def compact_schema(schema: dict[str, Any]) -> dict[str, Any]:
                 out[k] = {p: walk(sub, p) for p, sub in v.items()}
             else:
                 out[k] = walk(v)
+        if isinstance(out.get("description"), str):
+            out["description"] = _SAMPLES.sub("", out["description"]).strip()
         if "enum" in out and "description" in out and _only_enum_values(out["description"], out["enum"]):
             del out["description"]
-        return out
+        return _nullable_scalar(out)
 
     title = schema.get("title")
+    described = _described_everywhere(schema, defs)
     body = walk(schema)
     kept = {name: walk(d) for name, d in defs.items() if name not in enums}
+    for name in described & kept.keys():
+        kept[name].pop("description", None)
     kept.update(shared)
     result: dict[str, Any] = {}
     if title:
@@ -185,6 +195,54 @@ def compact_schema(schema: dict[str, Any]) -> dict[str, Any]:
     if kept:
         result["$defs"] = kept
     return result
+
+
+def _nullable_scalar(node: dict[str, Any]) -> dict[str, Any]:
+    """``{"anyOf": [{"type": T, ...}, {"type": "null"}]}`` as ``{"type": [T, "null"], ...}`` for a scalar T."""
+    options = node.get("anyOf")
+    if not isinstance(options, list) or len(options) != 2 or {"type": "null"} not in options:
+        return node
+    other = options[0] if options[1] == {"type": "null"} else options[1]
+    if other.get("type") not in ("string", "integer", "number", "boolean") or set(other) - {
+        "type",
+        "minimum",
+        "maximum",
+    }:
+        return node
+    out = {k: v for k, v in node.items() if k != "anyOf"}
+    out.update({k: v for k, v in other.items() if k != "type"})
+    out["type"] = [other["type"], "null"]
+    return out
+
+
+def _described_everywhere(schema: dict[str, Any], defs: dict[str, Any]) -> set[str]:
+    """Definitions every reference to which sits in a property with a description of its own."""
+    described: dict[str, bool] = {}
+
+    def visit(node: Any, owner_described: bool) -> None:
+        if isinstance(node, list):
+            for item in node:
+                visit(item, owner_described)
+            return
+        if not isinstance(node, dict):
+            return
+        ref = node.get("$ref", "")
+        if ref.startswith("#/$defs/"):
+            name = ref.rsplit("/", 1)[-1]
+            described[name] = described.get(name, True) and owner_described
+        for key, value in node.items():
+            if key == "properties":
+                for prop in value.values():
+                    visit(prop, "description" in prop)
+            elif key in ("items", "anyOf"):
+                visit(value, owner_described)
+            elif key != "$defs" and isinstance(value, dict | list):
+                visit(value, False)
+
+    visit(schema, False)
+    for definition in defs.values():
+        visit(definition, False)
+    return {name for name, ok in described.items() if ok}
 
 
 def _only_enum_values(description: str, values: list[Any]) -> bool:
