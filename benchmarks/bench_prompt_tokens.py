@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import importlib.util
 import json
 import os
 import sys
@@ -247,7 +248,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--articles", default=str(ROOT / "gold" / "articles"))
     parser.add_argument("--gold", default=str(ROOT / "gold"))
     parser.add_argument("--no-langextract", action="store_true", help="only this project's variants")
+    parser.add_argument("--quick", action="store_true", help="accepted for run_all.py; the five seeds are quick")
     args = parser.parse_args(argv)
+    if not args.no_langextract and importlib.util.find_spec("langextract") is None:
+        print("langextract is not installed (.venv/bin/pip install langextract): only this project's variants")
+        args.no_langextract = True
 
     env = environment()
     tok = Tokenizer()

@@ -231,7 +231,7 @@ def _metric_rows(report: EvalReport, delta: Mapping[str, float] | None) -> list[
     row("GTT role-filler", gtt.precision, gtt.recall, gtt.f1, "", "research.gtt.f1")
     row("CEAF-REE", ree.precision, ree.recall, ree.f1, "", "research.ceaf_ree.f1")
     row("grounding rate", None, None, report.grounding.rate, _ci(report.ci.get("grounding_rate")), "grounding_rate")
-    row("values stated in their quote", None, None, report.grounding.supported_share, "", "supported_share")
+    row("values supported by evidence", None, None, report.grounding.supported_share, "", "supported_share")
     row("primary slot accuracy", None, None, report.primary_accuracy, "", "primary_accuracy")
     return rows
 
@@ -434,7 +434,7 @@ def render_table(report: EvalReport, baseline: Mapping[str, Any] | None = None) 
         row(f"  {name}", c.precision, c.recall, c.f1, "", f"fields.{name}.f1")
     table.add_section()
     row("grounding rate", None, None, report.grounding.rate, _ci(report.ci.get("grounding_rate")), "grounding_rate")
-    row("values stated in their quote", None, None, report.grounding.supported_share, "", "supported_share")
+    row("values supported by evidence", None, None, report.grounding.supported_share, "", "supported_share")
     row("primary slot accuracy", None, None, report.primary_accuracy, "", "primary_accuracy")
     u = report.usage
     missing = f" ({', '.join(report.missing_documents[:5])}{', ...' if len(report.missing_documents) > 5 else ''})"
