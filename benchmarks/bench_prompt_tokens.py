@@ -23,6 +23,11 @@ Completion tokens come from scripted answers: each seed's gold incidents as the 
 quotes (quotes mode) and as the numbers of the sentences holding each quote (refs mode), with ``null``
 and empty values left out in both. They measure the answer format, not a model.
 
+Values from the article (``--candidates``): for each seed, the number of candidate names and
+numbers, the tokens of the compact refs schema with and without them, and the size of the GBNF
+grammar llama.cpp builds from each (the local backend's schema, with its length and range limits
+removed), as characters and rules.
+
 Nothing is asserted; the figures go to ``benchmarks/results/prompt_tokens.json``.
 """
 
@@ -41,7 +46,8 @@ from typing import Any
 from bench_batch import RESULTS, environment
 
 from extract.backends.openai_compat import OpenAIBackend
-from extract.core.evidence import EvidenceMode
+from extract.core.candidates import find_candidates
+from extract.core.evidence import EvidenceMode, answer_model
 from extract.core.grounding import Grounder
 from extract.core.pipeline import ExtractConfig, aextract_document
 from extract.core.prompts import load_prompt, load_prompt_for
@@ -243,6 +249,27 @@ def run_langextract(
     }
 
 
+def candidate_sizes(articles: dict[str, str], tok: Tokenizer) -> dict[str, dict[str, int]]:
+    """Candidate lists per document, and what they add to the schema and to the llama.cpp grammar."""
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    from extract.backends.local import grammar_schema
+
+    out = {}
+    for doc_id, text in articles.items():
+        found = find_candidates(text)
+        n = len(split_sentences(text))
+        row: dict[str, int] = {"names": len(found.names), "numbers": len(found.numbers), "sentences": n}
+        for label, offered in (("plain", None), ("candidates", found)):
+            schema = answer_model("refs", n, compact=True, candidates=offered).model_json_schema()
+            grammar = json_schema_to_gbnf(json.dumps(grammar_schema(schema)))
+            row[f"schema_tokens_{label}"] = tok.count(json.dumps(schema, separators=(",", ":"), ensure_ascii=False))
+            row[f"grammar_chars_{label}"] = len(grammar)
+            row[f"grammar_rules_{label}"] = sum(1 for line in grammar.splitlines() if "::=" in line)
+        out[doc_id] = row
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--articles", default=str(ROOT / "gold" / "articles"))
@@ -282,6 +309,16 @@ def main(argv: list[str] | None = None) -> int:
             f"langextract {row['version']} ({name}): {row['prompt_total'] / n:.0f} prompt tokens per article "
             f"in {sum(row['requests'])} requests ({row['messages_only_total'] / n:.0f} without its response_format)"
         )
+    sizes = candidate_sizes(articles, tok)
+    print("values from the article (refs mode, compact schema):")
+    print(f"{'article':<24}{'names':>6}{'numbers':>8}{'schema tokens':>22}{'grammar chars':>22}{'grammar rules':>16}")
+    for doc_id, row in sizes.items():
+        print(
+            f"{doc_id:<24}{row['names']:>6}{row['numbers']:>8}"
+            f"{row['schema_tokens_plain']:>11} -> {row['schema_tokens_candidates']:<7}"
+            f"{row['grammar_chars_plain']:>11} -> {row['grammar_chars_candidates']:<7}"
+            f"{row['grammar_rules_plain']:>7} -> {row['grammar_rules_candidates']:<5}"
+        )
     env["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     RESULTS.mkdir(exist_ok=True)
     record = {
@@ -291,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         "articles": list(articles),
         "project": project,
         "langextract": langextract,
+        "candidates": sizes,
     }
     (RESULTS / "prompt_tokens.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return 0

@@ -113,6 +113,8 @@ class Provenance(_Frozen):
     #: How the model cited evidence (quotes or refs) and which schema rendering it was shown.
     evidence: str = "quotes"
     schema_style: str = "full"
+    #: Whether the schema offered the document's own names and numbers as choices.
+    candidates: bool = False
 
 
 class Failure(_Frozen):

@@ -71,6 +71,7 @@ _TENS = {
     if k >= 2
 }
 _SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000}
+NUMBER_WORDS = frozenset(_UNITS) | frozenset(_TENS) | frozenset(_SCALES) | {"dozen"}
 _ONE_WORDS = frozenset({"single", "lone", "sole"})
 _SINGULAR_MARKERS = frozenset({"a", "an", "the", "its", "his", "her", "their"})
 _ZERO_WORDS = frozenset({"no", "none", "nobody", "zero"})
