@@ -13,8 +13,8 @@ mode) can only pick one of them. The candidates are found without a model:
   "Russian-backed" end a run and are not names, and a run of three or more words in capitals is a
   shouted headline;
 * **designations** such as "Su-25", "Mi-28N", "F-16", "MQ-9": letters, a hyphen, digits;
-* **numbers**: numerals and number words (not the digits of a designation) (:func:`~extract.core.support.numbers_in`), the
-  guidelines' values for "dozens", "scores" and "hundreds" where those words occur, 2 for
+* **numbers**: numerals and number words (:func:`~extract.core.support.numbers_in`; not the
+  digits of a designation), the guidelines' values for "dozens", "scores" and "hundreds" where those words occur, 2 for
   "both", and 1, which articles state with "a" or "the" ("killed its pilot").
 
 A value the article implies but does not write (a country named only by its adjective) must still
