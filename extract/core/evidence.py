@@ -61,7 +61,13 @@ class _CompactModel(_Model):
 
     @classmethod
     def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        return compact_schema(super().model_json_schema(*args, **kwargs))
+        return copy.deepcopy(_compact_cached(cls, args, tuple(sorted(kwargs.items()))))
+
+
+@lru_cache(maxsize=1024)
+def _compact_cached(cls: type[_Model], args: tuple[Any, ...], kwargs: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
+    # instructor asks for the schema on every request; the full one is cached by _Model already
+    return compact_schema(_Model.model_json_schema.__func__(cls, *args, **dict(kwargs)))  # type: ignore[attr-defined]
 
 
 def answer_model(

@@ -183,10 +183,12 @@ def split_sentence_groups(text: str, config: ExtractConfig) -> list[tuple[Senten
         groups.append(sentences[first : last + 1])
         if last + 1 >= len(sentences):
             return groups
-        back = last
+        back = last if config.chunk_overlap > 0 else first
         while back > first and sentences[last].end - sentences[back].start < config.chunk_overlap:
             back -= 1
-        first = max(back + 1, first + 1) if back == first else back
+        # the next group starts at the sentence that gives about chunk_overlap characters of overlap,
+        # or right after this one when no such sentence lies after this group's first
+        first = back if back > first else last + 1
 
 
 #: An incident with the sentence numbers of its values (by evidence path, refs mode only).
