@@ -102,6 +102,11 @@ def test_seed_spans_never_cross_a_line_or_split_an_abbreviation(path: Path) -> N
             ["Was it a missile?", "Nobody knows!", "Reports vary."],
             id="question-and-exclamation",
         ),
+        pytest.param(
+            "Shelling hit the city. Łódź officials said nothing. Ḥomṣ was quiet.",
+            ["Shelling hit the city.", "Łódź officials said nothing.", "Ḥomṣ was quiet."],
+            id="capitals-of-any-script",
+        ),
         pytest.param("", [], id="empty"),
         pytest.param("  \n\n ", [], id="only-space"),
     ],
