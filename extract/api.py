@@ -274,15 +274,23 @@ def _describe_run(predictions: dict[str, DocumentResult], path: str | Path) -> s
     """Which backend, model, prompt and schema produced the run being scored."""
     seen = sorted(
         {
-            (p.backend, p.model, p.prompt, p.prompt_hash, p.schema_version)
+            (p.backend, p.model, p.prompt, p.prompt_hash, p.schema_version, _evidence_note(p))
             for p in (r.provenance for r in predictions.values())
         }
     )
-    parts = [f"{b} / {m} (prompt {pr} {h[:8]}, schema {v})" for b, m, pr, h, v in seen]
+    parts = [f"{b} / {m} (prompt {pr} {h[:8]}, schema {v}{e})" for b, m, pr, h, v, e in seen]
     line = f"Scoring {path}: " + ("; ".join(parts) or "no records")
     if any(m.endswith("gemma-3-270m-q4_k_m.gguf") for _, m, *_ in seen):
         line += "\n" + BUNDLED_NOTE
     return line
+
+
+def _evidence_note(p: Any) -> str:
+    """ ", evidence refs, compact schema, candidates" for a run not made with the defaults; empty otherwise."""
+    notes = [f"evidence {p.evidence}"] if p.evidence != "quotes" else []
+    notes += [f"{p.schema_style} schema"] if p.schema_style != "full" else []
+    notes += ["candidates"] if p.candidates else []
+    return "".join(f", {n}" for n in notes)
 
 
 def _run_cost(predictions: dict[str, DocumentResult], prices: str | Path) -> float:

@@ -302,6 +302,9 @@ def test_cli_run_in_refs_mode_writes_exactly_grounded_records(tmp_path: Path) ->
     [span] = record["evidence"]
     assert (span["alignment"], span["refs"], span["start"]) == ("exact", [1], 0)
     assert span["quote"] == "BEIRUT (AP) — A drone struck a convoy."
+    from extract import api
+
+    assert "schema 1.0.0, evidence refs, compact schema)" in api.describe_run(out)
 
 
 def test_cli_rejects_an_unknown_evidence_mode(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
