@@ -386,3 +386,11 @@ def test_the_gold_answered_by_reference_scores_perfectly_on_the_seed_articles(co
     assert report.grounding.rate == 1.0 and report.grounding.exact == report.grounding.total
     assert report.grounding.supported_share == 1.0
     assert not report.grounding_disagreements
+
+
+def test_echo_answers_a_quotes_request_with_a_quote_even_for_a_numbered_looking_article(tmp_path: Path) -> None:
+    text = "[1] A list item that opens the article. Rebels shelled the town."
+    result = extract_document(Document(id="d", text=text), ExtractConfig(backend=MockBackend("echo")))
+    assert result.status is Status.OK and result.incidents[0].quote.startswith("[1] A list item")
+    refs = extract_document(Document(id="d", text=text), refs_config(MockBackend("echo")))
+    assert refs.status is Status.OK and refs.evidence[0].refs == [1]
