@@ -22,6 +22,7 @@ BENCHMARKS = [
     "bench_corpus.py",
     "bench_review.py",
     "bench_local.py",
+    "bench_prompt_tokens.py",
 ]
 
 

@@ -20,7 +20,7 @@ from extract.backends import DEFAULT_BACKEND
 from extract.core.backend import Backend
 from extract.core.errors import ConfigError, ExtractError, InputError
 from extract.core.pipeline import ExtractConfig, extract_document
-from extract.core.prompts import load_prompt
+from extract.core.prompts import load_prompt_for
 from extract.core.records import Document, DocumentResult
 from extract.engines.ray import RayEngine
 from extract.engines.recipe import default_cache_dir, make_backend
@@ -62,15 +62,27 @@ def extract_text(
     model: str | None = None,
     prompt: str = "incidents",
     max_retries: int = 2,
+    evidence: str = "quotes",
+    schema_style: str = "full",
+    candidates: bool = False,
     **backend_options: Any,
 ) -> DocumentResult:
-    """Extract the incidents of one text (no cache, no output file)."""
+    """Extract the incidents of one text (no cache, no output file).
+
+    ``evidence``: ``quotes`` (each value copies a quote) or ``refs`` (each value cites numbered
+    sentences); ``schema_style``: ``full`` or ``compact`` (the schema rendering the model is shown).
+    """
     built = (
         backend
         if not isinstance(backend, str | None)
         else make_backend(backend, model, options=backend_options, cache=False)
     )
-    config = ExtractConfig(backend=built, prompt=load_prompt(prompt), max_retries=max_retries)
+    config = ExtractConfig(
+        backend=built,
+        prompt=load_prompt_for(prompt, evidence),
+        max_retries=max_retries,
+        **evidence_options(evidence, schema_style, candidates),
+    )
     return extract_document(Document(id=id, text=text), config)
 
 
@@ -103,6 +115,9 @@ def run_corpus(
     engine: str | RayEngine = "local",
     on_start: Callable[[int | None], None] | None = None,
     on_result: Callable[[DocumentResult], None] | None = None,
+    evidence: str = "quotes",
+    schema_style: str = "full",
+    candidates: bool = False,
 ) -> RunSummary:
     """Extract a corpus into a JSON Lines file (resumed if it exists); return what the run did.
 
@@ -135,8 +150,8 @@ def run_corpus(
         else:
             built = backend
         config = ExtractConfig(
-            backend=built, prompt=load_prompt(prompt), max_retries=max_retries, max_chars=max_chars,
-            chunk_chars=chunk_chars,
+            backend=built, prompt=load_prompt_for(prompt, evidence), max_retries=max_retries, max_chars=max_chars,
+            chunk_chars=chunk_chars, **evidence_options(evidence, schema_style, candidates),
         )  # fmt: skip
         if on_start is not None:
             on_start(getattr(corpus, "length", None))
@@ -170,7 +185,8 @@ def run_corpus(
                 on_start(None)
             job = JobSpec(
                 backend=spec, prompt=prompt, max_retries=max_retries, max_chars=max_chars, chunk_chars=chunk_chars,
-                id_field=id_field, text_field=text_field, concurrency=concurrency, origin=origin,
+                id_field=id_field, text_field=text_field, concurrency=concurrency, origin=origin, evidence=evidence,
+                schema_style=schema_style, candidates=candidates,
             )  # fmt: skip
             price_table = Prices.from_file(prices, model or "") if prices else None
             summary = run_dataset(
@@ -254,15 +270,23 @@ def _describe_run(predictions: dict[str, DocumentResult], path: str | Path) -> s
     """Which backend, model, prompt and schema produced the run being scored."""
     seen = sorted(
         {
-            (p.backend, p.model, p.prompt, p.prompt_hash, p.schema_version)
+            (p.backend, p.model, p.prompt, p.prompt_hash, p.schema_version, _evidence_note(p))
             for p in (r.provenance for r in predictions.values())
         }
     )
-    parts = [f"{b} / {m} (prompt {pr} {h[:8]}, schema {v})" for b, m, pr, h, v in seen]
+    parts = [f"{b} / {m} (prompt {pr} {h[:8]}, schema {v}{e})" for b, m, pr, h, v, e in seen]
     line = f"Scoring {path}: " + ("; ".join(parts) or "no records")
     if any(m.endswith("gemma-3-270m-q4_k_m.gguf") for _, m, *_ in seen):
         line += "\n" + BUNDLED_NOTE
     return line
+
+
+def _evidence_note(p: Any) -> str:
+    """ ", evidence refs, compact schema, candidates" for a run not made with the defaults; empty otherwise."""
+    notes = [f"evidence {p.evidence}"] if p.evidence != "quotes" else []
+    notes += [f"{p.schema_style} schema"] if p.schema_style != "full" else []
+    notes += ["candidates"] if p.candidates else []
+    return "".join(f", {n}" for n in notes)
 
 
 def _run_cost(predictions: dict[str, DocumentResult], prices: str | Path) -> float:
@@ -318,6 +342,9 @@ def run_suite(
         prompt=spec.get("prompt", "incidents"),
         resume=False,
         cache=False,
+        evidence=spec.get("evidence", "quotes"),
+        schema_style=spec.get("schema_style", "full"),
+        candidates=bool(spec.get("candidates", False)),
     )
     result = evaluate_run(rel("gold"), out, json_out=json_out, report=report, baseline=baseline)
     thresholds = dict(spec.get("thresholds", {}))
@@ -612,3 +639,55 @@ def build_review(
         text_field=text_field,
         page_size=page_size,
     )
+
+
+# -- evidence by reference, compact schema -------------------------------------------------------------------------
+
+
+def evidence_options(evidence: str = "quotes", schema_style: str = "full", candidates: bool = False) -> dict[str, Any]:
+    """The :class:`ExtractConfig` fields for an evidence mode, a schema rendering and candidate values, checked."""
+    from extract.core.errors import ConfigError
+    from extract.core.evidence import EvidenceMode
+
+    try:
+        mode = EvidenceMode(evidence)
+    except ValueError:
+        raise ConfigError(f"unknown evidence mode {evidence!r}", hint="use quotes or refs") from None
+    if schema_style not in ("full", "compact"):
+        raise ConfigError(f"unknown schema style {schema_style!r}", hint="use full or compact")
+    return {"evidence": mode, "compact_schema": schema_style == "compact", "candidates": candidates}
+
+
+@dataclass(frozen=True)
+class ArticleView:
+    """An article as the model sees it in refs mode: numbered sentences, and the values it may be offered."""
+
+    source: str
+    sentences: tuple[Any, ...]
+    candidates: Any
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "sentences": [{"n": s.number, "start": s.start, "end": s.end, "text": s.text} for s in self.sentences],
+            "candidates": {"names": list(self.candidates.names), "numbers": list(self.candidates.numbers)},
+        }
+
+
+def article_sentences(path: str | Path, *, max_chars: int = 400) -> ArticleView:
+    """The numbered sentences (with offsets) and the candidate names and numbers of one text file."""
+    from extract.core.candidates import find_candidates
+    from extract.core.sentences import split_sentences
+
+    source = Path(path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: no such file", hint="give a .txt or .md article") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{source}: not UTF-8 text (byte {exc.start})", hint="convert it to UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read: {exc.strerror}") from None
+    if max_chars < 20:
+        raise ConfigError(f"--max-chars must be at least 20, got {max_chars}")
+    return ArticleView(str(source), split_sentences(text, max_chars), find_candidates(text))

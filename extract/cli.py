@@ -71,6 +71,24 @@ def _build_parser() -> argparse.ArgumentParser:
         help="when resuming, extract again the documents whose record is a failure",
     )
     run.add_argument("--allow-failures", action="store_true", help="exit 0 even when some documents failed")
+    run.add_argument(
+        "--evidence",
+        choices=("quotes", "refs"),
+        default="quotes",
+        help="quotes: each value copies a quote; refs: the article is numbered sentences and each value cites numbers",
+    )
+    run.add_argument(
+        "--schema",
+        dest="schema_style",
+        choices=("full", "compact"),
+        default="full",
+        help="the JSON schema the model sees: full, or compact (no titles, shared definitions; fewer prompt tokens)",
+    )
+    run.add_argument(
+        "--candidates",
+        action="store_true",
+        help="offer the article's own names and numbers as choices in the schema (for grammar-constrained models)",
+    )
     run.add_argument("--prices", default=None, help='JSON price table {"model": {"input": USD/1M, "output": USD/1M}}')
     run.add_argument(
         "--show",
@@ -142,6 +160,11 @@ def _build_parser() -> argparse.ArgumentParser:
     rv.add_argument("--id-field", default="id", help="--articles: the id column")
     rv.add_argument("--text-field", default="text", help="--articles: the text column")
     rv.add_argument("--page-size", type=int, default=100, help="documents per index page (default 100)")
+    sn = sub.add_parser("sentences", help="an article as numbered sentences with offsets (what --evidence refs shows)")
+    sn.add_argument("file", help="a .txt or .md article")
+    sn.add_argument("--max-chars", type=int, default=400, help="cut longer sentences into numbered spans (400)")
+    sn.add_argument("--candidates", action="store_true", help="also list the names and numbers --candidates offers")
+    sn.add_argument("--json", action="store_true", help="print JSON instead")
     return parser
 
 
@@ -234,6 +257,9 @@ def _run_arguments(args: argparse.Namespace) -> dict[str, Any]:
         "retry_failed": args.retry_failed,
         "prices": args.prices,
         "parquet": args.parquet,
+        "evidence": args.evidence,
+        "schema_style": args.schema_style,
+        "candidates": args.candidates,
     }
 
 
@@ -391,6 +417,21 @@ def _cmd_review(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_sentences(args: argparse.Namespace) -> int:
+    import json
+
+    view = api.article_sentences(args.file, max_chars=args.max_chars)
+    if args.json:
+        print(json.dumps(view.as_dict(), ensure_ascii=False, indent=2))
+        return EXIT_OK
+    for s in view.sentences:
+        print(f"[{s.number}] {s.start}-{s.end}  {' '.join(s.text.split())}")
+    if args.candidates:
+        print(f"names ({len(view.candidates.names)}): {'; '.join(view.candidates.names)}")
+        print(f"numbers ({len(view.candidates.numbers)}): {', '.join(map(str, view.candidates.numbers))}")
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
@@ -402,6 +443,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "doctor": _cmd_doctor,
         "events": _cmd_events,
         "review": _cmd_review,
+        "sentences": _cmd_sentences,
     }
     try:
         return handlers[args.command](args)

@@ -108,6 +108,12 @@ class Spec:
     claims: Claims | None = None
     #: Which part of its parent's claim this sub-field is.
     claim: ClaimPart | None = None
+    #: Whether the value is checked against its evidence text (``extract.core.support``): by
+    #: default names and counts are; True or False overrides that for this field.
+    checked: bool | None = None
+    #: A proper name the article writes out (a place, a group, an aircraft model): a grammar-constrained
+    #: backend may be given the article's own names to choose from (``extract.core.candidates``).
+    proper: bool = False
 
     def __post_init__(self) -> None:
         if self.excluded and self.compare is not None:
@@ -211,14 +217,19 @@ def evidenced_values(value: BaseModel, prefix: str = "incident") -> list[tuple[s
     Paths look like ``incidents[0].location`` or ``incidents[0].casualties[1]``. Grounding and
     the grounding rate count these units: one per quote-bearing object.
     """
-    out: list[tuple[str, str]] = []
+    return [(path, part.quote) for path, part in evidenced_objects(value, prefix)]  # type: ignore[attr-defined]
+
+
+def evidenced_objects(value: BaseModel, prefix: str = "incident") -> list[tuple[str, BaseModel]]:
+    """Every (path, object) of a value and of its parts that carry evidence, in schema order."""
+    out: list[tuple[str, BaseModel]] = []
     if has_evidence(type(value)):
-        out.append((prefix, value.quote))  # type: ignore[attr-defined]
+        out.append((prefix, value))
     for info in fields_of(type(value)):
         if info.model is None:
             continue
         for path, part in _values(value, info, prefix):
-            out.extend(evidenced_values(part, path))
+            out.extend(evidenced_objects(part, path))
     return out
 
 

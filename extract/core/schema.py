@@ -161,7 +161,7 @@ class SourceKind(StrEnum):
 class DateInfo(_Model):
     """When the incident happened, as the article gives it."""
 
-    text: Annotated[Name, Spec(excluded=SCORED_BY_PARENT)] = Field(
+    text: Annotated[Name, Spec(excluded=SCORED_BY_PARENT, checked=True)] = Field(
         description='The date or day exactly as written in the article, e.g. "Saturday", "July 8", "last week".'
     )
     iso: Annotated[str | None, Spec(excluded=SCORED_BY_PARENT)] = Field(
@@ -197,16 +197,18 @@ class Location(_Model):
     # Weights (see gold/GUIDELINES.md, section 6): the most specific part weighs most,
     # so a wrong town costs more than a missing country.
 
-    place: Annotated[OptionalName, Spec(Compare.NAME, weight=4)] = Field(
+    place: Annotated[OptionalName, Spec(Compare.NAME, weight=4, proper=True)] = Field(
         default=None, description="The most specific named place (village, town, base, road)."
     )
-    near: Annotated[OptionalName, Spec(Compare.NAME, weight=3)] = Field(
+    near: Annotated[OptionalName, Spec(Compare.NAME, weight=3, proper=True)] = Field(
         default=None, description='The reference place when the article says the incident was "near" or "close to" it.'
     )
-    admin1: Annotated[OptionalName, Spec(Compare.NAME, weight=2)] = Field(
+    admin1: Annotated[OptionalName, Spec(Compare.NAME, weight=2, proper=True)] = Field(
         default=None, description="Province, governorate or region (first administrative level)."
     )
-    country: Annotated[OptionalName, Spec(Compare.NAME, weight=1)] = Field(default=None, description="Country.")
+    country: Annotated[OptionalName, Spec(Compare.NAME, weight=1, proper=True)] = Field(
+        default=None, description="Country."
+    )
     quote: Quote
 
     @model_validator(mode="after")
@@ -223,13 +225,13 @@ class Location(_Model):
 class Aircraft(_Model):
     """An aircraft involved in the incident (shot down, crashed, or carrying out the strike)."""
 
-    model: Annotated[OptionalName, Spec(Compare.NAME, weight=2, claim=ClaimPart.VALUE)] = Field(
+    model: Annotated[OptionalName, Spec(Compare.NAME, weight=2, claim=ClaimPart.VALUE, proper=True)] = Field(
         default=None, description='Aircraft model as written, e.g. "Su-25", "Mi-8"; null if not given.'
     )
     category: Annotated[AircraftCategory, Spec(Compare.ENUM, weight=1, claim=ClaimPart.CATEGORY)] = Field(
         description="fixed_wing, helicopter, drone or unknown."
     )
-    operator: Annotated[OptionalName, Spec(Compare.NAME, weight=1, claims=Claims("operators"))] = Field(
+    operator: Annotated[OptionalName, Spec(Compare.NAME, weight=1, claims=Claims("operators"), proper=True)] = Field(
         default=None, description='Who flew it, e.g. "Russia", "Syrian Air Force".'
     )
     quote: Quote
@@ -242,7 +244,7 @@ class Aircraft(_Model):
 class Perpetrator(_Model):
     """An actor said to be responsible, with how the article attributes it."""
 
-    name: Annotated[Name, Spec(Compare.NAME, weight=2, key=True, claim=ClaimPart.VALUE)] = Field(
+    name: Annotated[Name, Spec(Compare.NAME, weight=2, key=True, claim=ClaimPart.VALUE, proper=True)] = Field(
         description='The group or force, e.g. "Tahrir al-Sham", "Syrian rebels".'
     )
     status: Annotated[AttributionStatus, Spec(Compare.ENUM, weight=1, claim=ClaimPart.STATUS)] = Field(
@@ -279,7 +281,7 @@ class Casualty(_Model):
     count: Annotated[int, Spec(Compare.COUNT, weight=3)] = Field(
         ge=0, description='The number. For "more than 30" write 30; for "at least five" write 5.'
     )
-    count_max: Annotated[int | None, Spec(excluded=SCORED_WITH_COUNT)] = Field(
+    count_max: Annotated[int | None, Spec(excluded=SCORED_WITH_COUNT, checked=True)] = Field(
         default=None, ge=0, description="Upper bound, only when the qualifier is range."
     )
     qualifier: Annotated[CountQualifier, Spec(excluded=SCORED_WITH_COUNT)] = Field(
@@ -309,7 +311,7 @@ class Casualty(_Model):
 class Source(_Model):
     """Who reported or stated the information."""
 
-    name: Annotated[Name, Spec(Compare.NAME, weight=2, key=True, claim=ClaimPart.VALUE)] = Field(
+    name: Annotated[Name, Spec(Compare.NAME, weight=2, key=True, claim=ClaimPart.VALUE, proper=True)] = Field(
         description='Who said it, e.g. "Russian Defence Ministry", "Syrian Observatory for Human Rights".'
     )
     kind: Annotated[SourceKind, Spec(Compare.ENUM, weight=1, claim=ClaimPart.CATEGORY)] = Field(
