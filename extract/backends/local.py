@@ -37,6 +37,7 @@ from typing import IO, Any
 from openai.types.chat import ChatCompletion
 
 from extract.backends.base import InstructorBackend
+from extract.backends.chat_templates import AUTO, CHOICES
 from extract.core.backend import CompletionRequest
 from extract.core.errors import ConfigError, ModelCrashed, ModelUnusable
 
@@ -186,6 +187,9 @@ class ModelProcess:
                 f"the model process died while loading the model ({exc.signal})",
                 hint="run 'extract doctor' to check this machine; rebuild llama-cpp-python portably: 'make install'",
             ) from None
+        if reply.get("config_error"):
+            _stop(proc)
+            raise ConfigError(str(reply["error"]), hint=reply.get("hint") or None)
         if "error" in reply:
             _stop(proc)
             raise ModelUnusable(f"the model could not be loaded: {reply['error']}", hint="check the .gguf file")
@@ -261,8 +265,15 @@ class LocalBackend(InstructorBackend):
         verbose: bool = False,
         max_crashes: int = 3,
         crash_on: Collection[str] = (),
+        chat_format: str | None = None,
     ):
-        """``crash_on`` is a test hook: the model process kills itself with SIGSEGV on those document ids."""
+        """``chat_format``: ``auto`` (default: the GGUF's template, else its architecture's format), ``gguf``,
+        or a named format (:data:`extract.backends.chat_templates.FORMATS`).
+
+        ``crash_on`` is a test hook: the model process kills itself with SIGSEGV on those document ids.
+        """
+        if (chat_format or AUTO) not in CHOICES:
+            raise ConfigError(f"unknown chat format {chat_format!r}", hint=f"choose one of {', '.join(CHOICES)}")
         super().__init__(mode=mode, temperature=temperature, max_tokens=max_tokens, seed=seed)
         try:
             import llama_cpp  # noqa: F401  (the child imports it; fail here with a clear line if it is missing)
@@ -292,15 +303,24 @@ class LocalBackend(InstructorBackend):
                 "seed": seed,
                 "verbose": verbose,
                 "crash_on": sorted(crash_on),
+                "chat_format": chat_format or AUTO,
             },
             max_crashes=max_crashes,
             verbose=verbose,
         )
-        self.process.start()
+        info = self.process.start()
+        #: The turn format the model is prompted in, and why (an option, the GGUF's template, its architecture).
+        self.chat_format = str(info.get("chat_format") or "")
+        self.chat_format_source = str(info.get("chat_format_source") or "")
 
     def identity(self) -> dict[str, Any]:
         # The file name says little (two GGUFs can share one); the weights' hash says which model answers.
-        return {**super().identity(), "n_ctx": self.n_ctx, "model_sha256": self.model_sha256}
+        return {
+            **super().identity(),
+            "n_ctx": self.n_ctx,
+            "model_sha256": self.model_sha256,
+            "chat_format": self.chat_format,
+        }
 
     def _prepare(self, kwargs: dict[str, Any], request: CompletionRequest) -> dict[str, Any]:
         # llama.cpp takes the schema inside a json_object response format and compiles it to a grammar.
