@@ -40,7 +40,7 @@ def _add_backend_args(p: argparse.ArgumentParser) -> None:
         "--chat-format",
         default=None,
         help="local backend: the turn format, auto (default: the GGUF's template, else by architecture), gguf, "
-        "gemma, chatml, llama-3 or llama-2",
+        "gemma, chatml, llama-3, llama-2 or plain",
     )
 
 

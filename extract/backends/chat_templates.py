@@ -113,7 +113,16 @@ _LLAMA2 = ChatFormat(
     generation="",
 )
 
-FORMATS: dict[str, ChatFormat] = {f.name: f for f in (_GEMMA, _CHATML, _LLAMA3, _LLAMA2)}
+# No turn markup at all: the messages as one document for the model to continue. For pretrained
+# (not instruction-tuned) models, which never saw turn markers.
+_PLAIN = ChatFormat(
+    name="plain",
+    prefix={"system": "", "user": "", "assistant": ""},
+    suffix={"system": "\n\n", "user": "\n\n", "assistant": "\n\n"},
+    generation="",
+)
+
+FORMATS: dict[str, ChatFormat] = {f.name: f for f in (_GEMMA, _CHATML, _LLAMA3, _LLAMA2, _PLAIN)}
 #: GGUF ``general.architecture`` values whose trained turn format is known, for GGUFs without a template.
 BY_ARCHITECTURE = {"gemma": "gemma", "gemma2": "gemma", "gemma3": "gemma", "qwen2": "chatml", "qwen3": "chatml"}
 CHOICES = (AUTO, GGUF, *FORMATS)
