@@ -36,8 +36,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from extract.core.gold import load_gold
 from extract.review import build_site
+from extract.scoring.gold import load_gold
 from extract.testing.synthetic_runs import synthetic_run
 
 HERE = Path(__file__).resolve().parent

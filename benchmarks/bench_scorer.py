@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from extract.core.fields import evidenced_values
-from extract.core.gold import GoldDocument, GoldIncident, GoldSet
 from extract.core.records import (
     Alignment,
     DocumentResult,
@@ -54,6 +53,7 @@ from extract.core.schema import (
     WeaponCategory,
 )
 from extract.scoring import evaluate
+from extract.scoring.gold import GoldDocument, GoldIncident, GoldSet
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"

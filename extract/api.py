@@ -22,7 +22,7 @@ from extract.core.aio import run_sync
 from extract.core.backend import Backend
 from extract.core.errors import ConfigError, ExtractError, InputError
 from extract.core.pipeline import ExtractConfig, extract_document
-from extract.core.prompts import load_prompt
+from extract.core.prompts import load_prompt_for
 from extract.core.records import Document, DocumentResult
 from extract.runner import Prices, RunSummary, load_price_table, run
 from extract.store import CachingBackend, ResponseStore
@@ -98,15 +98,26 @@ def extract_text(
     model: str | None = None,
     prompt: str = "incidents",
     max_retries: int = 2,
+    evidence: str = "quotes",
+    schema_style: str = "full",
     **backend_options: Any,
 ) -> DocumentResult:
-    """Extract the incidents of one text (no cache, no output file)."""
+    """Extract the incidents of one text (no cache, no output file).
+
+    ``evidence``: ``quotes`` (each value copies a quote) or ``refs`` (each value cites numbered
+    sentences); ``schema_style``: ``full`` or ``compact`` (the schema rendering the model is shown).
+    """
     built = (
         backend
         if not isinstance(backend, str | None)
         else make_backend(backend, model, options=backend_options, cache=False)
     )
-    config = ExtractConfig(backend=built, prompt=load_prompt(prompt), max_retries=max_retries)
+    config = ExtractConfig(
+        backend=built,
+        prompt=load_prompt_for(prompt, evidence),
+        max_retries=max_retries,
+        **evidence_options(evidence, schema_style),
+    )
     return extract_document(Document(id=id, text=text), config)
 
 
@@ -138,6 +149,8 @@ def run_corpus(
     parquet: str | Path | None = None,
     on_start: Callable[[int | None], None] | None = None,
     on_result: Callable[[DocumentResult], None] | None = None,
+    evidence: str = "quotes",
+    schema_style: str = "full",
 ) -> RunSummary:
     """Extract a corpus into a JSON Lines file (resumed if it exists); return what the run did.
 
@@ -158,7 +171,12 @@ def run_corpus(
         built = backend
     name = backend if isinstance(backend, str) else built.name
     config = ExtractConfig(
-        backend=built, prompt=load_prompt(prompt), max_retries=max_retries, max_chars=max_chars, chunk_chars=chunk_chars
+        backend=built,
+        prompt=load_prompt_for(prompt, evidence),
+        max_retries=max_retries,
+        max_chars=max_chars,
+        chunk_chars=chunk_chars,
+        **evidence_options(evidence, schema_style),
     )
     if out is None:
         stem = Path(str(source)).stem or "corpus"
@@ -208,8 +226,8 @@ def evaluate_run(
     :func:`run_cost`). Ids written more than once in the run file are named in the summary
     (and by :func:`extract.scoring.report.report_warnings`, which the command line prints).
     """
-    from extract.core.gold import load_gold
     from extract.scoring import evaluate, load_summary, read_predictions, write_json, write_markdown
+    from extract.scoring.gold import load_gold
 
     gold_set = load_gold(gold)
     contents = read_predictions(pred)
@@ -318,6 +336,8 @@ def run_suite(
         prompt=spec.get("prompt", "incidents"),
         resume=False,
         cache=False,
+        evidence=spec.get("evidence", "quotes"),
+        schema_style=spec.get("schema_style", "full"),
     )
     result = evaluate_run(rel("gold"), out, json_out=json_out, report=report, baseline=baseline)
     thresholds = dict(spec.get("thresholds", {}))
@@ -329,7 +349,7 @@ def run_suite(
 
 def validate_gold_dir(directory: str | Path) -> list[str]:
     """One line per problem in a gold directory (empty when valid)."""
-    from extract.core.gold import validate_gold
+    from extract.scoring.gold_checks import validate_gold
 
     return [str(problem) for problem in validate_gold(directory)]
 
@@ -445,11 +465,11 @@ def build_events_dataset(
     """
     import time
 
-    from extract.core.gold import load_gold
     from extract.events.cluster import ClusterStats
     from extract.events.dates import load_publication_dates
     from extract.events.export import FORMATS, export_events
     from extract.events.pipeline import events_from_runs, gold_publication_dates
+    from extract.scoring.gold import load_gold
     from extract.scoring.normalize import AliasIndex
 
     if fmt not in FORMATS:
@@ -590,6 +610,8 @@ def run_corpus_ray(
     num_cpus: int | None = None,
     write: str | None = None,
     progress: bool = False,
+    evidence: str = "quotes",
+    schema_style: str = "full",
 ) -> RunSummary:
     """Extract a corpus on Ray Data into the same JSON Lines run file as :func:`run_corpus`.
 
@@ -632,6 +654,8 @@ def run_corpus_ray(
             text_field=text_field,
             concurrency=concurrency,
             origin=origin,
+            evidence=evidence,
+            schema_style=schema_style,
         )
         summary = run_dataset(
             dataset,
@@ -679,3 +703,20 @@ def build_review(
         text_field=text_field,
         page_size=page_size,
     )
+
+
+# -- evidence by reference, compact schema -------------------------------------------------------------------------
+
+
+def evidence_options(evidence: str = "quotes", schema_style: str = "full") -> dict[str, Any]:
+    """The :class:`ExtractConfig` fields for an evidence mode and a schema rendering, checked."""
+    from extract.core.errors import ConfigError
+    from extract.core.evidence import EvidenceMode
+
+    try:
+        mode = EvidenceMode(evidence)
+    except ValueError:
+        raise ConfigError(f"unknown evidence mode {evidence!r}", hint="use quotes or refs") from None
+    if schema_style not in ("full", "compact"):
+        raise ConfigError(f"unknown schema style {schema_style!r}", hint="use full or compact")
+    return {"evidence": mode, "compact_schema": schema_style == "compact"}

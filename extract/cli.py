@@ -77,6 +77,19 @@ def _build_parser() -> argparse.ArgumentParser:
         help="when resuming, extract again the documents whose record is a failure",
     )
     run.add_argument("--allow-failures", action="store_true", help="exit 0 even when some documents failed")
+    run.add_argument(
+        "--evidence",
+        choices=("quotes", "refs"),
+        default="quotes",
+        help="quotes: each value copies a quote; refs: the article is numbered sentences and each value cites numbers",
+    )
+    run.add_argument(
+        "--schema",
+        dest="schema_style",
+        choices=("full", "compact"),
+        default="full",
+        help="the JSON schema the model sees: full, or compact (no titles, shared definitions; fewer prompt tokens)",
+    )
     run.add_argument("--prices", default=None, help='JSON price table {"model": {"input": USD/1M, "output": USD/1M}}')
     run.add_argument(
         "--show",
@@ -239,6 +252,8 @@ def _run_arguments(args: argparse.Namespace) -> dict[str, Any]:
         "retry_failed": args.retry_failed,
         "prices": args.prices,
         "parquet": args.parquet,
+        "evidence": args.evidence,
+        "schema_style": args.schema_style,
     }
 
 

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 from extract.core.fields import evidenced_values
-from extract.core.gold import load_gold
 from extract.core.grounding import Grounder
 from extract.core.records import DocumentResult, Failure, RejectedItem, Status
 from extract.core.schema import (
@@ -18,6 +17,7 @@ from extract.core.schema import (
     Source,
     SourceKind,
 )
+from extract.scoring.gold import load_gold
 from extract.testing.synthetic_runs import PROVENANCE, synthetic_run
 
 REPO = Path(__file__).resolve().parents[1]

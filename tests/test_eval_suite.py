@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from extract.cli import main
-from extract.core.gold import load_gold
 from extract.core.pipeline import ExtractConfig, ground_incidents
 from extract.core.records import DocumentResult, Status, Usage
 from extract.core.schema import Incident
+from extract.scoring.gold import load_gold
 from extract.scoring.incidents import FIELDS
 from tests.conftest import GOLD, REPO
 

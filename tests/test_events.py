@@ -11,7 +11,6 @@ import pytest
 
 from extract import api
 from extract.cli import main
-from extract.core.gold import GoldSet, load_gold
 from extract.core.records import DocumentResult, Provenance, Status
 from extract.core.schema import Casualty, DateInfo, Incident, Location
 from extract.events.claims import Mention, build_event, casualty_estimates
@@ -22,6 +21,7 @@ from extract.events.geocode import Gazetteer, default_gazetteer
 from extract.events.pipeline import evaluate_events, gold_publication_dates
 from extract.events.records import DateMethod, DateRange, Event, PlaceFlag, read_events, write_events
 from extract.scoring.coref import coref_scores, singletons
+from extract.scoring.gold import GoldSet, load_gold
 from extract.scoring.normalize import AliasIndex
 
 from .conftest import GOLD

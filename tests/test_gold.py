@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from extract.core.gold import GoldDocument, GoldIncident, GoldProblem, load_gold, validate_gold
 from extract.core.schema import SCHEMA_VERSION, Extraction, Incident
+from extract.scoring.gold import GoldDocument, GoldIncident, load_gold
+from extract.scoring.gold_checks import GoldProblem, validate_gold
 from extract.scoring.normalize import AliasIndex, normalize_name
 
 GOLD = Path(__file__).resolve().parent.parent / "gold"

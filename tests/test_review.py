@@ -13,7 +13,6 @@ import pytest
 from pydantic import BaseModel
 
 from extract.cli import main
-from extract.core.gold import load_gold
 from extract.core.records import Alignment, EvidenceSpan
 from extract.core.schema import AttributionStatus, Incident, IncidentType
 from extract.events.records import Claim, Event, MentionRef, write_events
@@ -23,6 +22,7 @@ from extract.review.families import FAMILY_OF_FIELD, family, family_of_field
 from extract.review.site import page_name, segments, span_views
 from extract.review.verdicts import score_run
 from extract.scoring import evaluate
+from extract.scoring.gold import load_gold
 from tests.review_fixtures import GOLD, HOSTILE_ID, hostile_run, seed_run, write_articles
 
 

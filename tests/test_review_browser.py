@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from playwright.sync_api import sync_playwright
 
-from extract.core.gold import load_gold
 from extract.core.records import Alignment
 from extract.io.output import results_by_id
 from extract.review import build_site
+from extract.scoring.gold import load_gold
 from tests.review_fixtures import GOLD, HOSTILE_ID, SCRIPT, hostile_run, seed_run
 
 pytestmark = pytest.mark.browser

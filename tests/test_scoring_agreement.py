@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from extract.cli import main
-from extract.core.gold import load_gold
 from extract.core.schema import IncidentType
 from extract.scoring.agreement import agreement, cohen_kappa
+from extract.scoring.gold import load_gold
 from tests.conftest import GOLD
 from tests.test_scoring_cases import downing, gold_incident, gold_set, strike
 

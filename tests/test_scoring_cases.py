@@ -14,7 +14,6 @@ import pytest
 from rich.console import Console
 
 from extract.core.errors import ConfigError, InputError
-from extract.core.gold import GoldDocument, GoldIncident, GoldSet
 from extract.core.records import Alignment, DocumentResult, EvidenceSpan, Failure, Provenance, Status, Usage
 from extract.core.schema import (
     Aircraft,
@@ -46,6 +45,7 @@ from extract.scoring import (
     write_json,
     write_markdown,
 )
+from extract.scoring.gold import GoldDocument, GoldIncident, GoldSet
 from extract.scoring.incidents import FIELDS
 
 Q = "quoted text"

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from extract.core.gold import GoldDocument, GoldSet
 from extract.core.records import Alignment, EvidenceSpan
 from extract.core.schema import Casualty, CasualtyKind, CountQualifier, IncidentType, Location
 from extract.scoring import NameMatcher, Verdict, compare_count, compare_name, evaluate
+from extract.scoring.gold import GoldDocument, GoldSet
 from extract.scoring.normalize import AliasIndex
 from tests.test_scoring_cases import downing, gold_incident, gold_set, result, score
 

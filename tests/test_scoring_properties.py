@@ -10,7 +10,6 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from extract.core.gold import GoldDocument, GoldIncident, GoldSet
 from extract.core.records import DocumentResult, Provenance, Status
 from extract.core.schema import (
     Aircraft,
@@ -31,6 +30,7 @@ from extract.core.schema import (
     WeaponCategory,
 )
 from extract.scoring import EvalReport, evaluate, types_compatible
+from extract.scoring.gold import GoldDocument, GoldIncident, GoldSet
 
 PROV = Provenance(prompt="p", prompt_hash="h", schema_version="1.0.0", backend="mock", model="m", extractor_version="0")
 # A quick run in every suite, a deep one with the slow tests.

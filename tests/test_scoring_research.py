@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from extract.core.gold import GoldIncident
 from extract.core.schema import (
     Casualty,
     CasualtyKind,
@@ -19,6 +18,7 @@ from extract.core.schema import (
     Perpetrator,
 )
 from extract.scoring import NameMatcher
+from extract.scoring.gold import GoldIncident
 from extract.scoring.normalize import AliasIndex
 from extract.scoring.research import ceaf_ree_document, gtt_document, research_scores, role_fillers
 from tests.test_scoring_cases import gold_incident, gold_set, result, score

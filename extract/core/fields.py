@@ -78,6 +78,9 @@ class Spec:
     label: str = ""
     #: Why the field is not scored, for a field that is not. Empty for scored fields.
     excluded: str = ""
+    #: Whether the value is checked against its evidence text (``extract.core.support``): by
+    #: default names and counts are; True or False overrides that for this field.
+    checked: bool | None = None
 
     def __post_init__(self) -> None:
         if self.excluded and self.compare is not None:
@@ -181,14 +184,19 @@ def evidenced_values(value: BaseModel, prefix: str = "incident") -> list[tuple[s
     Paths look like ``incidents[0].location`` or ``incidents[0].casualties[1]``. Grounding and
     the grounding rate count these units: one per quote-bearing object.
     """
-    out: list[tuple[str, str]] = []
+    return [(path, part.quote) for path, part in evidenced_objects(value, prefix)]  # type: ignore[attr-defined]
+
+
+def evidenced_objects(value: BaseModel, prefix: str = "incident") -> list[tuple[str, BaseModel]]:
+    """Every (path, object) of a value and of its parts that carry evidence, in schema order."""
+    out: list[tuple[str, BaseModel]] = []
     if has_evidence(type(value)):
-        out.append((prefix, value.quote))  # type: ignore[attr-defined]
+        out.append((prefix, value))
     for info in fields_of(type(value)):
         if info.model is None:
             continue
         for path, part in _values(value, info, prefix):
-            out.extend(evidenced_values(part, path))
+            out.extend(evidenced_objects(part, path))
     return out
 
 

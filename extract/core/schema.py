@@ -161,7 +161,7 @@ class SourceKind(StrEnum):
 class DateInfo(_Model):
     """When the incident happened, as the article gives it."""
 
-    text: Annotated[Name, Spec(excluded=SCORED_BY_PARENT)] = Field(
+    text: Annotated[Name, Spec(excluded=SCORED_BY_PARENT, checked=True)] = Field(
         description='The date or day exactly as written in the article, e.g. "Saturday", "July 8", "last week".'
     )
     iso: Annotated[str | None, Spec(excluded=SCORED_BY_PARENT)] = Field(
@@ -277,7 +277,7 @@ class Casualty(_Model):
     count: Annotated[int, Spec(Compare.COUNT, weight=3)] = Field(
         ge=0, description='The number. For "more than 30" write 30; for "at least five" write 5.'
     )
-    count_max: Annotated[int | None, Spec(excluded=SCORED_WITH_COUNT)] = Field(
+    count_max: Annotated[int | None, Spec(excluded=SCORED_WITH_COUNT, checked=True)] = Field(
         default=None, ge=0, description="Upper bound, only when the qualifier is range."
     )
     qualifier: Annotated[CountQualifier, Spec(excluded=SCORED_WITH_COUNT)] = Field(

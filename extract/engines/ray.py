@@ -46,8 +46,9 @@ from typing import Any
 
 from extract.core.backend import Backend
 from extract.core.errors import ConfigError, ExtractError, InputError
+from extract.core.evidence import EvidenceMode
 from extract.core.pipeline import ExtractConfig, aextract_document, failure_result
-from extract.core.prompts import load_prompt
+from extract.core.prompts import load_prompt_for
 from extract.core.records import DocumentResult
 from extract.io.corpus import TEXT_SUFFIXES, BadDocument
 from extract.io.output import RunWriter, read_run, run_state
@@ -118,14 +119,19 @@ class JobSpec:
     concurrency: int = 16
     #: Where the rows came from, for failure messages.
     origin: str = "<dataset>"
+    #: How the model cites evidence (quotes or refs) and which schema rendering it sees (full or compact).
+    evidence: str = "quotes"
+    schema_style: str = "full"
 
     def config(self, backend: Backend) -> ExtractConfig:
         return ExtractConfig(
             backend=backend,
-            prompt=load_prompt(self.prompt),
+            prompt=load_prompt_for(self.prompt, self.evidence),
             max_retries=self.max_retries,
             max_chars=self.max_chars,
             chunk_chars=self.chunk_chars,
+            evidence=EvidenceMode(self.evidence),
+            compact_schema=self.schema_style == "compact",
         )
 
 

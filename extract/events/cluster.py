@@ -33,7 +33,6 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from extract.core.gold import GoldSet
 from extract.core.records import DocumentResult
 from extract.core.schema import CasualtyKind, IncidentType
 from extract.events.claims import Mention, build_event
@@ -41,6 +40,7 @@ from extract.events.dates import Published, resolve_date
 from extract.events.geocode import Gazetteer, bare_name
 from extract.events.records import Event
 from extract.scoring.comparators import types_compatible
+from extract.scoring.gold import GoldSet
 from extract.scoring.normalize import AliasIndex, name_keys, normalize_name
 
 #: Evidence weights of the pair score (see the module docstring).

@@ -14,7 +14,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from extract.core.errors import InputError
-from extract.core.gold import GoldSet
 from extract.core.records import DocumentResult
 from extract.events.claims import Mention
 from extract.events.cluster import (
@@ -30,6 +29,7 @@ from extract.events.geocode import Gazetteer, default_gazetteer
 from extract.events.records import Event
 from extract.scoring.comparators import NameMatcher
 from extract.scoring.coref import CorefScores, coref_scores, singletons
+from extract.scoring.gold import GoldSet
 from extract.scoring.incidents import align_incidents
 from extract.scoring.normalize import AliasIndex
 

@@ -25,11 +25,11 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from extract.core.errors import ConfigError
 from extract.core.fields import scored_fields
-from extract.core.gold import GoldSet
 from extract.core.records import Alignment, DocumentResult, EvidenceSpan, Status
 from extract.core.schema import Incident
 from extract.review.families import FAMILY_LABELS, family, family_of_field
 from extract.review.verdicts import DocumentVerdicts, FieldVerdict, IncidentVerdict, RunVerdicts, score_run
+from extract.scoring.gold import GoldSet
 
 #: Written into the output folder; a folder holding it may be rebuilt in place.
 MARKER = ".review-site"
@@ -470,7 +470,7 @@ def build_site(
     if isinstance(gold, GoldSet):
         gold_set = gold
     elif gold is not None:
-        from extract.core.gold import load_gold
+        from extract.scoring.gold import load_gold
 
         gold_set = load_gold(Path(gold))
     texts = dict(gold_set.articles) if gold_set is not None else {}

@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from extract.core.gold import GoldSet
 from extract.core.records import DocumentResult
 from extract.core.schema import Incident
+from extract.scoring.gold import GoldSet
 
 
 @dataclass(frozen=True)

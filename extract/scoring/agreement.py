@@ -25,10 +25,10 @@ from typing import Any
 from rich.table import Table
 
 from extract.core.errors import InputError
-from extract.core.gold import GoldSet
 from extract.core.records import DocumentResult, Provenance, Status
 from extract.core.schema import SCHEMA_VERSION, Incident
 from extract.scoring.comparators import Verdict
+from extract.scoring.gold import GoldSet
 from extract.scoring.incidents import FIELDS
 from extract.scoring.scorer import EvalReport, evaluate
 
@@ -193,7 +193,7 @@ def agreement(a: GoldSet, b: GoldSet, *, names: tuple[str, str] = ("A", "B"), bo
 
 def agreement_dirs(dir_a: str | Path, dir_b: str | Path) -> AgreementReport:
     """:func:`agreement` of two gold directories, named by their paths."""
-    from extract.core.gold import load_gold
+    from extract.scoring.gold import load_gold
 
     return agreement(load_gold(dir_a), load_gold(dir_b), names=(str(dir_a), str(dir_b)))
 

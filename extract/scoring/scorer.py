@@ -10,11 +10,11 @@ from typing import Any
 import numpy as np
 
 from extract.core.errors import InputError
-from extract.core.gold import GoldSet
 from extract.core.records import DocumentResult, Status, Usage
 from extract.core.runfile import RunContents, read_results
 from extract.core.schema import Incident
 from extract.scoring.comparators import NameMatcher, Verdict
+from extract.scoring.gold import GoldSet
 from extract.scoring.grounding import GroundingDisagreement, reground
 from extract.scoring.incidents import FIELDS, SUBFIELDS, Slot, align_incidents, lone_incident_slots
 from extract.scoring.metrics import (

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from extract.core.fields import evidenced_values
-from extract.core.gold import GoldDocument, GoldSet
 from extract.core.grounding import Grounder
 from extract.core.records import DocumentResult, Failure, Provenance, RejectedItem, Status, Usage
 from extract.core.schema import (
@@ -24,6 +23,7 @@ from extract.core.schema import (
     Source,
     SourceKind,
 )
+from extract.scoring.gold import GoldDocument, GoldSet
 
 PROVENANCE = Provenance(
     prompt="incidents",
