@@ -85,6 +85,10 @@ def bundled_model_path() -> Path:
 _GRAMMAR_UNSAFE = {"maxLength", "minLength", "maximum", "minimum", "maxItems", "minItems", "pattern", "format"}
 
 
+#: An integer bounded on both sides by at most this many values becomes an enum of them in the grammar.
+MAX_INTEGER_ENUM = 512
+
+
 def grammar_schema(node: Any) -> Any:
     """A copy of a JSON schema without the constraints llama.cpp grammars handle badly.
 
@@ -92,8 +96,16 @@ def grammar_schema(node: Any) -> Any:
     ``max_tokens``. Bounding string lengths in the grammar was tried and dropped: the grammar grew
     to 59,000 characters and sampling slowed down several times. ``max_tokens`` bounds the loop
     instead, and the cut-off reply is salvaged.
+
+    A small integer range (the sentence numbers of an article, in refs mode) is kept, as the enum
+    of its values: one alternative per number is a small grammar, and the model cannot cite a
+    sentence that does not exist.
     """
     if isinstance(node, dict):
+        low, high = node.get("minimum"), node.get("maximum")
+        bounded = node.get("type") == "integer" and isinstance(low, int) and isinstance(high, int)
+        if bounded and 0 <= high - low < MAX_INTEGER_ENUM and "enum" not in node:
+            node = {**node, "enum": list(range(low, high + 1))}
         return {k: grammar_schema(v) for k, v in node.items() if k not in _GRAMMAR_UNSAFE}
     if isinstance(node, list):
         return [grammar_schema(v) for v in node]
