@@ -21,6 +21,7 @@ BENCHMARKS = [
     "bench_corpus.py",
     "bench_review.py",
     "bench_local.py",
+    "bench_prompt_tokens.py",
 ]
 
 

@@ -100,6 +100,7 @@ def extract_text(
     max_retries: int = 2,
     evidence: str = "quotes",
     schema_style: str = "full",
+    candidates: bool = False,
     **backend_options: Any,
 ) -> DocumentResult:
     """Extract the incidents of one text (no cache, no output file).
@@ -116,7 +117,7 @@ def extract_text(
         backend=built,
         prompt=load_prompt_for(prompt, evidence),
         max_retries=max_retries,
-        **evidence_options(evidence, schema_style),
+        **evidence_options(evidence, schema_style, candidates),
     )
     return extract_document(Document(id=id, text=text), config)
 
@@ -151,6 +152,7 @@ def run_corpus(
     on_result: Callable[[DocumentResult], None] | None = None,
     evidence: str = "quotes",
     schema_style: str = "full",
+    candidates: bool = False,
 ) -> RunSummary:
     """Extract a corpus into a JSON Lines file (resumed if it exists); return what the run did.
 
@@ -176,7 +178,7 @@ def run_corpus(
         max_retries=max_retries,
         max_chars=max_chars,
         chunk_chars=chunk_chars,
-        **evidence_options(evidence, schema_style),
+        **evidence_options(evidence, schema_style, candidates),
     )
     if out is None:
         stem = Path(str(source)).stem or "corpus"
@@ -338,6 +340,7 @@ def run_suite(
         cache=False,
         evidence=spec.get("evidence", "quotes"),
         schema_style=spec.get("schema_style", "full"),
+        candidates=bool(spec.get("candidates", False)),
     )
     result = evaluate_run(rel("gold"), out, json_out=json_out, report=report, baseline=baseline)
     thresholds = dict(spec.get("thresholds", {}))
@@ -612,6 +615,7 @@ def run_corpus_ray(
     progress: bool = False,
     evidence: str = "quotes",
     schema_style: str = "full",
+    candidates: bool = False,
 ) -> RunSummary:
     """Extract a corpus on Ray Data into the same JSON Lines run file as :func:`run_corpus`.
 
@@ -656,6 +660,7 @@ def run_corpus_ray(
             origin=origin,
             evidence=evidence,
             schema_style=schema_style,
+            candidates=candidates,
         )
         summary = run_dataset(
             dataset,
@@ -708,8 +713,8 @@ def build_review(
 # -- evidence by reference, compact schema -------------------------------------------------------------------------
 
 
-def evidence_options(evidence: str = "quotes", schema_style: str = "full") -> dict[str, Any]:
-    """The :class:`ExtractConfig` fields for an evidence mode and a schema rendering, checked."""
+def evidence_options(evidence: str = "quotes", schema_style: str = "full", candidates: bool = False) -> dict[str, Any]:
+    """The :class:`ExtractConfig` fields for an evidence mode, a schema rendering and candidate values, checked."""
     from extract.core.errors import ConfigError
     from extract.core.evidence import EvidenceMode
 
@@ -719,4 +724,4 @@ def evidence_options(evidence: str = "quotes", schema_style: str = "full") -> di
         raise ConfigError(f"unknown evidence mode {evidence!r}", hint="use quotes or refs") from None
     if schema_style not in ("full", "compact"):
         raise ConfigError(f"unknown schema style {schema_style!r}", hint="use full or compact")
-    return {"evidence": mode, "compact_schema": schema_style == "compact"}
+    return {"evidence": mode, "compact_schema": schema_style == "compact", "candidates": candidates}

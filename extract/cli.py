@@ -90,6 +90,11 @@ def _build_parser() -> argparse.ArgumentParser:
         default="full",
         help="the JSON schema the model sees: full, or compact (no titles, shared definitions; fewer prompt tokens)",
     )
+    run.add_argument(
+        "--candidates",
+        action="store_true",
+        help="offer the article's own names and numbers as choices in the schema (for grammar-constrained models)",
+    )
     run.add_argument("--prices", default=None, help='JSON price table {"model": {"input": USD/1M, "output": USD/1M}}')
     run.add_argument(
         "--show",
@@ -254,6 +259,7 @@ def _run_arguments(args: argparse.Namespace) -> dict[str, Any]:
         "parquet": args.parquet,
         "evidence": args.evidence,
         "schema_style": args.schema_style,
+        "candidates": args.candidates,
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -181,6 +182,14 @@ def test_compact_schema_drops_only_descriptions_that_repeat_the_enum() -> None:
     assert "$defs" not in out
 
 
+def test_compact_schema_drops_quoted_sample_values_and_keeps_the_rest_of_the_description() -> None:
+    compact = answer_model("quotes", compact=True).model_json_schema()
+    aircraft = compact["$defs"]["Aircraft"]["properties"]
+    assert aircraft["model"]["description"] == "Aircraft model as written; null if not given."
+    assert aircraft["model"]["type"] == ["string", "null"]
+    assert "e.g." not in json.dumps(compact).replace("e.g. [3]", "")
+
+
 def test_the_quote_mode_schema_hash_is_unchanged_by_the_compact_rendering() -> None:
     before = schema_hash(Extraction)
     answer_model("quotes", compact=True).model_json_schema()
@@ -299,3 +308,27 @@ def test_cli_rejects_an_unknown_evidence_mode(tmp_path: Path, capsys: pytest.Cap
     with pytest.raises(SystemExit):
         main(["run", str(tmp_path), "--evidence", "links"])
     assert "invalid choice" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("chunk", "overlap"),
+    [
+        pytest.param(300, 0, id="no-overlap"),
+        pytest.param(300, 100, id="overlap"),
+        pytest.param(200, 500, id="overlap-larger-than-chunk"),
+    ],
+)
+def test_sentence_groups_cover_every_sentence_in_order_and_progress(chunk: int, overlap: int) -> None:
+    from extract.core.pipeline import split_sentence_groups
+
+    text = " ".join(f"Sentence {k} tells of shelling near the town." for k in range(1, 60))
+    groups = split_sentence_groups(text, refs_config(MockBackend([]), chunk_chars=chunk, chunk_overlap=overlap))
+    seen = [s.number for g in groups for s in g]
+    assert sorted(set(seen)) == list(range(1, 60))
+    for before, after in itertools.pairwise(groups):
+        assert after[0].number > before[0].number  # always moves on
+        assert after[0].number <= before[-1].number + 1  # never skips a sentence
+        if overlap == 0:
+            assert after[0].number == before[-1].number + 1
+    assert all(g[-1].end - g[0].start <= chunk for g in groups)
+    assert len(groups) < 60

@@ -81,6 +81,9 @@ class Spec:
     #: Whether the value is checked against its evidence text (``extract.core.support``): by
     #: default names and counts are; True or False overrides that for this field.
     checked: bool | None = None
+    #: A proper name the article writes out (a place, a group, an aircraft model): a grammar-constrained
+    #: backend may be given the article's own names to choose from (``extract.core.candidates``).
+    proper: bool = False
 
     def __post_init__(self) -> None:
         if self.excluded and self.compare is not None:

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 from extract.core import EXTRACTOR_VERSION
 from extract.core.aio import run_sync
 from extract.core.backend import Backend, Completion, CompletionRequest
+from extract.core.candidates import find_candidates
 from extract.core.errors import (
     AuthenticationFailed,
     BackendError,
@@ -35,7 +36,7 @@ from extract.core.errors import (
     ExtractError,
     ValidationFailed,
 )
-from extract.core.evidence import EvidenceMode, answer_model, incident_model, refs_to_incident
+from extract.core.evidence import EvidenceMode, answer_model, incident_model, refs_to_incident, to_incident
 from extract.core.fields import evidenced_objects
 from extract.core.grounding import FUZZY_THRESHOLD, Grounder
 from extract.core.prompts import PromptTemplate, load_prompt
@@ -50,7 +51,7 @@ from extract.core.records import (
     Status,
     Usage,
 )
-from extract.core.schema import SCHEMA_VERSION, Incident
+from extract.core.schema import SCHEMA_VERSION, Extraction, Incident
 from extract.core.sentences import MAX_SPAN_CHARS, Sentence, number_text, split_sentences
 from extract.core.support import check_values
 
@@ -72,6 +73,8 @@ class ExtractConfig:
     compact_schema: bool = False
     #: Refs mode: sentences longer than this are shown (and cited) as several numbered spans.
     span_chars: int = MAX_SPAN_CHARS
+    #: Offer the document's own names and numbers as enums in the schema (for grammar-constrained backends).
+    candidates: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "evidence", EvidenceMode(self.evidence))
@@ -90,6 +93,7 @@ class ExtractConfig:
             extractor_version=EXTRACTOR_VERSION,
             evidence=self.evidence.value,
             schema_style=self.schema_style,
+            candidates=self.candidates,
         )
 
 
@@ -179,10 +183,12 @@ def split_sentence_groups(text: str, config: ExtractConfig) -> list[tuple[Senten
         groups.append(sentences[first : last + 1])
         if last + 1 >= len(sentences):
             return groups
-        back = last
+        back = last if config.chunk_overlap > 0 else first
         while back > first and sentences[last].end - sentences[back].start < config.chunk_overlap:
             back -= 1
-        first = max(back + 1, first + 1) if back == first else back
+        # the next group starts at the sentence that gives about chunk_overlap characters of overlap,
+        # or right after this one when no such sentence lies after this group's first
+        first = back if back > first else last + 1
 
 
 #: An incident with the sentence numbers of its values (by evidence path, refs mode only).
@@ -212,7 +218,14 @@ def _steps(document: Document, config: ExtractConfig) -> _Steps:
     for k, chunk in enumerate(chunks):
         chunk_id = document.id if len(chunks) == 1 else f"{document.id}#{k}"
         numbers = (chunk.sentences[0].number, chunk.sentences[-1].number) if chunk.sentences else (0, 0)
-        model = answer_model(config.evidence, numbers[1], config.compact_schema, first=numbers[0] or 1)
+        offered = None
+        if config.candidates:
+            offered = find_candidates(
+                text[chunk.sentences[0].start : chunk.sentences[-1].end] if chunk.sentences else chunk.text
+            )
+        model = answer_model(
+            config.evidence, numbers[1], config.compact_schema, first=numbers[0] or 1, candidates=offered
+        )
         request = CompletionRequest(
             messages=tuple(config.prompt.render(chunk.text, chunk_id)),
             response_model=model,
@@ -281,13 +294,16 @@ def _convert(
     items: list[Any], config: ExtractConfig, sentences: dict[int, Sentence], text: str, offset: int
 ) -> tuple[list[_Found], list[RejectedItem]]:
     """Validated answer items as schema incidents (refs mode: sentence numbers turned into quotes)."""
-    if config.evidence is EvidenceMode.QUOTES:
-        return [(item, {}) for item in items if isinstance(item, Incident)], []
+    if config.evidence is EvidenceMode.QUOTES and all(isinstance(item, Incident) for item in items):
+        return [(item, {}) for item in items], []
     kept: list[_Found] = []
     lost: list[RejectedItem] = []
     for k, item in enumerate(items):
         try:
-            kept.append(refs_to_incident(item, sentences, text))
+            if config.evidence is EvidenceMode.QUOTES:
+                kept.append((to_incident(item), {}))
+            else:
+                kept.append(refs_to_incident(item, sentences, text))
         except ValueError as exc:
             data = item.model_dump(mode="json") if hasattr(item, "model_dump") else item
             lost.append(RejectedItem(index=offset + k, error=_brief_any(exc), data=data))
@@ -302,7 +318,7 @@ def _salvage(
     text: str,
     offset: int,
 ) -> tuple[list[_Found], list[RejectedItem]]:
-    if config.evidence is EvidenceMode.QUOTES:
+    if model is Extraction:
         incidents, dropped = salvage(raw, offset)
         return [(i, {}) for i in incidents], dropped
     item_model = incident_model(model)
@@ -314,7 +330,11 @@ def _salvage(
     lost: list[RejectedItem] = []
     for k, item in enumerate(items):
         try:
-            kept.append(refs_to_incident(item_model.model_validate(item), sentences, text))
+            valid = item_model.model_validate(item)
+            if config.evidence is EvidenceMode.QUOTES:
+                kept.append((to_incident(valid), {}))
+            else:
+                kept.append(refs_to_incident(valid, sentences, text))
         except ValueError as exc:
             lost.append(RejectedItem(index=offset + k, error=_brief_any(exc), data=item))
     return kept, lost
@@ -341,7 +361,7 @@ def ground_refs(
                 )
             else:  # not cited by number (cannot happen for a converted answer): locate the quote
                 span = Grounder(text).locate(quote, path)
-            spans.append(span.model_copy(update={"checks": check_values(value, quote)}))
+            spans.append(span.model_copy(update={"checks": check_values(value, quote, text)}))
     return spans
 
 
@@ -353,7 +373,7 @@ def ground_incidents(incidents: list[Incident], text: str, threshold: float = FU
         for path, value in evidenced_objects(incident, f"incidents[{k}]"):
             quote = getattr(value, "quote", "")
             span = grounder.locate(quote, path)
-            spans.append(span.model_copy(update={"checks": check_values(value, quote)}))
+            spans.append(span.model_copy(update={"checks": check_values(value, quote, text)}))
     return spans
 
 

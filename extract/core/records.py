@@ -69,6 +69,8 @@ class ValueCheck(_Frozen):
     field: str
     value: str
     supported: bool
+    #: Where the value is stated: "quote", "article" (elsewhere in the article), or None.
+    stated_in: str | None = None
 
 
 class EvidenceSpan(_Frozen):
@@ -111,6 +113,8 @@ class Provenance(_Frozen):
     #: How the model cited evidence (quotes or refs) and which schema rendering it was shown.
     evidence: str = "quotes"
     schema_style: str = "full"
+    #: Whether the schema offered the document's own names and numbers as choices.
+    candidates: bool = False
 
 
 class Failure(_Frozen):

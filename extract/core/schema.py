@@ -197,16 +197,18 @@ class Location(_Model):
     # Weights (see gold/GUIDELINES.md, section 6): the most specific part weighs most,
     # so a wrong town costs more than a missing country.
 
-    place: Annotated[OptionalName, Spec(Compare.NAME, weight=4)] = Field(
+    place: Annotated[OptionalName, Spec(Compare.NAME, weight=4, proper=True)] = Field(
         default=None, description="The most specific named place (village, town, base, road)."
     )
-    near: Annotated[OptionalName, Spec(Compare.NAME, weight=3)] = Field(
+    near: Annotated[OptionalName, Spec(Compare.NAME, weight=3, proper=True)] = Field(
         default=None, description='The reference place when the article says the incident was "near" or "close to" it.'
     )
-    admin1: Annotated[OptionalName, Spec(Compare.NAME, weight=2)] = Field(
+    admin1: Annotated[OptionalName, Spec(Compare.NAME, weight=2, proper=True)] = Field(
         default=None, description="Province, governorate or region (first administrative level)."
     )
-    country: Annotated[OptionalName, Spec(Compare.NAME, weight=1)] = Field(default=None, description="Country.")
+    country: Annotated[OptionalName, Spec(Compare.NAME, weight=1, proper=True)] = Field(
+        default=None, description="Country."
+    )
     quote: Quote
 
     @model_validator(mode="after")
@@ -223,13 +225,13 @@ class Location(_Model):
 class Aircraft(_Model):
     """An aircraft involved in the incident (shot down, crashed, or carrying out the strike)."""
 
-    model: Annotated[OptionalName, Spec(Compare.NAME, weight=2)] = Field(
+    model: Annotated[OptionalName, Spec(Compare.NAME, weight=2, proper=True)] = Field(
         default=None, description='Aircraft model as written, e.g. "Su-25", "Mi-8"; null if not given.'
     )
     category: Annotated[AircraftCategory, Spec(Compare.ENUM, weight=1)] = Field(
         description="fixed_wing, helicopter, drone or unknown."
     )
-    operator: Annotated[OptionalName, Spec(Compare.NAME, weight=1)] = Field(
+    operator: Annotated[OptionalName, Spec(Compare.NAME, weight=1, proper=True)] = Field(
         default=None, description='Who flew it, e.g. "Russia", "Syrian Air Force".'
     )
     quote: Quote
@@ -242,7 +244,7 @@ class Aircraft(_Model):
 class Perpetrator(_Model):
     """An actor said to be responsible, with how the article attributes it."""
 
-    name: Annotated[Name, Spec(Compare.NAME, weight=2, key=True)] = Field(
+    name: Annotated[Name, Spec(Compare.NAME, weight=2, key=True, proper=True)] = Field(
         description='The group or force, e.g. "Tahrir al-Sham", "Syrian rebels".'
     )
     status: Annotated[AttributionStatus, Spec(Compare.ENUM, weight=1)] = Field(
@@ -307,7 +309,7 @@ class Casualty(_Model):
 class Source(_Model):
     """Who reported or stated the information."""
 
-    name: Annotated[Name, Spec(Compare.NAME, weight=2, key=True)] = Field(
+    name: Annotated[Name, Spec(Compare.NAME, weight=2, key=True, proper=True)] = Field(
         description='Who said it, e.g. "Russian Defence Ministry", "Syrian Observatory for Human Rights".'
     )
     kind: Annotated[SourceKind, Spec(Compare.ENUM, weight=1)] = Field(description="What kind of source it is.")

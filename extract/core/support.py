@@ -4,13 +4,18 @@ A quote found in the article says the model cited a real passage; it does not sa
 came from it. A model can cite a real sentence for an invented place or count. So every name,
 place, number and date is looked for in its own evidence text:
 
-* names and places: every content word of the value must appear in the evidence, after folding
-  case and diacritics, allowing a derived form (Syria / Syrian) and a transliteration variant
-  (Saraqeb / Saraqib, Defence / Defense: same consonant skeleton or a close spelling);
-* numbers: the evidence must state the number, as digits ("1,200") or in words ("five",
-  "twenty-one", "a dozen"); "dozens" or "scores" state no number. A count of one is also stated
-  by an article before the casualty's noun ("killed its pilot"), a count of zero by "no"/"none";
-* dates: the date as written must appear, like a name.
+* names, places and dates: every content word of the value must appear, after folding case and
+  diacritics, allowing a derived form (Syria / Syrian) and a transliteration variant (Saraqeb /
+  Saraqib, Defence / Defense: same consonant skeleton or a close spelling). The quote comes
+  first; failing that, the rest of the article: the coding guidelines (gold/GUIDELINES.md) fill
+  a country, a province or an operator from context and give "the observatory" its full name
+  from an earlier sentence, so a name stated elsewhere in the article is supported (the check
+  says where), while a name the article never states is not;
+* numbers must be stated in the quote itself, as digits ("1,200") or in words ("five",
+  "twenty-one", "a dozen"). "dozens" or "scores" state no number; they support only the
+  guidelines' conventional lower bound for them (dozens: at least 24, scores: at least 40,
+  hundreds: at least 200). A count of one is also stated by an article before the casualty's
+  noun ("killed its pilot"), two by "both", zero by "no" or "none".
 
 Which fields are checked is declared with the field (:class:`~extract.core.fields.Spec`):
 names and counts by default, others where their spec says ``checked=True``.
@@ -66,9 +71,13 @@ _TENS = {
     if k >= 2
 }
 _SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000}
+NUMBER_WORDS = frozenset(_UNITS) | frozenset(_TENS) | frozenset(_SCALES) | {"dozen"}
 _ONE_WORDS = frozenset({"single", "lone", "sole"})
 _SINGULAR_MARKERS = frozenset({"a", "an", "the", "its", "his", "her", "their"})
 _ZERO_WORDS = frozenset({"no", "none", "nobody", "zero"})
+#: Vague quantities and the lower bound the coding guidelines give them (gold/GUIDELINES.md, section 10).
+VAGUE_QUANTITIES = {"dozens": 24, "scores": 40, "hundreds": 200, "thousands": 2000}
+_LOWER_BOUNDS = frozenset({"at_least", "more_than"})
 
 
 def fold(text: str) -> str:
@@ -95,7 +104,7 @@ def _token_matches(value: str, cited: str) -> bool:
     short, long_ = sorted((value, cited), key=len)
     if len(short) >= 4 and long_.startswith(short) and len(long_) - len(short) <= 3:
         return True  # Syria / Syrian, Russia / Russians
-    if len(short) >= 4 and _skeleton(value) == _skeleton(cited):
+    if len(short) >= 5 and len(_skeleton(short)) >= 3 and _skeleton(value) == _skeleton(cited):
         return True  # Saraqeb / Saraqib
     return len(short) >= 5 and fuzz.ratio(value, cited) >= 80
 
@@ -144,17 +153,27 @@ def _number_words(words: list[str], k: int) -> tuple[int, int]:
                 total, current = total + current, 0
         elif w == "dozen" and (used or (k > 0 and words[k - 1] == "a")):
             current = max(current, 1) * 12
+        elif w == "and" and used and words[k + used - 1] in _SCALES and _next_is_number(words, k + used + 1):
+            pass  # "one hundred and five"
         else:
             break
         used += 1
     return total + current, used
 
 
-def count_supported(count: int, evidence: str, who: str | None = None) -> bool:
-    """Whether ``evidence`` states ``count`` (see the module docstring for one and zero)."""
+def _next_is_number(words: list[str], k: int) -> bool:
+    return k < len(words) and (words[k] in _UNITS or words[k] in _TENS)
+
+
+def count_supported(count: int, evidence: str, who: str | None = None, qualifier: str = "exact") -> bool:
+    """Whether ``evidence`` states ``count`` (see the module docstring for vague words, one, two and zero)."""
     if count in numbers_in(evidence):
         return True
     words = tokens(evidence)
+    if qualifier in _LOWER_BOUNDS and any(VAGUE_QUANTITIES.get(w) == count for w in words):
+        return True
+    if count == 2 and "both" in words:
+        return True
     if count == 0:
         return bool(_ZERO_WORDS & set(words))
     if count == 1:
@@ -174,8 +193,9 @@ def _checked(compare: Compare | None, declared: bool | None) -> bool:
     return compare in (Compare.NAME, Compare.COUNT)
 
 
-def check_values(value: BaseModel, evidence: str) -> list[ValueCheck]:
-    """A check for each declared name, place, number and date of ``value`` against its evidence text.
+def check_values(value: BaseModel, quote: str, article: str | None = None) -> list[ValueCheck]:
+    """A check for each declared name, place, number and date of ``value`` against its quote
+    (names, places and dates also against the ``article``, when given).
 
     Only the value's own scalar fields are checked; parts that carry their own evidence are
     checked against theirs.
@@ -185,13 +205,17 @@ def check_values(value: BaseModel, evidence: str) -> list[ValueCheck]:
         if info.model is not None or not _checked(info.spec.compare, info.spec.checked):
             continue
         held: Any = getattr(value, info.name)
-        if held is None:
+        if held is None or isinstance(held, bool) or not isinstance(held, int | str):
             continue
-        if isinstance(held, bool) or not isinstance(held, int | str):
-            continue
+        where = ""
         if isinstance(held, int):
-            supported = count_supported(held, evidence, getattr(value, "who", None))
-        else:
-            supported = name_supported(held, evidence)
-        checks.append(ValueCheck(field=info.name, value=str(held), supported=supported))
+            qualifier = getattr(value, "qualifier", None)
+            qualifier_name = str(getattr(qualifier, "value", qualifier or "exact"))
+            if count_supported(held, quote, getattr(value, "who", None), qualifier_name):
+                where = "quote"
+        elif name_supported(held, quote):
+            where = "quote"
+        elif article is not None and name_supported(held, article):
+            where = "article"
+        checks.append(ValueCheck(field=info.name, value=str(held), supported=bool(where), stated_in=where or None))
     return checks

@@ -122,6 +122,7 @@ class JobSpec:
     #: How the model cites evidence (quotes or refs) and which schema rendering it sees (full or compact).
     evidence: str = "quotes"
     schema_style: str = "full"
+    candidates: bool = False
 
     def config(self, backend: Backend) -> ExtractConfig:
         return ExtractConfig(
@@ -132,6 +133,7 @@ class JobSpec:
             chunk_chars=self.chunk_chars,
             evidence=EvidenceMode(self.evidence),
             compact_schema=self.schema_style == "compact",
+            candidates=self.candidates,
         )
 
 
