@@ -57,7 +57,6 @@ def run_once(name: str, options: list[str], workdir: Path, corpus: Path, gold: P
     n = len(records) or 1
     seconds = sum(float(r.get("seconds") or 0.0) for r in records)
     usage = [r.get("usage") or {} for r in records]
-    supported = summary.get("supported") or {}
     return {
         "config": name,
         "options": shlex.join(options),
@@ -68,7 +67,7 @@ def run_once(name: str, options: list[str], workdir: Path, corpus: Path, gold: P
         "incidents_matched": summary["incidents"]["matched"],
         "slot_f1": summary["slots"]["f1"],
         "grounding": summary["grounding"]["rate"],
-        "supported_share": supported.get("share") if isinstance(supported, dict) else supported,
+        "supported_share": summary.get("supported_share"),
         "seconds_per_article": round(seconds / n, 2),
         "articles_per_minute": round(60 * n / seconds, 2) if seconds else None,
         "prompt_tokens_per_article": round(sum(int(u.get("prompt_tokens") or 0) for u in usage) / n),

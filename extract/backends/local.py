@@ -117,7 +117,9 @@ def default_threads() -> int:
 
     llama.cpp's threads wait for each other at every step: when another process holds one
     of them, every token waits. On this project's 2-core machines, with a test or a second job
-    running, 2 threads took 35-205 s for an answer that 1 thread gave in 8 s.
+    running, 2 threads took 35-205 s for an answer that 1 thread gave in 8 s. Measured again on
+    the five seeds, 1 and 2 threads taking turns (``benchmarks/bench_embedded.py``, load average
+    1.7-3.8 from other jobs): 8.4 s per article with 1 thread, 14.6 s with 2.
     """
     return max(1, (os.cpu_count() or 2) // 2)
 
