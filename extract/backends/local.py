@@ -89,6 +89,14 @@ _GRAMMAR_UNSAFE = {"maxLength", "minLength", "maximum", "minimum", "maxItems", "
 MAX_INTEGER_ENUM = 512
 
 
+def _integer_values(node: dict[str, Any]) -> list[int] | None:
+    """Every value of an integer bounded on both sides by a small range; None for any other node."""
+    low, high = node.get("minimum"), node.get("maximum")
+    if node.get("type") != "integer" or "enum" in node or not isinstance(low, int) or not isinstance(high, int):
+        return None
+    return list(range(low, high + 1)) if 0 <= high - low < MAX_INTEGER_ENUM else None
+
+
 def grammar_schema(node: Any) -> Any:
     """A copy of a JSON schema without the constraints llama.cpp grammars handle badly.
 
@@ -102,10 +110,9 @@ def grammar_schema(node: Any) -> Any:
     sentence that does not exist.
     """
     if isinstance(node, dict):
-        low, high = node.get("minimum"), node.get("maximum")
-        bounded = node.get("type") == "integer" and isinstance(low, int) and isinstance(high, int)
-        if bounded and 0 <= high - low < MAX_INTEGER_ENUM and "enum" not in node:
-            node = {**node, "enum": list(range(low, high + 1))}
+        values = _integer_values(node)
+        if values is not None:
+            node = {**node, "enum": values}
         return {k: grammar_schema(v) for k, v in node.items() if k not in _GRAMMAR_UNSAFE}
     if isinstance(node, list):
         return [grammar_schema(v) for v in node]
