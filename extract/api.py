@@ -274,15 +274,23 @@ def _describe_run(predictions: dict[str, DocumentResult], path: str | Path) -> s
     """Which backend, model, prompt and schema produced the run being scored."""
     seen = sorted(
         {
-            (p.backend, p.model, p.prompt, p.prompt_hash, p.schema_version)
+            (p.backend, p.model, p.prompt, p.prompt_hash, p.schema_version, _evidence_note(p))
             for p in (r.provenance for r in predictions.values())
         }
     )
-    parts = [f"{b} / {m} (prompt {pr} {h[:8]}, schema {v})" for b, m, pr, h, v in seen]
+    parts = [f"{b} / {m} (prompt {pr} {h[:8]}, schema {v}{e})" for b, m, pr, h, v, e in seen]
     line = f"Scoring {path}: " + ("; ".join(parts) or "no records")
     if any(m.endswith("gemma-3-270m-q4_k_m.gguf") for _, m, *_ in seen):
         line += "\n" + BUNDLED_NOTE
     return line
+
+
+def _evidence_note(p: Any) -> str:
+    """ ", evidence refs, compact schema, candidates" for a run not made with the defaults; empty otherwise."""
+    notes = [f"evidence {p.evidence}"] if p.evidence != "quotes" else []
+    notes += [f"{p.schema_style} schema"] if p.schema_style != "full" else []
+    notes += ["candidates"] if p.candidates else []
+    return "".join(f", {n}" for n in notes)
 
 
 def _run_cost(predictions: dict[str, DocumentResult], prices: str | Path) -> float:
@@ -725,3 +733,38 @@ def evidence_options(evidence: str = "quotes", schema_style: str = "full", candi
     if schema_style not in ("full", "compact"):
         raise ConfigError(f"unknown schema style {schema_style!r}", hint="use full or compact")
     return {"evidence": mode, "compact_schema": schema_style == "compact", "candidates": candidates}
+
+
+@dataclass(frozen=True)
+class ArticleView:
+    """An article as the model sees it in refs mode: numbered sentences, and the values it may be offered."""
+
+    source: str
+    sentences: tuple[Any, ...]
+    candidates: Any
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "sentences": [{"n": s.number, "start": s.start, "end": s.end, "text": s.text} for s in self.sentences],
+            "candidates": {"names": list(self.candidates.names), "numbers": list(self.candidates.numbers)},
+        }
+
+
+def article_sentences(path: str | Path, *, max_chars: int = 400) -> ArticleView:
+    """The numbered sentences (with offsets) and the candidate names and numbers of one text file."""
+    from extract.core.candidates import find_candidates
+    from extract.core.sentences import split_sentences
+
+    source = Path(path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: no such file", hint="give a .txt or .md article") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{source}: not UTF-8 text (byte {exc.start})", hint="convert it to UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read: {exc.strerror}") from None
+    if max_chars < 20:
+        raise ConfigError(f"--max-chars must be at least 20, got {max_chars}")
+    return ArticleView(str(source), split_sentences(text, max_chars), find_candidates(text))

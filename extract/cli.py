@@ -165,6 +165,11 @@ def _build_parser() -> argparse.ArgumentParser:
     rv.add_argument("--id-field", default="id", help="--articles: the id column")
     rv.add_argument("--text-field", default="text", help="--articles: the text column")
     rv.add_argument("--page-size", type=int, default=100, help="documents per index page (default 100)")
+    sn = sub.add_parser("sentences", help="an article as numbered sentences with offsets (what --evidence refs shows)")
+    sn.add_argument("file", help="a .txt or .md article")
+    sn.add_argument("--max-chars", type=int, default=400, help="cut longer sentences into numbered spans (400)")
+    sn.add_argument("--candidates", action="store_true", help="also list the names and numbers --candidates offers")
+    sn.add_argument("--json", action="store_true", help="print JSON instead")
     return parser
 
 
@@ -418,6 +423,21 @@ def _cmd_review(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_sentences(args: argparse.Namespace) -> int:
+    import json
+
+    view = api.article_sentences(args.file, max_chars=args.max_chars)
+    if args.json:
+        print(json.dumps(view.as_dict(), ensure_ascii=False, indent=2))
+        return EXIT_OK
+    for s in view.sentences:
+        print(f"[{s.number}] {s.start}-{s.end}  {' '.join(s.text.split())}")
+    if args.candidates:
+        print(f"names ({len(view.candidates.names)}): {'; '.join(view.candidates.names)}")
+        print(f"numbers ({len(view.candidates.numbers)}): {', '.join(map(str, view.candidates.numbers))}")
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
@@ -429,6 +449,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "doctor": _cmd_doctor,
         "events": _cmd_events,
         "review": _cmd_review,
+        "sentences": _cmd_sentences,
     }
     try:
         return handlers[args.command](args)

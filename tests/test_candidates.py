@@ -48,6 +48,11 @@ def test_hyphenated_adjectives_and_shouted_headlines_are_not_names() -> None:
     assert "Iranian-backed" not in found.names and "Aleppo" in found.names
 
 
+def test_names_with_diacritics() -> None:
+    found = find_candidates("Shelling hit Şanlıurfa and Ḥomṣ overnight, officials in Łódź said.")
+    assert {"Şanlıurfa", "Ḥomṣ", "Łódź"} <= set(found.names)
+
+
 def test_ids_and_phone_numbers_are_not_counts() -> None:
     assert find_candidates("Posted 760076790127792128. Seven people died.").numbers == (1, 7)
 

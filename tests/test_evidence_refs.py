@@ -302,6 +302,9 @@ def test_cli_run_in_refs_mode_writes_exactly_grounded_records(tmp_path: Path) ->
     [span] = record["evidence"]
     assert (span["alignment"], span["refs"], span["start"]) == ("exact", [1], 0)
     assert span["quote"] == "BEIRUT (AP) — A drone struck a convoy."
+    from extract import api
+
+    assert "schema 1.0.0, evidence refs, compact schema)" in api.describe_run(out)
 
 
 def test_cli_rejects_an_unknown_evidence_mode(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -332,3 +335,62 @@ def test_sentence_groups_cover_every_sentence_in_order_and_progress(chunk: int, 
             assert after[0].number == before[-1].number + 1
     assert all(g[-1].end - g[0].start <= chunk for g in groups)
     assert len(groups) < 60
+
+
+def _gold_as_refs_answer(incidents: list[Any], text: str) -> dict[str, Any]:
+    """The gold incidents written as a refs-mode answer: every quote replaced by the sentences it lies in."""
+    from extract.core.grounding import Grounder
+    from extract.core.schema import Incident
+
+    sentences = split_sentences(text)
+    grounder = Grounder(text)
+
+    def convert(node: Any) -> Any:
+        if isinstance(node, list):
+            return [convert(v) for v in node]
+        if not isinstance(node, dict):
+            return node
+        out = {k: convert(v) for k, v in node.items() if k != "quote"}
+        if "quote" in node:
+            span = grounder.locate(node["quote"])
+            assert span.start is not None and span.end is not None
+            out[REFS_FIELD] = [s.number for s in sentences if s.start < span.end and span.start < s.end]
+        return out
+
+    plain = [{k: v for k, v in i.model_dump(mode="json").items() if k in Incident.model_fields} for i in incidents]
+    return {"incidents": convert(plain)}
+
+
+@pytest.mark.parametrize("compact", [False, True], ids=["full", "compact"])
+def test_the_gold_answered_by_reference_scores_perfectly_on_the_seed_articles(compact: bool) -> None:
+    """Every value survives the round trip through sentence numbers on real articles (a check of the refs path,
+    not a measure of any model)."""
+    from extract.scoring import evaluate
+    from extract.scoring.gold import load_gold
+
+    gold = load_gold(Path(__file__).resolve().parents[1] / "gold")
+    answers = {
+        doc_id: _gold_as_refs_answer(doc.incidents, gold.articles[doc_id]) for doc_id, doc in gold.documents.items()
+    }
+    current: dict[str, str] = {}
+    backend = MockBackend(lambda call: answers[current["id"]])
+    config = refs_config(backend, compact_schema=compact)
+    results = []
+    for doc_id in gold.documents:
+        current["id"] = doc_id
+        results.append(extract_document(Document(id=doc_id, text=gold.articles[doc_id]), config))
+    assert all(r.status is Status.OK and r.attempts == 1 for r in results)
+    report = evaluate(gold, results, bootstrap=0, articles=gold.articles)
+    assert report.incidents.f1 == 1.0
+    assert report.slots.f1 == 1.0
+    assert report.grounding.rate == 1.0 and report.grounding.exact == report.grounding.total
+    assert report.grounding.supported_share == 1.0
+    assert not report.grounding_disagreements
+
+
+def test_echo_answers_a_quotes_request_with_a_quote_even_for_a_numbered_looking_article(tmp_path: Path) -> None:
+    text = "[1] A list item that opens the article. Rebels shelled the town."
+    result = extract_document(Document(id="d", text=text), ExtractConfig(backend=MockBackend("echo")))
+    assert result.status is Status.OK and result.incidents[0].quote.startswith("[1] A list item")
+    refs = extract_document(Document(id="d", text=text), refs_config(MockBackend("echo")))
+    assert refs.status is Status.OK and refs.evidence[0].refs == [1]

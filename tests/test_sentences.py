@@ -102,6 +102,11 @@ def test_seed_spans_never_cross_a_line_or_split_an_abbreviation(path: Path) -> N
             ["Was it a missile?", "Nobody knows!", "Reports vary."],
             id="question-and-exclamation",
         ),
+        pytest.param(
+            "Shelling hit the city. Łódź officials said nothing. Ḥomṣ was quiet.",
+            ["Shelling hit the city.", "Łódź officials said nothing.", "Ḥomṣ was quiet."],
+            id="capitals-of-any-script",
+        ),
         pytest.param("", [], id="empty"),
         pytest.param("  \n\n ", [], id="only-space"),
     ],
@@ -142,3 +147,49 @@ def test_max_chars_too_small_is_refused() -> None:
 @given(st.text(alphabet=st.sampled_from(list("ab. ,\n!?\"'…U.SJ5")), max_size=300))
 def test_any_text_is_covered(text: str) -> None:
     _check_cover(text, 40)
+
+
+def test_cli_sentences_prints_numbers_offsets_and_candidates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from extract.cli import main
+
+    article = tmp_path / "a.txt"
+    text = "Jet downed near Hama\nBEIRUT (AP) — Rebels shot down a Su-25. Five soldiers died."
+    article.write_text(text, encoding="utf-8")
+    assert main(["sentences", str(article), "--candidates"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "[1] 0-20  Jet downed near Hama"
+    assert lines[1].startswith("[2] 21-60  BEIRUT (AP)")
+    assert lines[2] == f"[3] {text.index('Five')}-{len(text)}  Five soldiers died."
+    assert lines[3].startswith("names (") and "Su-25" in lines[3] and "Hama" in lines[3]
+    assert lines[4] == "numbers (2): 1, 5"
+
+
+def test_cli_sentences_json_round_trips_the_offsets(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from extract.cli import main
+
+    text = SEEDS[0].read_text(encoding="utf-8")
+    assert main(["sentences", str(SEEDS[0]), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert all(text[s["start"] : s["end"]] == s["text"] for s in data["sentences"])
+    assert [s["n"] for s in data["sentences"]] == list(range(1, len(data["sentences"]) + 1))
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [pytest.param(None, "no such file", id="missing"), pytest.param(b"\xff\xfe\x00bad", "not UTF-8", id="binary")],
+)
+def test_cli_sentences_bad_input_is_one_line_naming_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes | None, message: str
+) -> None:
+    from extract.cli import main
+
+    path = tmp_path / "bad.txt"
+    if content is not None:
+        path.write_bytes(content)
+    assert main(["sentences", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(path) in err and message in err

@@ -87,3 +87,31 @@ def test_enums_and_flags_are_not_checked_and_dates_and_upper_bounds_are() -> Non
     ]
     perpetrator = Perpetrator(name="Islamic State", status="claimed", quote="x")
     assert [c.supported for c in check_values(perpetrator, "Tahrir al-Sham claimed it")] == [False]
+
+
+def test_the_console_names_values_their_evidence_does_not_state() -> None:
+    import io
+
+    from rich.console import Console
+
+    from extract.backends.mock import MockBackend
+    from extract.core.pipeline import ExtractConfig, extract_document
+    from extract.core.records import Document
+    from extract.display import print_incidents
+
+    text = "Rebels shot down a jet near Saraqeb on Saturday, killing the pilot."
+    reply = {
+        "incidents": [
+            {
+                "type": "aircraft_downing",
+                "quote": text,
+                "summary": "A jet was shot down.",
+                "location": {"near": "Saraqeb", "admin1": "Hama", "quote": "near Saraqeb"},
+                "casualties": [{"kind": "killed", "count": 3, "qualifier": "exact", "quote": "killing the pilot"}],
+            }
+        ]
+    }
+    result = extract_document(Document(id="d", text=text), ExtractConfig(backend=MockBackend([reply])))
+    out = io.StringIO()
+    print_incidents(Console(file=out, width=200), [result])
+    assert "not stated in their evidence: admin1 'Hama'; count '3'" in out.getvalue()

@@ -46,7 +46,7 @@ from extract.core.errors import (
 )
 from extract.core.records import Usage
 from extract.store import ResponseStore, answer_from
-from extract.testing.echo import echo_text
+from extract.testing.echo import asks_for_refs, echo_text
 from extract.testing.faults import Fault
 from extract.testing.wire import completion_body
 from extract.transport import RetryPolicy
@@ -82,7 +82,7 @@ def empty_reply(call: MockCall) -> dict[str, Any]:
 
 def echo_reply(call: MockCall) -> dict[str, Any]:
     """The echo test double as a mock script (see :mod:`extract.testing.echo`)."""
-    return echo_text(call.article)
+    return echo_text(call.article, refs=asks_for_refs(call.kwargs))
 
 
 SCRIPTS: dict[str, Callable[[MockCall], Reply]] = {"empty": empty_reply, "echo": echo_reply}

@@ -44,7 +44,7 @@ _FUNCTION_WORDS = frozenset(
     )
     for word in line.split()
 )
-_WORD = re.compile(r"[A-Za-z][\w'’]*(?:-[\w'’]+)*")
+_WORD = re.compile(r"[^\W\d_][\w'’]*(?:-[\w'’]+)*")  # letters of any script: Şanlıurfa, Łódź
 _DESIGNATION = re.compile(r"\b[A-Z][A-Za-z]{0,4}-\d{1,4}[A-Za-z]{0,3}\b")
 MAX_NAME_WORDS = 6
 #: Larger numbers are ids, phone numbers or URLs, not counts.

@@ -10,7 +10,10 @@ Two modes, chosen per run (``--evidence``):
   grounding is exact by construction. Numbers that do not exist fail validation (the schema
   bounds them by the document's sentence count), so the model is re-asked with the error like
   any other invalid reply; an incident that still cites a missing sentence after the re-asks is
-  rejected with that error, as any incident that fails validation is.
+  rejected with that error, as any incident that fails validation is. Re-asking rather than
+  dropping the value: the error names the numbers allowed, a model that slipped by one or cited a
+  number from another chunk usually corrects it, and a value kept without its citation would be a
+  value without evidence.
 
 The refs-mode answer model is derived from the schema's own declarations (each quote field
 becomes a list of sentence numbers; every other field, validator and description is kept), so
@@ -21,6 +24,9 @@ below the root, no defaults the model does not need, enum lists inlined where th
 descriptions that only repeat an enum dropped, and the evidence field defined once in ``$defs``.
 The compact rendering is its own answer model, so the full rendering (and its schema hash)
 stays as it was.
+
+With candidates (``--candidates``, :mod:`extract.core.candidates`) the schema also offers the
+document's own names and numbers as enums, for backends that turn the schema into a grammar.
 """
 
 from __future__ import annotations

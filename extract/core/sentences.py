@@ -42,7 +42,7 @@ _ABBREVIATIONS = frozenset(
 )
 
 _END = re.compile(r"(?:\.{3}|…|[.!?])+[\"'”’)\]]*")
-_NEXT_STARTS = re.compile(r"\s+(?=[\"'“‘(\[]*[A-Z0-9À-ÖØ-Þ])")
+_NEXT_STARTS = re.compile(r"\s+[\"'“‘(\[]*(\w)")
 _WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)$")
 _ACRONYM = re.compile(r"^(?:[A-Za-z]\.)+[A-Za-z]?$")
 # Where to cut a long sentence, best first.
@@ -116,10 +116,12 @@ def _sentences_in(text: str, start: int, end: int) -> list[tuple[int, int]]:
     begin = start
     for mark in _END.finditer(text, start, end):
         follow = _NEXT_STARTS.match(text, mark.end(), end)
-        if follow is None or _abbreviated(text, begin, mark):
+        if follow is None or not (follow.group(1).isupper() or follow.group(1).isdigit()):
+            continue  # the next word starts in lower case: the sentence goes on
+        if _abbreviated(text, begin, mark):
             continue
         out.append((begin, mark.end()))
-        begin = follow.end()
+        begin = _trim(text, follow.start(), follow.end())[0]
     if begin < end:
         out.append((begin, end))
     return [span for span in (_trim(text, s, e) for s, e in out) if span[1] > span[0]]
