@@ -36,6 +36,12 @@ def _add_backend_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--timeout", type=float, default=None, help="openai backend: seconds per request (default 120)")
     g.add_argument("--threads", type=int, default=None, help="local backend: CPU threads (default: half the cores)")
     g.add_argument("--replay", default=None, help="mock backend: answer from a directory recorded with --record")
+    g.add_argument(
+        "--chat-format",
+        default=None,
+        help="local backend: the turn format, auto (default: the GGUF's template, else by architecture), gguf, "
+        "gemma, chatml, llama-3, llama-2 or plain",
+    )
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -284,6 +290,7 @@ def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
         "replay": args.replay,
         "threads": args.threads,
         "transport": getattr(args, "transport", None),
+        "chat_format": args.chat_format,
     }
 
 
