@@ -20,21 +20,24 @@ from typing import Any
 from extract.backends import DEFAULT_BACKEND, create_backend
 from extract.core.aio import run_sync
 from extract.core.backend import Backend
-from extract.core.errors import ConfigError, ExtractError, InputError
+from extract.core.errors import CacheWarning, ConfigError, ExtractError, InputError, OutputError
 from extract.core.pipeline import ExtractConfig, extract_document
 from extract.core.prompts import load_prompt
 from extract.core.records import Document, DocumentResult
-from extract.runner import Prices, RunSummary, load_price_table, run
+from extract.runner import Prices, RunSummary, check_run_options, load_price_table, run
 from extract.store import CachingBackend, ResponseStore
 from extract.transport import RateLimiter, RetryPolicy
 
 __all__ = [
+    "CacheWarning",
     "ConfigError",
     "DoctorReport",
     "ExtractError",
     "InputError",
+    "OutputError",
     "SuiteResult",
     "build_review",
+    "check_outputs",
     "default_cache_dir",
     "describe_run",
     "doctor",
@@ -148,7 +151,16 @@ def run_corpus(
     from extract.io.corpus import open_corpus
     from extract.io.output import export_parquet
 
+    check_run_options(
+        concurrency=concurrency, rpm=rpm, tpm=tpm, max_retries=max_retries, max_chars=max_chars,
+        chunk_chars=chunk_chars, limit=limit,
+    )  # fmt: skip
     corpus = open_corpus(source, id_field=id_field, text_field=text_field, split=split, limit=limit)
+    name = backend if isinstance(backend, str) else getattr(backend, "name", None)
+    if out is None:
+        stem = Path(str(source)).stem or "corpus"
+        out = Path("runs") / f"{stem}.{name or DEFAULT_BACKEND}.jsonl"
+    check_outputs(source, out, parquet)
     if isinstance(backend, str | None):
         built = make_backend(
             backend, model, options=backend_options, rpm=rpm, tpm=tpm, retry=retry,
@@ -156,14 +168,9 @@ def run_corpus(
         )  # fmt: skip
     else:
         built = backend
-    name = backend if isinstance(backend, str) else built.name
     config = ExtractConfig(
         backend=built, prompt=load_prompt(prompt), max_retries=max_retries, max_chars=max_chars, chunk_chars=chunk_chars
     )
-    if out is None:
-        stem = Path(str(source)).stem or "corpus"
-        out = Path("runs") / f"{stem}.{name or DEFAULT_BACKEND}.jsonl"
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
     price_table = Prices.from_file(prices, built.model) if prices else None
     if on_start is not None:
         on_start(getattr(corpus, "length", None))
@@ -604,6 +611,10 @@ def run_corpus_ray(
     from extract.engines.ray import BackendSpec, JobSpec, ray_session, read_corpus, run_dataset
     from extract.io.output import export_parquet
 
+    check_run_options(
+        concurrency=concurrency, rpm=rpm, tpm=tpm, max_retries=max_retries, max_chars=max_chars,
+        chunk_chars=chunk_chars, limit=limit, actors=actors, batch_size=batch_size, num_cpus=num_cpus,
+    )  # fmt: skip
     name = backend or DEFAULT_BACKEND
     options = {k: v for k, v in (backend_options or {}).items() if v is not None}
     spec = BackendSpec(
@@ -618,7 +629,10 @@ def run_corpus_ray(
     if out is None:
         stem = Path(str(source)).stem if isinstance(source, str | Path) else "dataset"
         out = Path("runs") / f"{stem or 'corpus'}.{name}.jsonl"
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    if write:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+    else:
+        check_outputs(source, out, parquet)
     price_table = Prices.from_file(prices, model or "") if prices else None
     with ray_session(ray_address, num_cpus=num_cpus):
         dataset, origin = read_corpus(source, id_field=id_field, text_field=text_field, split=split, limit=limit)
@@ -679,3 +693,29 @@ def build_review(
         text_field=text_field,
         page_size=page_size,
     )
+
+
+# --- outputs that would lose data: checked before a run starts ----------------------------------------------------
+
+
+def check_outputs(source: Any, out: str | Path, parquet: str | Path | None = None) -> None:
+    """Refuse outputs that would destroy or feed the input, and create their folders.
+
+    An output that is the corpus itself (after resolving links), or a file inside a folder
+    corpus that the reader would pick up, is a :class:`ConfigError`; so is an output whose
+    folder cannot be created (under a regular file, no permission). Checked before the
+    model is loaded, so a mistake costs nothing.
+    """
+    from extract.io.corpus import reads_path
+    from extract.io.output import prepare_output
+
+    for option, path in (("--out", out), ("--parquet", parquet)):
+        if path is None:
+            continue
+        if reads_path(source, path):
+            where = "is the corpus" if Path(path).exists() and Path(source).is_file() else "is inside the corpus"
+            raise ConfigError(
+                f"{path}: {option} {where} ({source}); writing it would destroy or feed the input",
+                hint=f"choose an {option} outside the corpus",
+            )
+        prepare_output(path, option)
