@@ -10,13 +10,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from rich.markup import escape
 
 from extract import api
-from extract.core.errors import ExtractError
+from extract.core.errors import CacheWarning, ExtractError
 
 EXIT_OK, EXIT_FAILURES, EXIT_ERROR = 0, 1, 2
 
@@ -390,6 +391,18 @@ def _cmd_review(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _one_line_warnings(original: Callable[..., None]) -> Callable[..., None]:
+    """Show the package's warnings as one line on stderr (a damaged cache entry is a miss, not a traceback)."""
+
+    def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        if issubclass(category, CacheWarning):
+            print(f"extract: warning: {message}", file=sys.stderr)
+        else:
+            original(message, category, *args, **kwargs)
+
+    return show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
@@ -403,7 +416,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "review": _cmd_review,
     }
     try:
-        return handlers[args.command](args)
+        with warnings.catch_warnings():  # restores the warning display when the command ends
+            warnings.showwarning = _one_line_warnings(warnings.showwarning)
+            return handlers[args.command](args)
     except ExtractError as exc:
         print(f"extract: error: {exc.one_line()}", file=sys.stderr)
         return EXIT_ERROR
