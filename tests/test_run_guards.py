@@ -370,24 +370,60 @@ def test_parquet_into_a_missing_folder_is_one_line_before_the_run(
     assert (tmp_path / "new" / "p.parquet").is_file()
 
 
-def test_a_server_answering_404_for_the_model_stops_the_run_after_the_first_request(tmp_path: Path) -> None:
+@pytest.mark.parametrize("transport", [pytest.param("direct", id="direct"), pytest.param("sdk", id="sdk")])
+def test_a_server_answering_404_for_the_model_stops_the_run_after_the_first_request(
+    tmp_path: Path, transport: str
+) -> None:
     corpus = [{"id": f"d{i}", "text": SHORT} for i in range(20)]
     with FakeOpenAIServer(plan=always(Fault.http_error(404, "The model `m` does not exist"))) as server:
         with pytest.raises(ConfigError, match="404"):
-            api.run_corpus(corpus, out=tmp_path / "o.jsonl", backend="openai", model="m",
-                           backend_options={"base_url": server.base_url}, cache=False, concurrency=1)  # fmt: skip
+            api.run_corpus(
+                corpus, out=tmp_path / "o.jsonl", backend="openai", model="m", cache=False, concurrency=1,
+                backend_options={"base_url": server.base_url, "transport": transport},
+            )  # fmt: skip
         assert len(server.chat_requests()) == 1
-    assert not (tmp_path / "o.jsonl").exists() or _lines(tmp_path / "o.jsonl") == []
+    assert _lines(tmp_path / "o.jsonl") == []
 
 
-def test_a_429_whose_retry_after_is_not_a_number_is_retried_with_backoff(tmp_path: Path) -> None:
+def test_the_mock_acting_out_a_404_stops_the_run_like_the_http_backend(tmp_path: Path) -> None:
+    corpus = [{"id": f"d{i}", "text": SHORT} for i in range(20)]
+    backend = MockBackend(lambda call: Fault.http_error(404, "The model `m` does not exist"))
+    with pytest.raises(ConfigError, match="404"):
+        api.run_corpus(corpus, out=tmp_path / "o.jsonl", backend=backend)
+    assert len(backend.calls) == 1
+    assert _lines(tmp_path / "o.jsonl") == []
+
+
+@pytest.mark.parametrize("transport", [pytest.param("direct", id="direct"), pytest.param("sdk", id="sdk")])
+def test_a_429_whose_retry_after_is_not_a_number_is_retried_with_backoff(tmp_path: Path, transport: str) -> None:
     corpus = [{"id": "a", "text": SHORT}]
     with FakeOpenAIServer(plan=first_attempts(2, Fault.rate_limit_header("soon"))) as server:
-        summary = api.run_corpus(corpus, out=tmp_path / "o.jsonl", backend="openai", model="m",
-                                 backend_options={"base_url": server.base_url}, cache=False,
-                                 retry=RetryPolicy(base_delay=0.01, max_delay=0.02))  # fmt: skip
+        summary = api.run_corpus(
+            corpus, out=tmp_path / "o.jsonl", backend="openai", model="m", cache=False,
+            backend_options={"base_url": server.base_url, "transport": transport},
+            retry=RetryPolicy(base_delay=0.01, max_delay=0.02),
+        )  # fmt: skip
         assert len(server.chat_requests()) == 3
     assert summary.ok == 1
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("soon", id="a-word"),
+        pytest.param("nan", id="nan"),
+        pytest.param("-1", id="negative"),
+        pytest.param("inf", id="infinite"),
+        pytest.param("", id="empty"),
+    ],
+)
+def test_a_retry_after_that_is_not_a_usable_delay_leaves_the_wait_to_backoff(value: str) -> None:
+    from extract.backends.openai_wire import retry_after
+
+    # None means "no advice": the policy waits with exponential backoff. NaN and negative values used to
+    # become a wait of 0, retrying at once.
+    assert retry_after({"retry-after": value}) is None
+    assert retry_after({"retry-after-ms": value}) is None
 
 
 @pytest.mark.parametrize(
