@@ -9,6 +9,7 @@ The CLI is a thin layer over these functions::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tomllib
@@ -634,7 +635,11 @@ def run_corpus_ray(
     else:
         check_outputs(source, out, parquet)
     price_table = Prices.from_file(prices, model or "") if prices else None
-    with ray_session(ray_address, num_cpus=num_cpus):
+    from extract.io.output import RunLock
+
+    # One run per run file, as for the local engine (a folder of part files is Ray's writers' own).
+    lock = RunLock(out) if not write else contextlib.nullcontext()
+    with lock, ray_session(ray_address, num_cpus=num_cpus):
         dataset, origin = read_corpus(source, id_field=id_field, text_field=text_field, split=split, limit=limit)
         job = JobSpec(
             backend=spec,

@@ -70,7 +70,6 @@ class RunWriter:
             if self._fd is None:
                 raise ValueError(f"{self.path}: the run writer is closed")
             view = memoryview(data)
-            start = os.fstat(self._fd).st_size
             try:
                 # One write normally takes it all; a short write (disk nearly full, a signal)
                 # is finished here rather than leaving half a line for the next record to join.
@@ -79,8 +78,12 @@ class RunWriter:
                 if self.fsync:
                     os.fsync(self._fd)
             except OSError as exc:
+                # Cut off the part of this line that was written (it is at the end: O_APPEND, and the run
+                # lock keeps other writers out). Found here rather than by a stat before every write.
                 with contextlib.suppress(OSError):
-                    os.ftruncate(self._fd, start)  # only this process appends (the run lock), so nothing else is cut
+                    partial = len(data) - len(view)
+                    if partial:
+                        os.ftruncate(self._fd, os.fstat(self._fd).st_size - partial)
                 raise OutputError(
                     f"{self.path}: cannot write the run file ({exc.strerror or exc}) after {self.written} record(s); "
                     "the records written are kept",
