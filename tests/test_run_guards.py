@@ -168,6 +168,8 @@ def test_the_lock_is_released_when_the_run_ends(tmp_path: Path) -> None:
         pass
     with RunLock(out):
         pass
+    with RunLock(tmp_path / "new" / "folder" / "o.jsonl"):  # like the writer, it creates the folder
+        assert (tmp_path / "new" / "folder" / ".o.jsonl.lock").read_text(encoding="utf-8") == f"{os.getpid()}\n"
 
 
 # -- 4. duplicate ids ------------------------------------------------------------------------------------------------
@@ -248,6 +250,24 @@ def test_a_cache_entry_of_the_wrong_shape_is_a_miss_with_a_warning(tmp_path: Pat
     # The entry was rewritten: a third run is a hit.
     third = MockBackend([])
     assert api.run_corpus(corpus, out=tmp_path / "3.jsonl", backend=CachingBackend(third, store)).ok == 1
+
+
+def test_the_command_line_shows_a_damaged_cache_entry_as_one_warning_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    corpus = _jsonl(tmp_path / "c.jsonl", [{"id": "a", "text": SHORT}])
+    cache = tmp_path / "cache"
+    with FakeOpenAIServer() as server:
+        args = ["run", str(corpus), "--backend", "openai", "--model", "m", "--base-url", server.base_url,
+                "--cache-dir", str(cache), "--quiet", "--no-show", "--out", str(tmp_path / "o.jsonl")]  # fmt: skip
+        assert main(args) == 0
+        (entry,) = cache.glob("*/*.json")
+        entry.write_text("[]", encoding="utf-8")
+        capsys.readouterr()
+        assert main([*args, "--overwrite"]) == 0
+        assert len(server.chat_requests()) == 2, "the damaged entry was a miss, so the model was asked again"
+    err = capsys.readouterr().err
+    assert _one_error_line(err) == f"extract: warning: {entry}: holds list, not an entry; treated as a miss"
 
 
 @pytest.mark.parametrize("manifest", [pytest.param("{", id="not-json"), pytest.param("[]", id="not-an-object")])

@@ -123,6 +123,7 @@ class RunLock:
 
     def acquire(self) -> RunLock:
         try:
+            self.lock_path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
         except OSError as exc:
             why = exc.strerror or exc
