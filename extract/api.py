@@ -11,23 +11,22 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from extract.backends import DEFAULT_BACKEND, create_backend
-from extract.core.aio import run_sync
+from extract.backends import DEFAULT_BACKEND
 from extract.core.backend import Backend
 from extract.core.errors import CacheWarning, ConfigError, ExtractError, InputError, OutputError
 from extract.core.pipeline import ExtractConfig, extract_document
 from extract.core.prompts import load_prompt
 from extract.core.records import Document, DocumentResult
+from extract.engines.ray import RayEngine
+from extract.engines.recipe import default_cache_dir, make_backend
 from extract.runner import Prices, RunSummary, check_run_options, load_price_table, run
-from extract.store import CachingBackend, ResponseStore
-from extract.transport import RateLimiter, RetryPolicy
+from extract.transport import RetryPolicy
 
 __all__ = [
     "CacheWarning",
@@ -36,6 +35,7 @@ __all__ = [
     "ExtractError",
     "InputError",
     "OutputError",
+    "RayEngine",
     "SuiteResult",
     "build_review",
     "check_outputs",
@@ -56,42 +56,6 @@ BUNDLED_NOTE = (
     "Its answers are poor; they show what the pipeline does, not how well incidents can be extracted. "
     "Point --backend openai at a real model for that."
 )
-
-
-def default_cache_dir() -> Path:
-    env = os.environ.get("EXTRACT_CACHE_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "incident-extract" / "responses"
-
-
-def make_backend(
-    backend: str | None = None,
-    model: str | None = None,
-    *,
-    options: dict[str, Any] | None = None,
-    rpm: float | None = None,
-    tpm: float | None = None,
-    limiter: RateLimiter | None = None,
-    retry: RetryPolicy | None = None,
-    cache: bool = True,
-    cache_dir: str | Path | None = None,
-    record: str | Path | None = None,
-    check: bool = True,
-) -> Backend:
-    """Build a backend by name from its typed options (see :mod:`extract.backends`), wrapped in the
-    response cache (or a recording) where that applies. An option the backend does not take is a
-    :class:`ConfigError` naming the backends that do."""
-    name = backend or DEFAULT_BACKEND
-    given = {**(options or {}), "model": model if model is not None else (options or {}).get("model")}
-    if limiter is None and (rpm or tpm):
-        limiter = RateLimiter(rpm, tpm)
-    built = create_backend(name, given, retry=retry, limiter=limiter)
-    if check:
-        run_sync(built.check())
-    if record:
-        return CachingBackend(built, ResponseStore(record), recording=True)
-    if cache and name != "mock":
-        return CachingBackend(built, ResponseStore(cache_dir or default_cache_dir()))
-    return built
 
 
 def extract_text(
@@ -140,57 +104,102 @@ def run_corpus(
     retry_failed: bool = False,
     prices: str | Path | None = None,
     parquet: str | Path | None = None,
+    engine: str | RayEngine = "local",
     on_start: Callable[[int | None], None] | None = None,
     on_result: Callable[[DocumentResult], None] | None = None,
 ) -> RunSummary:
     """Extract a corpus into a JSON Lines file (resumed if it exists); return what the run did.
 
+    ``engine``: ``"local"`` (one process, one event loop) or ``"ray"`` / a
+    :class:`~extract.engines.ray.RayEngine` (Ray Data; ``source`` may then also be a
+    ``ray.data.Dataset``). Both write the same records, failure records and resume state.
+
     Prints nothing: ``on_start`` is called with the number of documents (None when the
     corpus cannot tell), ``on_result`` with each record as it is written, for a progress
     display or a live view. ``summary.bundled`` says whether the bundled test-sized model answered.
     """
-    from extract.io.corpus import open_corpus
     from extract.io.output import export_parquet
 
+    if engine not in ("local", "ray") and not isinstance(engine, RayEngine):
+        raise ConfigError(f"unknown engine {engine!r}", hint="choose local or ray")
+    ray_engine = engine if isinstance(engine, RayEngine) else RayEngine() if engine == "ray" else None
     check_run_options(
         concurrency=concurrency, rpm=rpm, tpm=tpm, max_retries=max_retries, max_chars=max_chars,
-        chunk_chars=chunk_chars, limit=limit,
+        chunk_chars=chunk_chars, limit=limit, actors=ray_engine.actors if ray_engine else None,
+        batch_size=ray_engine.batch_size if ray_engine else None, num_cpus=ray_engine.num_cpus if ray_engine else None,
     )  # fmt: skip
-    corpus = open_corpus(source, id_field=id_field, text_field=text_field, split=split, limit=limit)
-    name = backend if isinstance(backend, str) else getattr(backend, "name", None)
     if out is None:
-        stem = Path(str(source)).stem or "corpus"
-        out = Path("runs") / f"{stem}.{name or DEFAULT_BACKEND}.jsonl"
-    check_outputs(source, out, parquet)
-    if isinstance(backend, str | None):
-        built = make_backend(
-            backend, model, options=backend_options, rpm=rpm, tpm=tpm, retry=retry,
-            cache=cache, cache_dir=cache_dir, record=record,
-        )  # fmt: skip
+        stem = Path(str(source)).stem if isinstance(source, str | Path) else "dataset"
+        name = backend if isinstance(backend, str) else getattr(backend, "name", None)
+        out = Path("runs") / f"{stem or 'corpus'}.{name or DEFAULT_BACKEND}.jsonl"
+    if ray_engine is not None and ray_engine.write:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)  # a folder of part files, Ray's writers' own
     else:
-        built = backend
-    config = ExtractConfig(
-        backend=built, prompt=load_prompt(prompt), max_retries=max_retries, max_chars=max_chars, chunk_chars=chunk_chars
-    )
-    price_table = Prices.from_file(prices, built.model) if prices else None
-    if on_start is not None:
-        on_start(getattr(corpus, "length", None))
-    summary = run(
-        corpus,
-        config,
-        out,
-        concurrency=concurrency,
-        resume=resume,
-        retry_failed=retry_failed,
-        prices=price_table,
-        on_result=on_result,
-    )
+        check_outputs(source, out, parquet)
+    if engine == "local":
+        from extract.io.corpus import open_corpus
+
+        corpus = open_corpus(source, id_field=id_field, text_field=text_field, split=split, limit=limit)
+        if isinstance(backend, str | None):
+            built = make_backend(
+                backend, model, options=backend_options, rpm=rpm, tpm=tpm, retry=retry,
+                cache=cache, cache_dir=cache_dir, record=record,
+            )  # fmt: skip
+        else:
+            built = backend
+        config = ExtractConfig(
+            backend=built, prompt=load_prompt(prompt), max_retries=max_retries, max_chars=max_chars,
+            chunk_chars=chunk_chars,
+        )  # fmt: skip
+        if on_start is not None:
+            on_start(getattr(corpus, "length", None))
+        summary = run(
+            corpus, config, out, concurrency=concurrency, resume=resume, retry_failed=retry_failed,
+            prices=Prices.from_file(prices, built.model) if prices else None, on_result=on_result,
+        )  # fmt: skip
+        inner = getattr(built, "inner", built)
+        summary.bundled = built.name == "local" and getattr(inner, "path", None) is not None and model is None
+    else:
+        if not isinstance(backend, str | None):
+            raise ConfigError(
+                "the Ray engine builds a backend on each actor, so it takes a backend name, not a built backend"
+            )
+        from extract.engines.ray import BackendSpec, JobSpec, ray_session, read_corpus, run_dataset
+
+        name = backend or DEFAULT_BACKEND
+        spec = BackendSpec(
+            backend=name,
+            model=model,
+            options={k: v for k, v in (backend_options or {}).items() if v is not None},
+            cache=cache and name != "mock",
+            cache_dir=str(cache_dir or default_cache_dir()),
+            record=str(record) if record else None,
+            retry=retry,
+        )
+        assert ray_engine is not None
+        from extract.io.output import RunLock
+
+        # One run per run file, as for the local engine (whose runner takes the lock itself).
+        lock = RunLock(out) if not ray_engine.write else contextlib.nullcontext()
+        with lock, ray_session(ray_engine.address, num_cpus=ray_engine.num_cpus):
+            dataset, origin = read_corpus(source, id_field=id_field, text_field=text_field, split=split, limit=limit)
+            if on_start is not None:
+                on_start(None)
+            job = JobSpec(
+                backend=spec, prompt=prompt, max_retries=max_retries, max_chars=max_chars, chunk_chars=chunk_chars,
+                id_field=id_field, text_field=text_field, concurrency=concurrency, origin=origin,
+            )  # fmt: skip
+            price_table = Prices.from_file(prices, model or "") if prices else None
+            summary = run_dataset(
+                dataset, job, out, actors=ray_engine.actors, batch_size=ray_engine.batch_size, resume=resume,
+                retry_failed=retry_failed, rpm=rpm, tpm=tpm, prices=price_table, on_result=on_result,
+                progress=ray_engine.progress, write=ray_engine.write,
+            )  # fmt: skip
+        if ray_engine.write:
+            parquet = None  # the part files are the output; write="parquet" gives Parquet parts
     if parquet:
         export_parquet(out, parquet)
         summary.parquet = str(parquet)
-    summary.bundled = (
-        built.name == "local" and getattr(getattr(built, "inner", built), "path", None) is not None and model is None
-    )
     return summary
 
 
@@ -564,112 +573,6 @@ def _corpus_dates(corpus: str | Path, id_field: str, text_field: str, date_field
 
 
 # -- the Ray Data engine ---------------------------------------------------------------------------------------------
-
-
-def run_corpus_ray(
-    source: Any,
-    *,
-    out: str | Path | None = None,
-    backend: str | None = None,
-    model: str | None = None,
-    backend_options: dict[str, Any] | None = None,
-    prompt: str = "incidents",
-    max_retries: int = 2,
-    max_chars: int = 200_000,
-    chunk_chars: int = 12_000,
-    id_field: str = "id",
-    text_field: str = "text",
-    split: str = "train",
-    limit: int | None = None,
-    concurrency: int = 16,
-    actors: int = 2,
-    batch_size: int | None = None,
-    rpm: float | None = None,
-    tpm: float | None = None,
-    retry: RetryPolicy | None = None,
-    cache: bool = True,
-    cache_dir: str | Path | None = None,
-    record: str | Path | None = None,
-    resume: bool = True,
-    retry_failed: bool = False,
-    prices: str | Path | None = None,
-    parquet: str | Path | None = None,
-    ray_address: str | None = None,
-    num_cpus: int | None = None,
-    write: str | None = None,
-    progress: bool = False,
-) -> RunSummary:
-    """Extract a corpus on Ray Data into the same JSON Lines run file as :func:`run_corpus`.
-
-    ``source`` is a path (read with Ray's readers), a Hugging Face dataset, or a
-    ``ray.data.Dataset``. ``actors`` backends run at once, each with ``concurrency``
-    documents in flight; ``rpm``/``tpm`` are one budget for all of them. Connects to
-    ``ray_address`` (``auto`` for a running cluster) or starts a local Ray instance
-    (``num_cpus`` cores) for the run. With ``write`` (``jsonl`` or ``parquet``), ``out`` is a
-    folder of part files written by Ray's writers where the actors run, instead of one run file
-    written by the driver. Prints nothing but Ray Data's own progress bars, with ``progress``.
-    """
-    from extract.engines.ray import BackendSpec, JobSpec, ray_session, read_corpus, run_dataset
-    from extract.io.output import export_parquet
-
-    check_run_options(
-        concurrency=concurrency, rpm=rpm, tpm=tpm, max_retries=max_retries, max_chars=max_chars,
-        chunk_chars=chunk_chars, limit=limit, actors=actors, batch_size=batch_size, num_cpus=num_cpus,
-    )  # fmt: skip
-    name = backend or DEFAULT_BACKEND
-    options = {k: v for k, v in (backend_options or {}).items() if v is not None}
-    spec = BackendSpec(
-        backend=name,
-        model=model,
-        options=options,
-        cache=cache and name != "mock",
-        cache_dir=str(cache_dir or default_cache_dir()),
-        record=str(record) if record else None,
-        retry=retry,
-    )
-    if out is None:
-        stem = Path(str(source)).stem if isinstance(source, str | Path) else "dataset"
-        out = Path("runs") / f"{stem or 'corpus'}.{name}.jsonl"
-    if write:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-    else:
-        check_outputs(source, out, parquet)
-    price_table = Prices.from_file(prices, model or "") if prices else None
-    from extract.io.output import RunLock
-
-    # One run per run file, as for the local engine (a folder of part files is Ray's writers' own).
-    lock = RunLock(out) if not write else contextlib.nullcontext()
-    with lock, ray_session(ray_address, num_cpus=num_cpus):
-        dataset, origin = read_corpus(source, id_field=id_field, text_field=text_field, split=split, limit=limit)
-        job = JobSpec(
-            backend=spec,
-            prompt=prompt,
-            max_retries=max_retries,
-            max_chars=max_chars,
-            chunk_chars=chunk_chars,
-            id_field=id_field,
-            text_field=text_field,
-            concurrency=concurrency,
-            origin=origin,
-        )
-        summary = run_dataset(
-            dataset,
-            job,
-            out,
-            actors=actors,
-            batch_size=batch_size,
-            resume=resume,
-            retry_failed=retry_failed,
-            rpm=rpm,
-            tpm=tpm,
-            prices=price_table,
-            progress=progress,
-            write=write,
-        )
-    if parquet and not write:
-        export_parquet(out, parquet)
-        summary.parquet = str(parquet)
-    return summary
 
 
 def build_review(

@@ -238,15 +238,14 @@ def _run_arguments(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _run_on_ray(args: argparse.Namespace) -> Any:
-    return api.run_corpus_ray(
-        args.corpus,
-        **_run_arguments(args),
+    engine = api.RayEngine(
+        address=args.ray_address,
         actors=args.actors,
         batch_size=args.batch_size,
-        ray_address=args.ray_address,
         write=args.ray_write,
         progress=not args.quiet and sys.stderr.isatty(),
     )
+    return api.run_corpus(args.corpus, **_run_arguments(args), engine=engine)
 
 
 def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
