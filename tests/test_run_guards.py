@@ -331,6 +331,13 @@ def test_a_csv_quote_never_closed_names_its_line(tmp_path: Path, body: str) -> N
         list(open_corpus(path))
 
 
+def test_a_csv_header_with_a_quote_never_closed_names_line_1(tmp_path: Path) -> None:
+    path = tmp_path / "c.csv"
+    path.write_text('id,"text\n1,Rebels shelled Aleppo\n', encoding="utf-8")
+    with pytest.raises(InputError, match=r"c\.csv: line 1: .*quote"):
+        open_corpus(path)
+
+
 # -- clear errors ----------------------------------------------------------------------------------------------------
 
 
