@@ -617,6 +617,8 @@ def check_outputs(source: Any, out: str | Path, parquet: str | Path | None = Non
     from extract.io.corpus import reads_path
     from extract.io.output import prepare_output
 
+    if parquet is not None and Path(parquet).resolve() == Path(out).resolve():
+        raise ConfigError(f"{parquet}: --parquet is the run file (--out); the export would overwrite the records")
     for option, path in (("--out", out), ("--parquet", parquet)):
         if path is None:
             continue

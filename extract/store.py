@@ -12,6 +12,7 @@ never API keys or endpoint URLs.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -43,8 +44,8 @@ class ResponseStore:
         path = self.path(key)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None
+        except (FileNotFoundError, NotADirectoryError):
+            return None  # not cached (or the cache folder is not there: writing will say so)
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             # A damaged entry is a miss; the next answer rewrites it.
             _warn(f"{path}: cannot be read ({type(exc).__name__}: {exc}); treated as a miss")
@@ -58,9 +59,14 @@ class ResponseStore:
         target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(entry, fh, ensure_ascii=False, sort_keys=True)
-        os.replace(tmp, target)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(entry, fh, ensure_ascii=False, sort_keys=True)
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)  # a full disk must not leave half-written temporary files behind
+            raise
 
     def identity(self) -> dict[str, Any]:
         """The backend identity the recording was made with (a :class:`ConfigError` when it cannot be read)."""
@@ -188,6 +194,7 @@ class CachingBackend:
         self.name = inner.name
         self.model = inner.model
         self.hits = 0
+        self.recording = recording
         #: Whether a stored validation failure is a miss (see :meth:`without_cached_failures`).
         self.fresh_failures = False
         if write and recording:
@@ -250,7 +257,17 @@ class CachingBackend:
                 "attempts": outcome.attempts,
                 "errors": outcome.errors,
             }
-        self.store.put(key, entry)
+        try:
+            self.store.put(key, entry)
+        except OSError as exc:
+            if self.recording:  # a recording with holes would fail its replay later: stop now, with one line
+                raise ConfigError(
+                    f"{self.store.root}: cannot write the recording ({exc.strerror or exc})",
+                    hint="free some space or record into another folder",
+                ) from None
+            # The answer was paid for: keep it for the record, and stop trying to cache (one warning, not one a call).
+            self.write = False
+            _warn(f"{self.store.root}: cannot write the cache ({exc.strerror or exc}); answers are not cached this run")
 
     async def complete(self, request: CompletionRequest) -> Completion:
         key, hit = self._lookup(request)

@@ -331,6 +331,13 @@ def test_a_csv_quote_never_closed_names_its_line(tmp_path: Path, body: str) -> N
         list(open_corpus(path))
 
 
+def test_a_csv_header_with_a_quote_never_closed_names_line_1(tmp_path: Path) -> None:
+    path = tmp_path / "c.csv"
+    path.write_text('id,"text\n1,Rebels shelled Aleppo\n', encoding="utf-8")
+    with pytest.raises(InputError, match=r"c\.csv: line 1: .*quote"):
+        open_corpus(path)
+
+
 # -- clear errors ----------------------------------------------------------------------------------------------------
 
 
@@ -486,3 +493,40 @@ def test_run_options_are_declared_in_one_place() -> None:
         if p.annotation in ("int", "float", "int | None", "float | None")
     }  # fmt: skip
     assert numeric <= set(RunOptions.model_fields), numeric - set(RunOptions.model_fields)
+
+
+def test_parquet_equal_to_out_is_refused(tmp_path: Path) -> None:
+    corpus = [{"id": "a", "text": SHORT}]
+    out = tmp_path / "o.jsonl"
+    with pytest.raises(ConfigError, match="--parquet is the run file"):
+        api.run_corpus(corpus, out=out, parquet=out, backend="mock")
+    assert not out.exists()
+
+
+def test_a_cache_that_cannot_be_written_keeps_the_answers(tmp_path: Path) -> None:
+    # A full disk or a wrong --cache-dir must not throw away answers the model gave: the records are
+    # written, with a warning that nothing is cached.
+    corpus = [{"id": f"d{i}", "text": SHORT} for i in range(3)]
+    not_a_folder = tmp_path / "cache"
+    not_a_folder.write_text("a file, not a folder", encoding="utf-8")
+    inner = MockBackend([{"incidents": []}] * 3)
+    with pytest.warns(api.CacheWarning, match="cannot write the cache") as caught:
+        summary = api.run_corpus(
+            corpus, out=tmp_path / "o.jsonl", backend=CachingBackend(inner, ResponseStore(not_a_folder))
+        )
+    assert summary.ok == 3 and len(inner.calls) == 3
+    assert len([w for w in caught if issubclass(w.category, api.CacheWarning)]) == 1, "one warning, not one per call"
+
+
+def test_a_recording_that_cannot_be_written_stops_the_run_with_one_line(tmp_path: Path) -> None:
+    corpus = [{"id": f"d{i}", "text": f"{SHORT} ({i})"} for i in range(3)]
+    # Where the entries go (one folder per key prefix), found by recording once elsewhere.
+    api.run_corpus(corpus, out=tmp_path / "first.jsonl", backend="mock", model="echo", record=tmp_path / "first")
+    rec = tmp_path / "rec"
+    rec.mkdir()
+    for folder in (tmp_path / "first").iterdir():
+        if folder.is_dir():
+            (rec / folder.name).write_text("a file where a folder must go", encoding="utf-8")
+    with pytest.raises(ConfigError, match="cannot write the recording"):
+        api.run_corpus(corpus, out=tmp_path / "o.jsonl", backend="mock", model="echo", record=rec)
+    assert _lines(tmp_path / "o.jsonl") == [], "no record whose answer could not be recorded"

@@ -44,13 +44,16 @@ def open_csv(path: Path, display: str, fields: Fields, split: str) -> Source:
 def _csv_header(path: Path, display: str) -> list[str]:
     try:
         with open(path, encoding="utf-8-sig", newline="") as fh:
-            header = next(csv.reader(fh), None)
+            header = next(csv.reader(fh, strict=True), None)
     except UnicodeDecodeError as exc:
         raise InputError(
             f"{display}: not UTF-8 text (invalid byte 0x{exc.object[exc.start]:02x}); re-save it as UTF-8"
         ) from None
     except csv.Error as exc:
-        raise InputError(f"{display}: cannot read the CSV header ({exc}); fix the file") from None
+        raise InputError(
+            f"{display}: line 1: cannot read the CSV header: a quote is not closed or not followed by a comma "
+            f"({exc}); fix the file"
+        ) from None
     if not header:
         raise InputError(f"{display}: the file is empty; expected a header row naming the columns")
     return header
