@@ -133,7 +133,16 @@ def _write_text(path: Path, text: str) -> None:
 def usable_entry(entry: dict[str, Any], request: CompletionRequest, where: str) -> bool:
     """Whether a stored entry can answer ``request``; a :class:`CacheWarning` when it cannot."""
     if entry.get("outcome") == "validation_failed":
-        return True
+        errors, message, raw = entry.get("errors", []), entry.get("message", ""), entry.get("raw")
+        if (
+            isinstance(errors, list)
+            and all(isinstance(e, str) for e in errors)
+            and isinstance(message, str)
+            and isinstance(raw, str | None)
+        ):
+            return True
+        _warn(f"{where}: the stored failure is not of the expected shape; treated as a miss")
+        return False
     result = entry.get("result")
     if not isinstance(result, str):
         _warn(f"{where}: the entry has no result; treated as a miss")

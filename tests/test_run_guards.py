@@ -235,6 +235,8 @@ def test_retry_failed_retries_a_validation_failure_past_the_cache(tmp_path: Path
         pytest.param('{"outcome": "ok"}', id="no-result"),
         pytest.param('{"outcome": "ok", "result": "{\\"incidents\\": 3}"}', id="result-of-the-wrong-shape"),
         pytest.param("{", id="not-json"),
+        pytest.param('{"outcome": "validation_failed", "errors": 3}', id="failure-with-errors-not-a-list"),
+        pytest.param('{"outcome": "validation_failed", "message": ["x"]}', id="failure-with-message-not-text"),
     ],
 )
 def test_a_cache_entry_of_the_wrong_shape_is_a_miss_with_a_warning(tmp_path: Path, entry: str) -> None:
