@@ -9,6 +9,7 @@ The CLI is a thin layer over these functions::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tomllib
 from collections.abc import Callable
@@ -18,23 +19,26 @@ from typing import Any
 
 from extract.backends import DEFAULT_BACKEND
 from extract.core.backend import Backend
-from extract.core.errors import ConfigError, ExtractError, InputError
+from extract.core.errors import CacheWarning, ConfigError, ExtractError, InputError, OutputError
 from extract.core.pipeline import ExtractConfig, extract_document
 from extract.core.prompts import load_prompt_for
 from extract.core.records import Document, DocumentResult
 from extract.engines.ray import RayEngine
 from extract.engines.recipe import default_cache_dir, make_backend
-from extract.runner import Prices, RunSummary, load_price_table, run
+from extract.runner import Prices, RunSummary, check_run_options, load_price_table, run
 from extract.transport import RetryPolicy
 
 __all__ = [
+    "CacheWarning",
     "ConfigError",
     "DoctorReport",
     "ExtractError",
     "InputError",
+    "OutputError",
     "RayEngine",
     "SuiteResult",
     "build_review",
+    "check_outputs",
     "default_cache_dir",
     "describe_run",
     "doctor",
@@ -133,11 +137,20 @@ def run_corpus(
 
     if engine not in ("local", "ray") and not isinstance(engine, RayEngine):
         raise ConfigError(f"unknown engine {engine!r}", hint="choose local or ray")
+    ray_engine = engine if isinstance(engine, RayEngine) else RayEngine() if engine == "ray" else None
+    check_run_options(
+        concurrency=concurrency, rpm=rpm, tpm=tpm, max_retries=max_retries, max_chars=max_chars,
+        chunk_chars=chunk_chars, limit=limit, actors=ray_engine.actors if ray_engine else None,
+        batch_size=ray_engine.batch_size if ray_engine else None, num_cpus=ray_engine.num_cpus if ray_engine else None,
+    )  # fmt: skip
     if out is None:
         stem = Path(str(source)).stem if isinstance(source, str | Path) else "dataset"
         name = backend if isinstance(backend, str) else getattr(backend, "name", None)
         out = Path("runs") / f"{stem or 'corpus'}.{name or DEFAULT_BACKEND}.jsonl"
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    if ray_engine is not None and ray_engine.write:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)  # a folder of part files, Ray's writers' own
+    else:
+        check_outputs(source, out, parquet)
     if engine == "local":
         from extract.io.corpus import open_corpus
 
@@ -178,8 +191,12 @@ def run_corpus(
             record=str(record) if record else None,
             retry=retry,
         )
-        ray_engine = engine if isinstance(engine, RayEngine) else RayEngine()
-        with ray_session(ray_engine.address, num_cpus=ray_engine.num_cpus):
+        assert ray_engine is not None
+        from extract.io.output import RunLock
+
+        # One run per run file, as for the local engine (whose runner takes the lock itself).
+        lock = RunLock(out) if not ray_engine.write else contextlib.nullcontext()
+        with lock, ray_session(ray_engine.address, num_cpus=ray_engine.num_cpus):
             dataset, origin = read_corpus(source, id_field=id_field, text_field=text_field, split=split, limit=limit)
             if on_start is not None:
                 on_start(None)
@@ -691,3 +708,31 @@ def article_sentences(path: str | Path, *, max_chars: int = 400) -> ArticleView:
     if max_chars < 20:
         raise ConfigError(f"--max-chars must be at least 20, got {max_chars}")
     return ArticleView(str(source), split_sentences(text, max_chars), find_candidates(text))
+
+
+# --- outputs that would lose data: checked before a run starts ----------------------------------------------------
+
+
+def check_outputs(source: Any, out: str | Path, parquet: str | Path | None = None) -> None:
+    """Refuse outputs that would destroy or feed the input, and create their folders.
+
+    An output that is the corpus itself (after resolving links), or a file inside a folder
+    corpus that the reader would pick up, is a :class:`ConfigError`; so is an output whose
+    folder cannot be created (under a regular file, no permission). Checked before the
+    model is loaded, so a mistake costs nothing.
+    """
+    from extract.io.corpus import reads_path
+    from extract.io.output import prepare_output
+
+    if parquet is not None and Path(parquet).resolve() == Path(out).resolve():
+        raise ConfigError(f"{parquet}: --parquet is the run file (--out); the export would overwrite the records")
+    for option, path in (("--out", out), ("--parquet", parquet)):
+        if path is None:
+            continue
+        if reads_path(source, path):
+            where = "is the corpus" if Path(path).exists() and Path(source).is_file() else "is inside the corpus"
+            raise ConfigError(
+                f"{path}: {option} {where} ({source}); writing it would destroy or feed the input",
+                hint=f"choose an {option} outside the corpus",
+            )
+        prepare_output(path, option)

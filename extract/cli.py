@@ -10,13 +10,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from rich.markup import escape
 
 from extract import api
-from extract.core.errors import ExtractError
+from extract.core.errors import CacheWarning, ExtractError
 
 EXIT_OK, EXIT_FAILURES, EXIT_ERROR = 0, 1, 2
 
@@ -439,6 +440,18 @@ def _cmd_sentences(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _one_line_warnings(original: Callable[..., None]) -> Callable[..., None]:
+    """Show the package's warnings as one line on stderr (a damaged cache entry is a miss, not a traceback)."""
+
+    def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        if issubclass(category, CacheWarning):
+            print(f"extract: warning: {message}", file=sys.stderr)
+        else:
+            original(message, category, *args, **kwargs)
+
+    return show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
@@ -453,7 +466,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sentences": _cmd_sentences,
     }
     try:
-        return handlers[args.command](args)
+        with warnings.catch_warnings():  # restores the warning display when the command ends
+            warnings.showwarning = _one_line_warnings(warnings.showwarning)
+            return handlers[args.command](args)
     except ExtractError as exc:
         print(f"extract: error: {exc.one_line()}", file=sys.stderr)
         return EXIT_ERROR

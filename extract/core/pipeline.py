@@ -249,14 +249,16 @@ def _steps(document: Document, config: ExtractConfig) -> _Steps:
         attempts += outcome.attempts
         if isinstance(outcome, ValidationFailed):
             kept, lost = _salvage(outcome.last_response, config, model, sentences, text, offset=len(rejected))
-            if kept or lost:
+            rejected.extend(lost)  # kept for inspection, whether or not anything valid was salvaged
+            if kept:
                 found.extend(kept)
-                rejected.extend(lost)
                 if not lost:  # e.g. cut off at max_tokens between two items: say so
                     rejected.append(
                         RejectedItem(index=-1, error=f"reply did not validate as a whole: {outcome.message}")
                     )
                 continue
+            # Nothing valid in it: the chunk failed (a reply whose every incident was rejected is not
+            # a partial answer with no incident).
         failures.append(outcome)
 
     elapsed = time.perf_counter() - started
@@ -264,7 +266,8 @@ def _steps(document: Document, config: ExtractConfig) -> _Steps:
     if failures and len(failures) == len(chunks):
         first = failures[0]
         first.attempts, first.usage = attempts, usage
-        return failure_result(document.id, config, first, elapsed)
+        failed = failure_result(document.id, config, first, elapsed)
+        return failed.model_copy(update={"rejected": rejected}) if rejected else failed
 
     if len(chunks) > 1:
         found = [found[k] for k in _merge_keep([f[0] for f in found], text)]

@@ -315,6 +315,8 @@ class FakeOpenAIServer:
             return None
         if fault is not None and kind == "rate_limit":
             extra = {"Retry-After": seconds_header(fault.retry_after)} if fault.retry_after is not None else {}
+            if isinstance(fault.payload, str):
+                extra = {"Retry-After": fault.payload}  # sent as it is, however malformed
             return _error(429, "Rate limit reached for requests.", "rate_limit_exceeded", extra)
         if fault is not None and kind == "server_error":
             return _error(fault.status, "The server had an error while processing your request.", "server_error")
