@@ -1,31 +1,37 @@
 """Event clustering at corpus scale: time and peak memory at 10,000 and 100,000 synthetic incidents.
 
-Synthetic events (two years, three countries, ten provinces each, 300 towns) are each
-reported by one to four articles, every report with its own wording of the date (a day,
-or only the publication date), the place (the town, or "near" it, or only the province),
-the toll and the actor, and its own sentence built from a shared vocabulary plus a few
-words of the event. The places are given already resolved so that the figure is the
-clustering's (``--geocode`` times the real gazetteer on a sample as well).
+The corpus is :func:`extract.events.synthetic.synthetic_corpus` (real GeoNames towns in
+eight countries, each event reported by one to five perturbed articles, with hard
+negatives; its rules are in that module). It is written once as a run file with its
+publication dates; each measurement then runs in a fresh process that reads the run
+file, geocodes, clusters and writes the events as JSON Lines, exactly as
+``extract events`` does. The news is spread at a fixed density (``--per-day`` incidents a
+day), so a larger corpus covers more weeks: memory that follows the block size stays
+flat, memory that follows the corpus grows with it.
 
-Each size runs in a fresh process; peak memory is the process's maximum resident set
-size minus what it held before clustering (psutil), so the interpreter, pydantic and
-the inputs are not counted. Because the true events are known, the synthetic CoNLL F1
-is printed too: it describes this generator, not news.
+Peak memory is the largest resident set size a sampling thread sees (every 20 ms) minus
+the resident size once the gazetteer is loaded, so the interpreter, pydantic and
+GeoNames are not counted. The geocoder is wrapped in a cache keyed by the location (the
+same answers, so that the figure is the clustering's, not the gazetteer's).
 
-    .venv/bin/python benchmarks/bench_events.py            # 10,000 and 100,000
-    .venv/bin/python benchmarks/bench_events.py --quick    # 2,000 and 10,000
+``--against DIR`` measures another checkout's ``extract`` package too (for example the
+commit before the clustering streamed), side by side in the same run.
+
+    .venv/bin/python benchmarks/bench_events.py                     # 10,000 and 100,000
+    .venv/bin/python benchmarks/bench_events.py --quick             # 2,000 and 10,000
+    .venv/bin/python benchmarks/bench_events.py --against /tmp/old  # and the old code, same files
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import platform
-import random
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -33,195 +39,155 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 
-TYPES = ["air_strike", "shelling", "armed_clash", "missile_strike", "aircraft_downing"]
-ACTORS = [f"Group {c}" for c in "ABCDEFGHIJKLMNOPQRST"]
-VOCAB = [
-    "forces",
-    "attack",
-    "town",
-    "killed",
-    "civilians",
-    "reported",
-    "fighters",
-    "strikes",
-    "area",
-    "people",
-    "village",
-    "city",
-    "government",
-    "rebels",
-    "army",
-    "positions",
-    "local",
-    "sources",
-    "said",
-    "monitor",
-    "residents",
-    "wounded",
-    "heavy",
-    "fighting",
-    "near",
-    "district",
-    "province",
-]
+
+def write_corpus(n: int, per_day: int, folder: Path) -> dict[str, Any]:
+    """A synthetic corpus of about ``n`` incidents as a run file and a publication-date file."""
+    from extract.events.synthetic import synthetic_corpus
+
+    events = max(1, n * 10 // 29)  # about 2.9 reports of an event per true event (see the generator's rules)
+    corpus = synthetic_corpus(events, seed=11, days=max(30, n // per_day))
+    run = folder / f"run-{n}.jsonl"
+    with run.open("w", encoding="utf-8") as fh:
+        for result in corpus.results:
+            fh.write(result.to_json() + "\n")
+    dates = {doc: {"date": p.latest.isoformat()} for doc, p in corpus.published.items()}
+    published = folder / f"published-{n}.json"
+    published.write_text(json.dumps(dates), encoding="utf-8")
+    truth = folder / f"truth-{n}.json"
+    truth.write_text(json.dumps([sorted(f"{d}#{i}" for d, i in c) for c in corpus.key_clusters()]), encoding="utf-8")
+    return {"run": str(run), "published": str(published), "truth": str(truth), "incidents": corpus.incidents}
 
 
-def synthetic(n: int, seed: int = 1) -> tuple[list[Any], list[set[str]]]:
-    from extract.core.schema import Incident
-    from extract.events.claims import Mention
-    from extract.events.dates import Published, resolve_date
-    from extract.events.records import Place
+class _Peak:
+    """The largest RSS seen by a sampling thread."""
 
-    rng = random.Random(seed)
-    countries = [("SY", "Syria"), ("IQ", "Iraq"), ("YE", "Yemen")]
-    towns = []
-    for k in range(300):
-        code, name = countries[k % 3]
-        towns.append((100000 + k, f"Town{k}", f"Province{code}{k % 10}", code, name))
-    start = dt.date(2020, 1, 1)
-    mentions: list[Any] = []
-    truth: list[set[str]] = []
-    doc = 0
-    while len(mentions) < n:
-        day = start + dt.timedelta(days=rng.randrange(730))
-        town = rng.choice(towns)
-        kind = rng.choice(TYPES)
-        actor = rng.choice(ACTORS)
-        killed = rng.randint(0, 40)
-        own = [f"w{rng.randrange(100000)}" for _ in range(3)]
-        refs = set()
-        for _ in range(min(rng.choice([1, 1, 2, 2, 3, 4]), n - len(mentions))):
-            published = day + dt.timedelta(days=rng.randint(0, 2))
-            weekday = day.strftime("%A")
-            date = None if rng.random() < 0.3 else {"text": weekday, "precision": "day", "quote": weekday}
-            how = rng.random()
-            loc = {"country": town[4], "admin1": town[2], "quote": "q"}
-            if how < 0.5:
-                loc["place"] = town[1]
-            elif how < 0.8:
-                loc["near"] = town[1]
-            words = rng.sample(VOCAB, 8) + rng.sample(own, 2)
-            incident = Incident.model_validate(
-                {
-                    "type": kind,
-                    "quote": " ".join(words),
-                    "summary": " ".join(rng.sample(words, 6)),
-                    "date": date,
-                    "location": loc,
-                    "perpetrators": [{"name": actor, "status": "claimed", "quote": "q"}] if rng.random() < 0.6 else [],
-                    "casualties": [{"kind": "killed", "count": killed, "qualifier": "exact", "quote": "q"}]
-                    if rng.random() < 0.7
-                    else [],
-                }
-            )
-            pub = Published.on(published)
-            precision = 1 if "place" in loc else 2 if "near" in loc else 3
-            place = Place(
-                written=loc.get("place") or loc.get("near") or town[2],
-                role="place" if "place" in loc else "near" if "near" in loc else "admin1",
-                geonames_id=town[0] if precision < 3 else None,
-                name=town[1] if precision < 3 else None,
-                latitude=30.0,
-                longitude=40.0,
-                admin1=town[2],
-                country=town[4],
-                country_code=town[3],
-                geo_precision=precision,
-            )
-            mention = Mention(f"doc{doc:07d}", 0, incident, pub, resolve_date(incident.date, pub), place)
-            doc += 1
-            mentions.append(mention)
-            refs.add(mention.ref)
-        truth.append(refs)
-    return mentions, truth
+    def __init__(self) -> None:
+        import psutil
+
+        self.proc = psutil.Process()
+        self.peak = self.proc.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, self.proc.memory_info().rss)
+
+    def __enter__(self) -> _Peak:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.proc.memory_info().rss)
 
 
-def one(n: int) -> dict[str, Any]:
+def one(run: str, published: str, truth: str) -> dict[str, Any]:
+    """Measure one checkout (whichever ``extract`` is importable) on one corpus."""
+    import gc
+
     import psutil
 
-    from extract.events.cluster import ClusterStats, cluster_mentions
+    import extract
+    from extract.events import pipeline
+    from extract.events.cluster import ClusterStats
+    from extract.events.dates import load_publication_dates
+    from extract.events.export import export_events
+    from extract.events.geocode import default_gazetteer
     from extract.scoring.coref import coref_scores
 
-    mentions, truth = synthetic(n)
-    proc = psutil.Process()
-    before = proc.memory_info().rss
+    gazetteer = default_gazetteer(None)
+
+    class Cached:
+        def __init__(self) -> None:
+            self.seen: dict[str, Any] = {}
+
+        def resolve(self, location: Any) -> Any:
+            key = location.model_dump_json() if location is not None else ""
+            if key not in self.seen:
+                self.seen[key] = gazetteer.resolve(location)
+            return self.seen[key]
+
+    dates = load_publication_dates(published)
+    cached = Cached()
+    gazetteer._towns_by_country()  # loaded before the baseline
+    gc.collect()
+    before = psutil.Process().memory_info().rss
     stats = ClusterStats()
+    out = Path(run).with_suffix(".events.jsonl")
     t0 = time.perf_counter()
-    groups = cluster_mentions(mentions, stats=stats)
+    with _Peak() as peak:
+        if hasattr(pipeline, "stream_events"):
+            events = pipeline.stream_events([run], published=dates, gazetteer=cached, stats=stats)
+        else:  # a checkout from before streaming: a list
+            events = pipeline.events_from_runs([run], published=dates, gazetteer=cached, stats=stats)
+        written = export_events(events, out, "jsonl")
     seconds = time.perf_counter() - t0
-    peak = _peak_rss()
-    scores = coref_scores(truth, [{m.ref for m in g} for g in groups])
+    response = [
+        {f"{m['document_id']}#{m['incident_index']}" for m in json.loads(line)["mentions"]} for line in out.open()
+    ]
+    scores = coref_scores([set(c) for c in json.loads(Path(truth).read_text())], response)
     return {
-        "incidents": n,
-        "true_events": len(truth),
-        "events": len(groups),
+        "code": str(Path(extract.__file__).parent.parent),
+        "incidents": stats.mentions,
+        "events": written,
         "seconds": round(seconds, 2),
-        "incidents_per_second": round(n / seconds),
-        "peak_rss_growth_mib": round(max(0, peak - before) / 2**20, 1),
+        "incidents_per_second": round(stats.mentions / seconds),
+        "peak_rss_growth_mib": round(max(0, peak.peak - before) / 2**20, 1),
         "rss_before_mib": round(before / 2**20, 1),
         "blocks": stats.blocks,
         "largest_block": stats.largest_block,
+        "largest_window": getattr(stats, "largest_window", None),
         "pairs_compared": stats.pairs_compared,
         "synthetic_conll_f1": round(scores.conll_f1, 4),
     }
 
 
-def _peak_rss() -> int:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
-
-
-def geocode_rate(n: int = 5000) -> dict[str, Any]:
-    from extract.core.schema import Location
-    from extract.events.geocode import Gazetteer
-
-    t0 = time.perf_counter()
-    gazetteer = Gazetteer()
-    gazetteer.resolve(Location(place="Aleppo", country="Syria", quote="q"))
-    load = time.perf_counter() - t0
-    names = ["Saraqeb", "Sarqeb", "Aleppo", "Homs", "Idlib", "Khan al-Subl", "Hama", "Raqqa", "Mosul", "Tikrit"]
-    countries = ["Syria", "Syria", "Syria", "Syria", "Syria", "Syria", "Syria", "Syria", "Iraq", "Iraq"]
-    t0 = time.perf_counter()
-    for k in range(n):
-        gazetteer.resolve(Location(place=names[k % 10], country=countries[k % 10], quote="q"))
-    return {"load_seconds": round(load, 2), "resolves_per_second": round(n / (time.perf_counter() - t0))}
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--geocode", action="store_true")
-    parser.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--per-day", type=int, default=25, help="incidents a day (the corpus's density)")
+    parser.add_argument("--against", default=None, help="another checkout to measure on the same files")
+    parser.add_argument("--one", nargs=3, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one is not None:
-        print(json.dumps(one(args.one)))
+        print(json.dumps(one(*args.one)))
         return 0
     sizes = [2000, 10000] if args.quick else [10000, 100000]
     load_start = os.getloadavg()
     rows = []
-    for n in sizes:
-        out = subprocess.run(
-            [sys.executable, __file__, "--one", str(n)], capture_output=True, text=True, check=True
-        ).stdout
-        row = json.loads(out.strip().splitlines()[-1])
-        rows.append(row)
-        print(
-            f"{n:>7} incidents: {row['seconds']:>7.2f} s ({row['incidents_per_second']}/s), "
-            f"peak RSS growth {row['peak_rss_growth_mib']} MiB, {row['pairs_compared']} pairs compared, "
-            f"largest block {row['largest_block']}, {row['events']} events for {row['true_events']} true "
-            f"(synthetic CoNLL F1 {row['synthetic_conll_f1']})",
-            flush=True,
-        )
-    result: dict[str, Any] = {"sizes": rows}
-    if args.geocode:
-        result["geocode"] = geocode_rate()
-        print(f"geocoding: {result['geocode']}")
-    result["environment"] = {
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
-        "loadavg_start": load_start,
-        "loadavg_end": os.getloadavg(),
+    checkouts = [("this tree", None)] + ([("against", str(Path(args.against).resolve()))] if args.against else [])
+    with tempfile.TemporaryDirectory(prefix="bench-events-") as tmp:
+        for n in sizes:
+            files = write_corpus(n, args.per_day, Path(tmp))
+            for label, path in checkouts:
+                env = dict(os.environ)
+                if path is not None:
+                    env["PYTHONPATH"] = path
+                cmd = [sys.executable, __file__, "--one", files["run"], files["published"], files["truth"]]
+                out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout
+                row = json.loads(out.strip().splitlines()[-1])
+                row["checkout"] = label
+                row["uptime"] = os.getloadavg()
+                rows.append(row)
+                print(
+                    f"{label:>9} {row['incidents']:>7} incidents: {row['seconds']:>7.2f} s "
+                    f"({row['incidents_per_second']}/s), peak RSS growth {row['peak_rss_growth_mib']} MiB, "
+                    f"largest window {row['largest_window']}, largest block {row['largest_block']}, "
+                    f"{row['pairs_compared']} pairs, {row['events']} events "
+                    f"(synthetic CoNLL F1 {row['synthetic_conll_f1']}; load {row['uptime'][0]:.2f})",
+                    flush=True,
+                )
+    result: dict[str, Any] = {
+        "sizes": rows,
+        "per_day": args.per_day,
+        "environment": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "loadavg_start": load_start,
+            "loadavg_end": os.getloadavg(),
+        },
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "events.json").write_text(json.dumps(result, indent=2) + "\n")

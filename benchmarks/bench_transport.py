@@ -18,6 +18,8 @@ event loop on this machine.
   parameter walk), httpx transport.
 - ``sdk-prepared-aiohttp``: the same over the SDK's aiohttp transport.
 - ``direct``: the backend's default, prepared body over the backend's own aiohttp pool.
+- ``direct-gc``: ``direct`` with the cyclic collector left as it is, instead of the
+  runner's :func:`~extract.runner.freeze_heap` (what the runner did before).
 
 Efficiency is ideal / wall, where ideal = documents / concurrency x latency.
 Nothing is asserted; figures go to ``benchmarks/results/``.
@@ -27,7 +29,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
+import gc
 import json
 import os
 import sys
@@ -35,9 +39,11 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from bench_batch import RESULTS, environment, server_process, server_stats
 
+from extract import runner
 from extract.backends.openai_compat import OpenAIBackend, translate
 from extract.backends.openai_wire import PreparedBodies
 from extract.core.aio import run_sync
@@ -46,7 +52,7 @@ from extract.io.corpus import open_corpus
 from extract.runner import run
 from extract.testing import write_corpus
 
-VARIANTS = ("sdk", "sdk-aiohttp", "sdk-prepared", "sdk-prepared-aiohttp", "direct", "bare-aiohttp")
+VARIANTS = ("sdk", "sdk-aiohttp", "sdk-prepared", "sdk-prepared-aiohttp", "direct", "direct-gc", "bare-aiohttp")
 
 
 class SdkVariant(OpenAIBackend):
@@ -85,11 +91,39 @@ class SdkVariant(OpenAIBackend):
 
 def make(variant: str, url: str) -> OpenAIBackend:
     common: dict[str, Any] = {"base_url": url, "timeout": 120, "max_connections": 2048}
-    if variant == "direct":
+    if variant in ("direct", "direct-gc"):
         return OpenAIBackend("fake", transport="direct", **common)
     if variant == "sdk":
         return OpenAIBackend("fake", transport="sdk", **common)
     return SdkVariant("fake", aiohttp="aiohttp" in variant, prepared="prepared" in variant, **common)
+
+
+class CollectorPauses:
+    """CPU time the cyclic garbage collector spends in this thread, per generation, while active."""
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[int, float]] = []
+        self._start = 0.0
+
+    def _callback(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._start = time.thread_time()
+        else:
+            self.pauses.append((info["generation"], time.thread_time() - self._start))
+
+    def __enter__(self) -> CollectorPauses:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._callback)
+
+    def figures(self) -> dict[str, Any]:
+        return {
+            "gc_ms": round(sum(p for _, p in self.pauses) * 1e3, 1),
+            "gc_full_passes": sum(1 for g, _ in self.pauses if g == 2),
+            "gc_longest_ms": round(max((p for _, p in self.pauses), default=0.0) * 1e3, 1),
+        }
 
 
 def pipeline_run(variant: str, url: str, corpus: Path, out: Path, concurrency: int) -> dict[str, Any]:
@@ -97,10 +131,16 @@ def pipeline_run(variant: str, url: str, corpus: Path, out: Path, concurrency: i
     run_sync(backend.check())  # as `extract run` does: loads the client before the clock starts
     # One warm-up document on its own loop, so that imports and first-use costs are not timed.
     run(open_corpus(str(corpus), limit=1), ExtractConfig(backend=backend), out, resume=False)
-    cpu, wall = time.process_time(), time.perf_counter()
-    summary = run(open_corpus(str(corpus)), ExtractConfig(backend=backend), out, concurrency=concurrency, resume=False)
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    return {"wall_s": wall, "cpu_s": cpu, "documents": summary.documents, "failed": summary.failed}
+    with contextlib.ExitStack() as stack:
+        if variant == "direct-gc":
+            stack.enter_context(mock.patch.object(runner, "freeze_heap", lambda: False))
+        pauses = stack.enter_context(CollectorPauses())
+        cpu, wall = time.process_time(), time.perf_counter()
+        summary = run(
+            open_corpus(str(corpus)), ExtractConfig(backend=backend), out, concurrency=concurrency, resume=False
+        )
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return {"wall_s": wall, "cpu_s": cpu, "documents": summary.documents, "failed": summary.failed} | pauses.figures()
 
 
 def bare_aiohttp(url: str, corpus: Path, concurrency: int) -> dict[str, Any]:
@@ -135,9 +175,11 @@ def bare_aiohttp(url: str, corpus: Path, concurrency: int) -> dict[str, Any]:
                     ChatCompletion.model_validate_json(await response.read())
 
             await one(texts[0])
-            cpu, wall = time.process_time(), time.perf_counter()
-            await asyncio.gather(*(one(t) for t in texts))
-            figures.update(wall_s=time.perf_counter() - wall, cpu_s=time.process_time() - cpu)
+            with CollectorPauses() as pauses:
+                cpu, wall = time.process_time(), time.perf_counter()
+                await asyncio.gather(*(one(t) for t in texts))
+                figures.update(wall_s=time.perf_counter() - wall, cpu_s=time.process_time() - cpu)
+            figures.update(pauses.figures())
 
     asyncio.run(go())
     return figures | {"documents": len(texts), "failed": 0}
@@ -176,12 +218,17 @@ def main(argv: list[str] | None = None) -> int:
                     "client_cpu_ms_per_request": round(1000 * figures["cpu_s"] / documents, 3),
                     "failed": figures["failed"],
                     "server_requests": server_stats(url)["requests"] - before,
+                    "gc_ms": figures["gc_ms"],
+                    "gc_full_passes": figures["gc_full_passes"],
+                    "gc_longest_ms": figures["gc_longest_ms"],
                     "load_average": [round(x, 2) for x in os.getloadavg()],
                 }
                 rows.append(row)
                 print(
                     f"c={concurrency:<4d} {variant:<22s} wall {row['wall_s']:6.2f} s  ideal {row['ideal_s']:5.2f} s  "
                     f"efficiency {row['efficiency']:6.1%}  client CPU {row['client_cpu_ms_per_request']:5.2f} ms/req  "
+                    f"collector {row['gc_ms']:5.0f} ms ({row['gc_full_passes']} full pass(es), "
+                    f"longest {row['gc_longest_ms']:.0f} ms)  "
                     f"load {row['load_average'][0]}",
                     flush=True,
                 )

@@ -18,9 +18,11 @@ BENCHMARKS = [
     "bench_scorer.py",
     "bench_instructor_patch.py",
     "bench_events.py",
+    "eval_events_heldout.py",
     "bench_corpus.py",
     "bench_review.py",
     "bench_local.py",
+    "bench_prompt_tokens.py",
 ]
 
 

@@ -9,33 +9,37 @@ The CLI is a thin layer over these functions::
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from extract.backends import DEFAULT_BACKEND, create_backend
-from extract.core.aio import run_sync
+from extract.backends import DEFAULT_BACKEND
 from extract.core.backend import Backend
-from extract.core.errors import ConfigError, ExtractError, InputError
+from extract.core.errors import CacheWarning, ConfigError, ExtractError, InputError, OutputError
 from extract.core.pipeline import ExtractConfig, extract_document
-from extract.core.prompts import load_prompt
+from extract.core.prompts import load_prompt_for
 from extract.core.records import Document, DocumentResult
 from extract.core.secrets import backend_secrets, redacting_logs
-from extract.runner import Prices, RunSummary, load_price_table, run
-from extract.store import CachingBackend, ResponseStore
-from extract.transport import RateLimiter, RetryPolicy
+from extract.engines.ray import RayEngine
+from extract.engines.recipe import default_cache_dir, make_backend
+from extract.runner import Prices, RunSummary, check_run_options, load_price_table, run
+from extract.transport import RetryPolicy
 
 __all__ = [
+    "CacheWarning",
     "ConfigError",
     "DoctorReport",
     "ExtractError",
     "InputError",
+    "OutputError",
+    "RayEngine",
     "SuiteResult",
     "build_review",
+    "check_outputs",
     "default_cache_dir",
     "describe_run",
     "doctor",
@@ -55,42 +59,6 @@ BUNDLED_NOTE = (
 )
 
 
-def default_cache_dir() -> Path:
-    env = os.environ.get("EXTRACT_CACHE_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "incident-extract" / "responses"
-
-
-def make_backend(
-    backend: str | None = None,
-    model: str | None = None,
-    *,
-    options: dict[str, Any] | None = None,
-    rpm: float | None = None,
-    tpm: float | None = None,
-    limiter: RateLimiter | None = None,
-    retry: RetryPolicy | None = None,
-    cache: bool = True,
-    cache_dir: str | Path | None = None,
-    record: str | Path | None = None,
-    check: bool = True,
-) -> Backend:
-    """Build a backend by name from its typed options (see :mod:`extract.backends`), wrapped in the
-    response cache (or a recording) where that applies. An option the backend does not take is a
-    :class:`ConfigError` naming the backends that do."""
-    name = backend or DEFAULT_BACKEND
-    given = {**(options or {}), "model": model if model is not None else (options or {}).get("model")}
-    if limiter is None and (rpm or tpm):
-        limiter = RateLimiter(rpm, tpm)
-    built = create_backend(name, given, retry=retry, limiter=limiter)
-    if check:
-        run_sync(built.check())
-    if record:
-        return CachingBackend(built, ResponseStore(record), recording=True)
-    if cache and name != "mock":
-        return CachingBackend(built, ResponseStore(cache_dir or default_cache_dir()))
-    return built
-
-
 def extract_text(
     text: str,
     *,
@@ -99,15 +67,27 @@ def extract_text(
     model: str | None = None,
     prompt: str = "incidents",
     max_retries: int = 2,
+    evidence: str = "quotes",
+    schema_style: str = "full",
+    candidates: bool = False,
     **backend_options: Any,
 ) -> DocumentResult:
-    """Extract the incidents of one text (no cache, no output file)."""
+    """Extract the incidents of one text (no cache, no output file).
+
+    ``evidence``: ``quotes`` (each value copies a quote) or ``refs`` (each value cites numbered
+    sentences); ``schema_style``: ``full`` or ``compact`` (the schema rendering the model is shown).
+    """
     built = (
         backend
         if not isinstance(backend, str | None)
         else make_backend(backend, model, options=backend_options, cache=False)
     )
-    config = ExtractConfig(backend=built, prompt=load_prompt(prompt), max_retries=max_retries)
+    config = ExtractConfig(
+        backend=built,
+        prompt=load_prompt_for(prompt, evidence),
+        max_retries=max_retries,
+        **evidence_options(evidence, schema_style, candidates),
+    )
     return extract_document(Document(id=id, text=text), config)
 
 
@@ -137,54 +117,107 @@ def run_corpus(
     retry_failed: bool = False,
     prices: str | Path | None = None,
     parquet: str | Path | None = None,
+    engine: str | RayEngine = "local",
     on_start: Callable[[int | None], None] | None = None,
     on_result: Callable[[DocumentResult], None] | None = None,
+    evidence: str = "quotes",
+    schema_style: str = "full",
+    candidates: bool = False,
 ) -> RunSummary:
     """Extract a corpus into a JSON Lines file (resumed if it exists); return what the run did.
+
+    ``engine``: ``"local"`` (one process, one event loop) or ``"ray"`` / a
+    :class:`~extract.engines.ray.RayEngine` (Ray Data; ``source`` may then also be a
+    ``ray.data.Dataset``). Both write the same records, failure records and resume state.
 
     Prints nothing: ``on_start`` is called with the number of documents (None when the
     corpus cannot tell), ``on_result`` with each record as it is written, for a progress
     display or a live view. ``summary.bundled`` says whether the bundled test-sized model answered.
     """
-    from extract.io.corpus import open_corpus
     from extract.io.output import export_parquet
 
-    corpus = open_corpus(source, id_field=id_field, text_field=text_field, split=split, limit=limit)
-    if isinstance(backend, str | None):
-        built = make_backend(
-            backend, model, options=backend_options, rpm=rpm, tpm=tpm, retry=retry,
-            cache=cache, cache_dir=cache_dir, record=record,
-        )  # fmt: skip
-    else:
-        built = backend
-    name = backend if isinstance(backend, str) else built.name
-    config = ExtractConfig(
-        backend=built, prompt=load_prompt(prompt), max_retries=max_retries, max_chars=max_chars, chunk_chars=chunk_chars
-    )
+    if engine not in ("local", "ray") and not isinstance(engine, RayEngine):
+        raise ConfigError(f"unknown engine {engine!r}", hint="choose local or ray")
+    ray_engine = engine if isinstance(engine, RayEngine) else RayEngine() if engine == "ray" else None
+    check_run_options(
+        concurrency=concurrency, rpm=rpm, tpm=tpm, max_retries=max_retries, max_chars=max_chars,
+        chunk_chars=chunk_chars, limit=limit, actors=ray_engine.actors if ray_engine else None,
+        batch_size=ray_engine.batch_size if ray_engine else None, num_cpus=ray_engine.num_cpus if ray_engine else None,
+    )  # fmt: skip
     if out is None:
-        stem = Path(str(source)).stem or "corpus"
-        out = Path("runs") / f"{stem}.{name or DEFAULT_BACKEND}.jsonl"
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    price_table = Prices.from_file(prices, built.model) if prices else None
-    if on_start is not None:
-        on_start(getattr(corpus, "length", None))
-    with redacting_logs(backend_secrets(built)):  # instructor logs error bodies, which may echo the key
-        summary = run(
-            corpus,
-            config,
-            out,
-            concurrency=concurrency,
-            resume=resume,
-            retry_failed=retry_failed,
-            prices=price_table,
-            on_result=on_result,
+        stem = Path(str(source)).stem if isinstance(source, str | Path) else "dataset"
+        name = backend if isinstance(backend, str) else getattr(backend, "name", None)
+        out = Path("runs") / f"{stem or 'corpus'}.{name or DEFAULT_BACKEND}.jsonl"
+    if ray_engine is not None and ray_engine.write:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)  # a folder of part files, Ray's writers' own
+    else:
+        check_outputs(source, out, parquet)
+    if engine == "local":
+        from extract.io.corpus import open_corpus
+
+        corpus = open_corpus(source, id_field=id_field, text_field=text_field, split=split, limit=limit)
+        if isinstance(backend, str | None):
+            built = make_backend(
+                backend, model, options=backend_options, rpm=rpm, tpm=tpm, retry=retry,
+                cache=cache, cache_dir=cache_dir, record=record,
+            )  # fmt: skip
+        else:
+            built = backend
+        config = ExtractConfig(
+            backend=built, prompt=load_prompt_for(prompt, evidence), max_retries=max_retries, max_chars=max_chars,
+            chunk_chars=chunk_chars, **evidence_options(evidence, schema_style, candidates),
+        )  # fmt: skip
+        if on_start is not None:
+            on_start(getattr(corpus, "length", None))
+        with redacting_logs(backend_secrets(built)):  # instructor logs error bodies, which may echo the key
+            summary = run(
+                corpus, config, out, concurrency=concurrency, resume=resume, retry_failed=retry_failed,
+                prices=Prices.from_file(prices, built.model) if prices else None, on_result=on_result,
+            )  # fmt: skip
+        inner = getattr(built, "inner", built)
+        summary.bundled = built.name == "local" and getattr(inner, "path", None) is not None and model is None
+    else:
+        if not isinstance(backend, str | None):
+            raise ConfigError(
+                "the Ray engine builds a backend on each actor, so it takes a backend name, not a built backend"
+            )
+        from extract.engines.ray import BackendSpec, JobSpec, ray_session, read_corpus, run_dataset
+
+        name = backend or DEFAULT_BACKEND
+        spec = BackendSpec(
+            backend=name,
+            model=model,
+            options={k: v for k, v in (backend_options or {}).items() if v is not None},
+            cache=cache and name != "mock",
+            cache_dir=str(cache_dir or default_cache_dir()),
+            record=str(record) if record else None,
+            retry=retry,
         )
+        assert ray_engine is not None
+        from extract.io.output import RunLock
+
+        # One run per run file, as for the local engine (whose runner takes the lock itself).
+        lock = RunLock(out) if not ray_engine.write else contextlib.nullcontext()
+        with lock, ray_session(ray_engine.address, num_cpus=ray_engine.num_cpus):
+            dataset, origin = read_corpus(source, id_field=id_field, text_field=text_field, split=split, limit=limit)
+            if on_start is not None:
+                on_start(None)
+            job = JobSpec(
+                backend=spec, prompt=prompt, max_retries=max_retries, max_chars=max_chars, chunk_chars=chunk_chars,
+                id_field=id_field, text_field=text_field, concurrency=concurrency, origin=origin, evidence=evidence,
+                schema_style=schema_style, candidates=candidates,
+            )  # fmt: skip
+            price_table = Prices.from_file(prices, model or "") if prices else None
+            summary = run_dataset(
+                dataset, job, out, actors=ray_engine.actors, batch_size=ray_engine.batch_size, resume=resume,
+                retry_failed=retry_failed, rpm=rpm, tpm=tpm, prices=price_table, on_result=on_result,
+                progress=ray_engine.progress, write=ray_engine.write,
+            )  # fmt: skip
+        if ray_engine.write:
+            parquet = None  # the part files are the output; write="parquet" gives Parquet parts
     if parquet:
         export_parquet(out, parquet)
         summary.parquet = str(parquet)
-    summary.bundled = (
-        built.name == "local" and getattr(getattr(built, "inner", built), "path", None) is not None and model is None
-    )
     return summary
 
 
@@ -256,15 +289,23 @@ def _describe_run(predictions: dict[str, DocumentResult], path: str | Path) -> s
     """Which backend, model, prompt and schema produced the run being scored."""
     seen = sorted(
         {
-            (p.backend, p.model, p.prompt, p.prompt_hash, p.schema_version)
+            (p.backend, p.model, p.prompt, p.prompt_hash, p.schema_version, _evidence_note(p))
             for p in (r.provenance for r in predictions.values())
         }
     )
-    parts = [f"{b} / {m} (prompt {pr} {h[:8]}, schema {v})" for b, m, pr, h, v in seen]
+    parts = [f"{b} / {m} (prompt {pr} {h[:8]}, schema {v}{e})" for b, m, pr, h, v, e in seen]
     line = f"Scoring {path}: " + ("; ".join(parts) or "no records")
     if any(m.endswith("gemma-3-270m-q4_k_m.gguf") for _, m, *_ in seen):
         line += "\n" + BUNDLED_NOTE
     return line
+
+
+def _evidence_note(p: Any) -> str:
+    """ ", evidence refs, compact schema, candidates" for a run not made with the defaults; empty otherwise."""
+    notes = [f"evidence {p.evidence}"] if p.evidence != "quotes" else []
+    notes += [f"{p.schema_style} schema"] if p.schema_style != "full" else []
+    notes += ["candidates"] if p.candidates else []
+    return "".join(f", {n}" for n in notes)
 
 
 def _run_cost(predictions: dict[str, DocumentResult], prices: str | Path) -> float:
@@ -320,6 +361,9 @@ def run_suite(
         prompt=spec.get("prompt", "incidents"),
         resume=False,
         cache=False,
+        evidence=spec.get("evidence", "quotes"),
+        schema_style=spec.get("schema_style", "full"),
+        candidates=bool(spec.get("candidates", False)),
     )
     result = evaluate_run(rel("gold"), out, json_out=json_out, report=report, baseline=baseline)
     thresholds = dict(spec.get("thresholds", {}))
@@ -436,21 +480,29 @@ def build_events_dataset(
     date_field: str | None = None,
     aliases: str | Path | None = None,
     progress: Any = None,
+    actors: str | Path | None = None,
 ) -> dict[str, Any]:
     """Cluster the incidents of run files into events and write them (``extract events``).
 
     Publication dates come from ``published`` (a ``{"doc id": {"date": ...}}`` JSON file such
     as ``gold/published.json``), or from a column (``date_field``) of the corpus the run was
     made from. The alias table (``aliases``, default: the gold set's when ``gold`` is given)
-    groups names and places. ``progress(done, total)`` is called as the clustering's blocks
-    are compared. Returns a summary: counts, clustering statistics and the path; prints nothing.
+    groups names and places; ``actors`` is an actor table ``{"name": "rebel_group"}`` for
+    ACLED's inter codes (:mod:`extract.events.actors`). ``progress(done, total)`` is called as the clustering's blocks
+    are compared (``done``: incidents whose event is final). Runs are read, clustered and
+    written in memory bounded by the busiest weeks, not the corpus (see ``stream_events``).
+    Returns a summary: counts, clustering statistics and the path; prints nothing.
     """
     import time
+    from collections.abc import Iterable, Iterator
 
+    from extract.events.actors import ActorTable
     from extract.events.cluster import ClusterStats
     from extract.events.dates import load_publication_dates
     from extract.events.export import FORMATS, export_events
-    from extract.events.pipeline import events_from_runs, gold_publication_dates
+    from extract.events.geocode import default_gazetteer
+    from extract.events.pipeline import gold_publication_dates, stream_events
+    from extract.events.records import Event
     from extract.scoring.gold import load_gold
     from extract.scoring.normalize import AliasIndex
 
@@ -473,15 +525,35 @@ def build_events_dataset(
             raise ConfigError("--corpus is read for publication dates only; give --date-field too")
         dates.update(_corpus_dates(corpus, id_field, text_field, date_field))
     stats = ClusterStats()
-    events = events_from_runs(runs, published=dates, aliases=AliasIndex(alias_table), stats=stats, progress=progress)
-    written = export_events(events, out, fmt, timestamp=int(time.time()))
+    counts = {"multi_document_events": 0, "with_conflicts": 0}
+
+    def counted(events: Iterable[Event]) -> Iterator[Event]:
+        for event in events:
+            counts["multi_document_events"] += len(event.documents) > 1
+            counts["with_conflicts"] += bool(event.conflicts)
+            yield event
+
+    alias_index = AliasIndex(alias_table)
+    gazetteer = default_gazetteer(alias_index)
+
+    def country_code(name: str) -> str | None:
+        found = gazetteer.country(name)
+        return found.code if found else None
+
+    # ACLED's actor types: from the actor table, and for actors named as a country, the country.
+    table = (
+        ActorTable.load(actors, alias_index, country_code) if actors else ActorTable(None, alias_index, country_code)
+    )
+    events = stream_events(
+        runs, published=dates, aliases=alias_index, gazetteer=gazetteer, stats=stats, progress=progress
+    )
+    written = export_events(counted(events), out, fmt, timestamp=int(time.time()), actors=table)
     return {
         "out": str(out),
         "format": fmt,
         "events": written,
         "mentions": stats.mentions,
-        "multi_document_events": sum(1 for e in events if len(e.documents) > 1),
-        "with_conflicts": sum(1 for e in events if e.conflicts),
+        **counts,
         "documents_with_publication_date": len(dates),
         "blocks": stats.blocks,
         "largest_block": stats.largest_block,
@@ -558,101 +630,6 @@ def _corpus_dates(corpus: str | Path, id_field: str, text_field: str, date_field
 
 
 # -- the Ray Data engine ---------------------------------------------------------------------------------------------
-
-
-def run_corpus_ray(
-    source: Any,
-    *,
-    out: str | Path | None = None,
-    backend: str | None = None,
-    model: str | None = None,
-    backend_options: dict[str, Any] | None = None,
-    prompt: str = "incidents",
-    max_retries: int = 2,
-    max_chars: int = 200_000,
-    chunk_chars: int = 12_000,
-    id_field: str = "id",
-    text_field: str = "text",
-    split: str = "train",
-    limit: int | None = None,
-    concurrency: int = 16,
-    actors: int = 2,
-    batch_size: int | None = None,
-    rpm: float | None = None,
-    tpm: float | None = None,
-    retry: RetryPolicy | None = None,
-    cache: bool = True,
-    cache_dir: str | Path | None = None,
-    record: str | Path | None = None,
-    resume: bool = True,
-    retry_failed: bool = False,
-    prices: str | Path | None = None,
-    parquet: str | Path | None = None,
-    ray_address: str | None = None,
-    num_cpus: int | None = None,
-    write: str | None = None,
-    progress: bool = False,
-) -> RunSummary:
-    """Extract a corpus on Ray Data into the same JSON Lines run file as :func:`run_corpus`.
-
-    ``source`` is a path (read with Ray's readers), a Hugging Face dataset, or a
-    ``ray.data.Dataset``. ``actors`` backends run at once, each with ``concurrency``
-    documents in flight; ``rpm``/``tpm`` are one budget for all of them. Connects to
-    ``ray_address`` (``auto`` for a running cluster) or starts a local Ray instance
-    (``num_cpus`` cores) for the run. With ``write`` (``jsonl`` or ``parquet``), ``out`` is a
-    folder of part files written by Ray's writers where the actors run, instead of one run file
-    written by the driver. Prints nothing but Ray Data's own progress bars, with ``progress``.
-    """
-    from extract.engines.ray import BackendSpec, JobSpec, ray_session, read_corpus, run_dataset
-    from extract.io.output import export_parquet
-
-    name = backend or DEFAULT_BACKEND
-    options = {k: v for k, v in (backend_options or {}).items() if v is not None}
-    spec = BackendSpec(
-        backend=name,
-        model=model,
-        options=options,
-        cache=cache and name != "mock",
-        cache_dir=str(cache_dir or default_cache_dir()),
-        record=str(record) if record else None,
-        retry=retry,
-    )
-    if out is None:
-        stem = Path(str(source)).stem if isinstance(source, str | Path) else "dataset"
-        out = Path("runs") / f"{stem or 'corpus'}.{name}.jsonl"
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    price_table = Prices.from_file(prices, model or "") if prices else None
-    with ray_session(ray_address, num_cpus=num_cpus):
-        dataset, origin = read_corpus(source, id_field=id_field, text_field=text_field, split=split, limit=limit)
-        job = JobSpec(
-            backend=spec,
-            prompt=prompt,
-            max_retries=max_retries,
-            max_chars=max_chars,
-            chunk_chars=chunk_chars,
-            id_field=id_field,
-            text_field=text_field,
-            concurrency=concurrency,
-            origin=origin,
-        )
-        summary = run_dataset(
-            dataset,
-            job,
-            out,
-            actors=actors,
-            batch_size=batch_size,
-            resume=resume,
-            retry_failed=retry_failed,
-            rpm=rpm,
-            tpm=tpm,
-            prices=price_table,
-            progress=progress,
-            write=write,
-        )
-    if parquet and not write:
-        export_parquet(out, parquet)
-        summary.parquet = str(parquet)
-    return summary
 
 
 def build_review(
@@ -738,7 +715,7 @@ def measure_injection(
         if not isinstance(backend, str | None)
         else make_backend(backend, model, options=backend_options, cache=False)
     )
-    config = ExtractConfig(backend=built, prompt=load_prompt(prompt), max_retries=max_retries)
+    config = ExtractConfig(backend=built, prompt=load_prompt_for(prompt), max_retries=max_retries)
 
     async def extract_all() -> dict[str, DocumentResult]:
         results: dict[str, DocumentResult] = {}
@@ -752,6 +729,8 @@ def measure_injection(
             await built.aclose()
         return results
 
+    from extract.core.aio import run_sync
+
     results = run_sync(extract_all())
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
@@ -759,3 +738,83 @@ def measure_injection(
             for result in results.values():
                 writer.write(result)
     return judge(loaded, results, backend=built.name, model=built.model)
+
+
+# -- evidence by reference, compact schema -------------------------------------------------------------------------
+
+
+def evidence_options(evidence: str = "quotes", schema_style: str = "full", candidates: bool = False) -> dict[str, Any]:
+    """The :class:`ExtractConfig` fields for an evidence mode, a schema rendering and candidate values, checked."""
+    from extract.core.errors import ConfigError
+    from extract.core.evidence import EvidenceMode
+
+    try:
+        mode = EvidenceMode(evidence)
+    except ValueError:
+        raise ConfigError(f"unknown evidence mode {evidence!r}", hint="use quotes or refs") from None
+    if schema_style not in ("full", "compact"):
+        raise ConfigError(f"unknown schema style {schema_style!r}", hint="use full or compact")
+    return {"evidence": mode, "compact_schema": schema_style == "compact", "candidates": candidates}
+
+
+@dataclass(frozen=True)
+class ArticleView:
+    """An article as the model sees it in refs mode: numbered sentences, and the values it may be offered."""
+
+    source: str
+    sentences: tuple[Any, ...]
+    candidates: Any
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "sentences": [{"n": s.number, "start": s.start, "end": s.end, "text": s.text} for s in self.sentences],
+            "candidates": {"names": list(self.candidates.names), "numbers": list(self.candidates.numbers)},
+        }
+
+
+def article_sentences(path: str | Path, *, max_chars: int = 400) -> ArticleView:
+    """The numbered sentences (with offsets) and the candidate names and numbers of one text file."""
+    from extract.core.candidates import find_candidates
+    from extract.core.sentences import split_sentences
+
+    source = Path(path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: no such file", hint="give a .txt or .md article") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{source}: not UTF-8 text (byte {exc.start})", hint="convert it to UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read: {exc.strerror}") from None
+    if max_chars < 20:
+        raise ConfigError(f"--max-chars must be at least 20, got {max_chars}")
+    return ArticleView(str(source), split_sentences(text, max_chars), find_candidates(text))
+
+
+# --- outputs that would lose data: checked before a run starts ----------------------------------------------------
+
+
+def check_outputs(source: Any, out: str | Path, parquet: str | Path | None = None) -> None:
+    """Refuse outputs that would destroy or feed the input, and create their folders.
+
+    An output that is the corpus itself (after resolving links), or a file inside a folder
+    corpus that the reader would pick up, is a :class:`ConfigError`; so is an output whose
+    folder cannot be created (under a regular file, no permission). Checked before the
+    model is loaded, so a mistake costs nothing.
+    """
+    from extract.io.corpus import reads_path
+    from extract.io.output import prepare_output
+
+    if parquet is not None and Path(parquet).resolve() == Path(out).resolve():
+        raise ConfigError(f"{parquet}: --parquet is the run file (--out); the export would overwrite the records")
+    for option, path in (("--out", out), ("--parquet", parquet)):
+        if path is None:
+            continue
+        if reads_path(source, path):
+            where = "is the corpus" if Path(path).exists() and Path(source).is_file() else "is inside the corpus"
+            raise ConfigError(
+                f"{path}: {option} {where} ({source}); writing it would destroy or feed the input",
+                hint=f"choose an {option} outside the corpus",
+            )
+        prepare_output(path, option)

@@ -10,13 +10,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from rich.markup import escape
 
 from extract import api
-from extract.core.errors import ExtractError
+from extract.core.errors import CacheWarning, ExtractError
 from extract.core.secrets import redact, redacting_logs, url_secrets
 
 EXIT_OK, EXIT_FAILURES, EXIT_ERROR = 0, 1, 2
@@ -37,6 +38,12 @@ def _add_backend_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--timeout", type=float, default=None, help="openai backend: seconds per request (default 120)")
     g.add_argument("--threads", type=int, default=None, help="local backend: CPU threads (default: half the cores)")
     g.add_argument("--replay", default=None, help="mock backend: answer from a directory recorded with --record")
+    g.add_argument(
+        "--chat-format",
+        default=None,
+        help="local backend: the turn format, auto (default: the GGUF's template, else by architecture), gguf, "
+        "gemma, chatml, llama-3, llama-2 or plain",
+    )
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -72,6 +79,24 @@ def _build_parser() -> argparse.ArgumentParser:
         help="when resuming, extract again the documents whose record is a failure",
     )
     run.add_argument("--allow-failures", action="store_true", help="exit 0 even when some documents failed")
+    run.add_argument(
+        "--evidence",
+        choices=("quotes", "refs"),
+        default="quotes",
+        help="quotes: each value copies a quote; refs: the article is numbered sentences and each value cites numbers",
+    )
+    run.add_argument(
+        "--schema",
+        dest="schema_style",
+        choices=("full", "compact"),
+        default="full",
+        help="the JSON schema the model sees: full, or compact (no titles, shared definitions; fewer prompt tokens)",
+    )
+    run.add_argument(
+        "--candidates",
+        action="store_true",
+        help="offer the article's own names and numbers as choices in the schema (for grammar-constrained models)",
+    )
     run.add_argument("--prices", default=None, help='JSON price table {"model": {"input": USD/1M, "output": USD/1M}}')
     run.add_argument(
         "--show",
@@ -113,6 +138,7 @@ def _build_parser() -> argparse.ArgumentParser:
     events.add_argument("--text-field", default="text", help="the corpus text column (default text)")
     events.add_argument("--aliases", default=None, help="an alias table {name: [variants]} (default: the gold set's)")
     events.add_argument("--quiet", action="store_true", help="no progress bar")
+    events.add_argument("--actors", default=None, help='an actor table {"name": "rebel_group"} for ACLED inter codes')
 
     gold = sub.add_parser("gold", help="gold label tools")
     gold_sub = gold.add_subparsers(dest="gold_command", required=True)
@@ -150,6 +176,11 @@ def _build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--text-field", default="text")
     sc.add_argument("--split", default="train", help="split of a saved DatasetDict")
     sc.add_argument("--limit", type=int, default=None, help="only the first N documents")
+    sn = sub.add_parser("sentences", help="an article as numbered sentences with offsets (what --evidence refs shows)")
+    sn.add_argument("file", help="a .txt or .md article")
+    sn.add_argument("--max-chars", type=int, default=400, help="cut longer sentences into numbered spans (400)")
+    sn.add_argument("--candidates", action="store_true", help="also list the names and numbers --candidates offers")
+    sn.add_argument("--json", action="store_true", help="print JSON instead")
     return parser
 
 
@@ -242,19 +273,21 @@ def _run_arguments(args: argparse.Namespace) -> dict[str, Any]:
         "retry_failed": args.retry_failed,
         "prices": args.prices,
         "parquet": args.parquet,
+        "evidence": args.evidence,
+        "schema_style": args.schema_style,
+        "candidates": args.candidates,
     }
 
 
 def _run_on_ray(args: argparse.Namespace) -> Any:
-    return api.run_corpus_ray(
-        args.corpus,
-        **_run_arguments(args),
+    engine = api.RayEngine(
+        address=args.ray_address,
         actors=args.actors,
         batch_size=args.batch_size,
-        ray_address=args.ray_address,
         write=args.ray_write,
         progress=not args.quiet and sys.stderr.isatty(),
     )
+    return api.run_corpus(args.corpus, **_run_arguments(args), engine=engine)
 
 
 def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -267,6 +300,7 @@ def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
         "replay": args.replay,
         "threads": args.threads,
         "transport": getattr(args, "transport", None),
+        "chat_format": args.chat_format,
     }
 
 
@@ -349,6 +383,7 @@ def _build_events(args: argparse.Namespace, progress: Any) -> dict[str, Any]:
         date_field=args.date_field,
         aliases=args.aliases,
         progress=progress,
+        actors=args.actors,
     )
 
 
@@ -426,6 +461,33 @@ def _secrets(args: argparse.Namespace) -> list[str]:
     return [s for s in found + url_secrets(getattr(args, "base_url", None)) if s]
 
 
+def _cmd_sentences(args: argparse.Namespace) -> int:
+    import json
+
+    view = api.article_sentences(args.file, max_chars=args.max_chars)
+    if args.json:
+        print(json.dumps(view.as_dict(), ensure_ascii=False, indent=2))
+        return EXIT_OK
+    for s in view.sentences:
+        print(f"[{s.number}] {s.start}-{s.end}  {' '.join(s.text.split())}")
+    if args.candidates:
+        print(f"names ({len(view.candidates.names)}): {'; '.join(view.candidates.names)}")
+        print(f"numbers ({len(view.candidates.numbers)}): {', '.join(map(str, view.candidates.numbers))}")
+    return EXIT_OK
+
+
+def _one_line_warnings(original: Callable[..., None]) -> Callable[..., None]:
+    """Show the package's warnings as one line on stderr (a damaged cache entry is a miss, not a traceback)."""
+
+    def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        if issubclass(category, CacheWarning):
+            print(f"extract: warning: {message}", file=sys.stderr)
+        else:
+            original(message, category, *args, **kwargs)
+
+    return show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
@@ -438,10 +500,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "events": _cmd_events,
         "review": _cmd_review,
         "scan": _cmd_scan,
+        "sentences": _cmd_sentences,
     }
     secrets = _secrets(args)
     try:
-        with redacting_logs(secrets):
+        with redacting_logs(secrets), warnings.catch_warnings():  # restores the warning display when it ends
+            warnings.showwarning = _one_line_warnings(warnings.showwarning)
             return handlers[args.command](args)
     except ExtractError as exc:
         print(f"extract: error: {redact(exc.one_line(), secrets)}", file=sys.stderr)

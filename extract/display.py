@@ -113,6 +113,12 @@ def _grounded(result: DocumentResult, k: int) -> str:
     return f"{found}/{len(spans)}"
 
 
+def _unsupported(result: DocumentResult, k: int) -> str:
+    """The checked values of incident ``k`` that its evidence does not state, as one line."""
+    spans = [e for e in result.evidence if e.path == f"incidents[{k}]" or e.path.startswith(f"incidents[{k}].")]
+    return "; ".join(f"{c.field} {c.value!r}" for e in spans for c in e.checks if not c.supported)
+
+
 def print_incidents(console: Console, results: Iterable[DocumentResult]) -> None:
     """Per document: what the model returned, and how many of its quotes are in the article."""
     for result in results:
@@ -135,6 +141,9 @@ def print_incidents(console: Console, results: Iterable[DocumentResult]) -> None
             console.print(
                 f"      quotes found in the article: {_grounded(result, k)}   “{escape(_clip(incident.quote))}”"
             )
+            unsupported = _unsupported(result, k)
+            if unsupported:
+                console.print(f"      [yellow]not stated in their evidence[/yellow]: {escape(unsupported)}")
 
 
 #: Shown on the headline of an incident, not among its details.

@@ -16,6 +16,8 @@ the run, with the output kept for a later resume.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import gc
 import json
 import time
 from collections import Counter
@@ -24,13 +26,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from extract.core.aio import run_sync
 from extract.core.errors import ConfigError, ExtractError, InputError
 from extract.core.injection import INJECTION_FLAG
 from extract.core.pipeline import ExtractConfig, aextract_document, failure_result
 from extract.core.records import DocumentResult, Status, Usage
 from extract.io.corpus import BadDocument, CorpusItem
-from extract.io.output import RunWriter, run_state
+from extract.io.output import RunLock, RunWriter, run_state
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,41 @@ def load_price_table(path: str | Path) -> dict[str, Any]:
     return table
 
 
+class RunOptions(BaseModel):
+    """The numeric settings of a run and their bounds, declared once: :func:`check_run_options` checks them all.
+
+    Field names are the command-line flags (``chunk_chars`` is ``--chunk-chars``). A value out of
+    range would not fail loudly later: ``--chunk-chars 0`` splits a document into one request per
+    character, ``--concurrency 0`` starts no worker.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    concurrency: int = Field(default=1, ge=1, le=4096, description="Documents in flight at once.")
+    rpm: float | None = Field(default=None, gt=0, description="Requests per minute.")
+    tpm: float | None = Field(default=None, gt=0, description="Tokens per minute (estimated).")
+    max_retries: int = Field(default=2, ge=0, le=50, description="Re-asks after a reply fails validation.")
+    max_chars: int = Field(default=200_000, ge=1, description="Longest document accepted, in characters.")
+    chunk_chars: int = Field(
+        default=12_000, ge=1_000, description="Chunk size for long documents; a chunk must hold a few sentences."
+    )
+    limit: int | None = Field(default=None, ge=0, description="Only the first N documents.")
+    actors: int | None = Field(default=None, ge=1, description="Ray engine: backend actors.")
+    batch_size: int | None = Field(default=None, ge=1, description="Ray engine: rows per batch.")
+    num_cpus: int | None = Field(default=None, ge=1, description="Ray engine: cores of the local Ray instance.")
+
+
+def check_run_options(**values: Any) -> RunOptions:
+    """Validate a run's numeric settings against :class:`RunOptions`; a :class:`ConfigError` naming the flag."""
+    try:
+        return RunOptions(**{k: v for k, v in values.items() if v is not None})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]) if first["loc"] else "option"
+        flag = "--" + name.replace("_", "-")
+        raise ConfigError(f"{flag}: {first['msg']} (got {first.get('input')!r})") from None
+
+
 @dataclass
 class RunSummary:
     """What a run did, for the one-screen summary and for ``extract eval``."""
@@ -77,6 +116,8 @@ class RunSummary:
     skipped: int = 0
     #: Documents skipped on resume whose earlier record is a failure.
     skipped_failed: int = 0
+    #: Documents whose id repeats an earlier document's (each has a ``duplicate_id`` failure record).
+    duplicates: int = 0
     ok: int = 0
     partial: int = 0
     failed: int = 0
@@ -102,7 +143,9 @@ class RunSummary:
         self.cached += int(result.usage.cached)
         if result.status is Status.FAILED:
             self.failed += 1
-            self.failures[result.failure.reason if result.failure else "unknown"] += 1
+            reason = result.failure.reason if result.failure else "unknown"
+            self.failures[reason] += 1
+            self.duplicates += reason == DUPLICATE_ID
         else:
             self.ok += result.status is Status.OK
             self.partial += result.status is Status.PARTIAL
@@ -122,6 +165,7 @@ class RunSummary:
             "documents": self.documents,
             "skipped": self.skipped,
             "skipped_failed": self.skipped_failed,
+            "duplicates": self.duplicates,
             "ok": self.ok,
             "partial": self.partial,
             "failed": self.failed,
@@ -140,6 +184,32 @@ class RunSummary:
 
 
 Item = CorpusItem
+
+#: The failure reason of a document whose id an earlier document of the corpus already has.
+DUPLICATE_ID = "duplicate_id"
+
+
+def freeze_heap() -> bool:
+    """Move every object alive now out of the cyclic collector's reach, for the length of a batch.
+
+    A batch allocates many short-lived objects per request, and every few hundred requests
+    the collector's oldest generation traverses the whole heap (the model client's and the
+    SDK's classes included): one such pass blocked the event loop for 140-160 ms of CPU in a
+    1,000-request run, time every request in flight waited for (``benchmarks/bench_transport.py``
+    measures it). Frozen objects are still freed by reference counting; :func:`thaw_heap`
+    puts them back. Returns False, and does nothing, when the caller froze objects itself or
+    turned the collector off, so their choice stands.
+    """
+    if gc.get_freeze_count() or not gc.isenabled():
+        return False
+    gc.freeze()
+    return True
+
+
+def thaw_heap(frozen: bool) -> None:
+    """Undo :func:`freeze_heap`."""
+    if frozen:
+        gc.unfreeze()
 
 
 async def arun(
@@ -160,6 +230,27 @@ async def arun(
     an id.
     """
     out = Path(out)
+    lock = RunLock(out).acquire()  # before reading or deleting the file: one run per output
+    try:
+        return await _arun(
+            corpus, config, out, concurrency=concurrency, resume=resume, retry_failed=retry_failed,
+            prices=prices, on_result=on_result,
+        )  # fmt: skip
+    finally:
+        lock.release()
+
+
+async def _arun(
+    corpus: Iterable[Item],
+    config: ExtractConfig,
+    out: Path,
+    *,
+    concurrency: int,
+    resume: bool,
+    retry_failed: bool,
+    prices: Prices | None,
+    on_result: Callable[[DocumentResult], None] | None,
+) -> RunSummary:
     done: set[str] = set()
     failed_before: set[str] = set()
     if resume and out.exists():
@@ -167,11 +258,17 @@ async def arun(
         done = written - failed_before if retry_failed else written
     if not resume and out.exists():
         out.unlink()
+    # A document tried again must not be answered by the cached reply that failed it.
+    retry_config = config
+    fresh = getattr(config.backend, "without_cached_failures", None)
+    if retry_failed and failed_before and callable(fresh):
+        retry_config = dataclasses.replace(config, backend=fresh())
     summary = RunSummary(out=str(out), backend=config.backend.name, model=config.backend.model)
     writer = RunWriter(out)
+    frozen = freeze_heap()
     queue: asyncio.Queue[Item | None] = asyncio.Queue(maxsize=max(2, 2 * concurrency))
     started = time.perf_counter()
-    fatal: list[BaseException] = []
+    fatal: list[ExtractError] = []
 
     def emit(result: DocumentResult) -> None:
         writer.write(result)
@@ -189,12 +286,14 @@ async def arun(
                     continue  # drain, so the reader is never left blocked
                 if isinstance(item, BadDocument):
                     error = InputError(f"{item.origin}: {item.reason}" if item.origin else item.reason)
-                    error.reason = "bad_input"
+                    error.reason = item.kind
                     emit(failure_result(item.id, config, error))
                     continue
-                emit(await aextract_document(item, config))
-            except ExtractError as exc:  # affects every document alike: stop the run
+                emit(await aextract_document(item, retry_config if item.id in failed_before else config))
+            except ExtractError as exc:  # affects every document alike (or the output is unwritable): stop
                 fatal.append(exc)
+            except Exception as exc:  # anything else must stop the run too, never leave the reader waiting
+                fatal.append(_aborted(exc, item))
             finally:
                 queue.task_done()
 
@@ -217,11 +316,24 @@ async def arun(
             task.cancel()
         await config.backend.aclose()
         writer.close()
+        thaw_heap(frozen)
         summary.seconds = time.perf_counter() - started
         summary.cost = prices.cost(summary.usage) if prices else None
     if fatal:
         raise fatal[0]
     return summary
+
+
+def _aborted(exc: Exception, item: Item | None) -> ExtractError:
+    """An unexpected exception in a worker, as the one-line error that ends the run."""
+    where = f" at document {item.id}" if item is not None else ""
+    text = " ".join(str(exc).split())[:300]
+    error = ExtractError(
+        f"the run stopped{where}: unexpected {type(exc).__name__}: {text}",
+        hint="the records written are kept; run the same command again to resume, and please report this",
+    )
+    error.reason = "unexpected"
+    return error
 
 
 def run(corpus: Iterable[Item], config: ExtractConfig, out: str | Path, **kwargs: Any) -> RunSummary:

@@ -1,7 +1,9 @@
 """Shared fixtures. Live network calls are blocked in every test.
 
 A test that needs a server starts one on 127.0.0.1 itself; any connection to
-another address fails loudly, so no test can reach a hosted model by accident.
+another address fails loudly (pytest-socket, configured in pyproject.toml), and so
+does a name lookup of anything but a loopback name (here), so no test can reach a
+hosted model by accident.
 """
 
 from __future__ import annotations
@@ -20,8 +22,6 @@ REPO = Path(__file__).resolve().parents[1]
 GOLD = REPO / "gold"
 ARTICLES = GOLD / "articles"
 
-_real_connect = socket.socket.connect
-_real_connect_ex = socket.socket.connect_ex
 _real_getaddrinfo = socket.getaddrinfo
 
 
@@ -29,12 +29,7 @@ class LiveNetworkBlocked(RuntimeError):
     pass
 
 
-def _allowed(address: object) -> bool:
-    if isinstance(address, (str, bytes)):  # a unix socket path
-        return True
-    if not (isinstance(address, tuple) and address):
-        return False
-    host = str(address[0])
+def _loopback(host: str) -> bool:
     if host in ("localhost", ""):
         return True
     try:
@@ -43,28 +38,16 @@ def _allowed(address: object) -> bool:
         return False
 
 
-def _guarded_connect(self: socket.socket, address: object) -> None:
-    if self.family in (socket.AF_INET, socket.AF_INET6) and not _allowed(address):
-        raise LiveNetworkBlocked(f"tests may only connect to 127.0.0.1, not {address!r}")
-    return _real_connect(self, address)
-
-
-def _guarded_connect_ex(self: socket.socket, address: object) -> int:
-    if self.family in (socket.AF_INET, socket.AF_INET6) and not _allowed(address):
-        raise LiveNetworkBlocked(f"tests may only connect to 127.0.0.1, not {address!r}")
-    return _real_connect_ex(self, address)
-
-
 def _guarded_getaddrinfo(host: object, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
-    if host is not None and not _allowed((host if isinstance(host, str) else host.decode(), 0)):  # type: ignore[union-attr]
+    if host is not None and not _loopback(host if isinstance(host, str) else bytes(host).decode()):  # type: ignore[arg-type]
         raise LiveNetworkBlocked(f"tests may not resolve {host!r}")
     return _real_getaddrinfo(host, *args, **kwargs)  # type: ignore[arg-type]
 
 
 @pytest.fixture(autouse=True)
 def _offline(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
-    monkeypatch.setattr(socket.socket, "connect_ex", _guarded_connect_ex)
+    # Connections are pytest-socket's (--allow-hosts in pyproject.toml); it does not see name lookups, which
+    # leave through the C library, so a lookup of any name but a loopback one is refused here.
     monkeypatch.setattr(socket, "getaddrinfo", _guarded_getaddrinfo)
     monkeypatch.setenv("EXTRACT_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")

@@ -22,3 +22,26 @@ def test_library_calls_print_nothing(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert summary.documents == len(seen) == 5 and not summary.bundled
     assert len(result.documents) == 5 and (tmp_path / "r.md").is_file()
     assert suite.passed and suite.gates > 0 and suite.failures == ()
+
+
+def test_a_run_keeps_the_heap_out_of_the_collector_only_while_it_runs(tmp_path: Path) -> None:
+    import gc
+
+    from extract.testing import write_corpus
+
+    corpus = write_corpus(tmp_path / "corpus.jsonl", 5)
+    during: list[int] = []
+    common = {"backend": "mock", "model": "echo", "on_result": lambda _: during.append(gc.get_freeze_count())}
+    run_corpus(str(corpus), out=tmp_path / "a.jsonl", **common)
+    assert min(during) > 0 and gc.get_freeze_count() == 0 and gc.isenabled()
+
+    # A caller that froze objects itself keeps its choice: nothing more is frozen, nothing thawed
+    # (the count may drop: a frozen object whose last reference goes is still freed).
+    gc.freeze()
+    try:
+        mine = gc.get_freeze_count()
+        during.clear()
+        run_corpus(str(corpus), out=tmp_path / "b.jsonl", **common)
+        assert 0 < max(during) <= mine and 0 < gc.get_freeze_count() <= mine
+    finally:
+        gc.unfreeze()

@@ -241,7 +241,12 @@ def test_duplicate_id_is_a_bad_document_for_the_second_occurrence(tmp_path: Path
     path = write_jsonl(tmp_path / "data.jsonl", [{"id": "x", "text": "first"}, {"id": "x", "text": "second"}])
     first, second = items(open_corpus(path))
     assert isinstance(first, Document) and first.text == "first"
-    assert second == BadDocument("x", f"{path}:2", f"duplicate id 'x' (first seen at {path}:1)")
+    assert second == BadDocument(
+        f"x@{path}:2",
+        f"{path}:2",
+        f"duplicate id 'x': first seen at {path}:1; not extracted (give every document its own id)",
+        kind="duplicate_id",
+    )
 
 
 def test_duplicate_ids_are_caught_for_in_memory_documents_too() -> None:
@@ -625,7 +630,7 @@ def _outcome(source: Path) -> list[tuple[Any, ...]] | str:
             if isinstance(item, Document):
                 result.append(("doc", item.id, item.text, item.meta))
             else:
-                result.append(("bad", item.id, plain(item.reason)))
+                result.append(("bad", plain(item.id), plain(item.reason)))
         return result
     except InputError as exc:
         return plain(str(exc))

@@ -85,16 +85,44 @@ def test_eval_suite_gates_pass(suite: Path, monkeypatch: pytest.MonkeyPatch, tmp
     assert summary["documents"] == 5
 
 
-def test_a_gate_fails_when_the_replayed_answers_get_worse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Replace the recording by one of a model that finds nothing: the same gates must fail."""
+# A model that invents: an incident whose quote is in no seed article.
+INVENTED = {
+    "type": "shelling",
+    "quote": "Artillery fire hit the central market of an invented town at noon.",
+    "summary": "An invented shelling.",
+    "primary": True,
+}
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param({"incidents": [INVENTED]}, id="invented-incident"),
+        pytest.param({"incidents": []}, id="finds-nothing"),
+    ],
+)
+def test_a_gate_fails_when_the_replayed_answers_get_worse(
+    answer: dict[str, object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replace the recording by a worse model's: the same gates must fail.
+
+    Which worse model fails the gates depends on what the recording scores: a recording that
+    finds nothing can only be made worse by inventing (spurious, ungrounded); one that finds
+    something also by finding nothing. Each case is checked against what the recording scores.
+    """
     suite = REPO / "evals" / "seed-replay.toml"
     worse = tmp_path / "evals"
     shutil.copytree(REPO / "evals", worse)
     recording = worse / "recordings" / "seed-gemma-270m"
+    recorded_incidents = 0
     for entry in recording.glob("*/*.json"):
         data = json.loads(entry.read_text())
-        data.update(outcome="ok", result=json.dumps({"incidents": []}))
+        if data.get("outcome") == "ok":
+            recorded_incidents += len(json.loads(data["result"])["incidents"])
+        data.update(outcome="ok", result=json.dumps(answer))
         entry.write_text(json.dumps(data))
+    if not answer["incidents"] and not recorded_incidents:
+        pytest.skip("the recording finds nothing, so a model that finds nothing is not worse")
     (worse / "seed-replay.toml").write_text(
         suite.read_text()
         .replace('corpus = "../gold/articles"', f'corpus = "{GOLD / "articles"}"')

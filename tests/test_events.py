@@ -14,12 +14,19 @@ from extract.cli import main
 from extract.core.records import DocumentResult, Provenance, Status
 from extract.core.schema import Casualty, DateInfo, Incident, Location
 from extract.events.claims import Mention, build_event, casualty_estimates
-from extract.events.cluster import build_events, cluster_mentions, mentions_from_gold
+from extract.events.cluster import (
+    ClusterConfig,
+    build_events,
+    cluster_mentions,
+    mentions_from_gold,
+    mentions_from_results,
+)
 from extract.events.dates import Published, load_publication_dates, resolve_date
 from extract.events.export import ACLED_COLUMNS, UCDP_COLUMNS, acled_row, export_events
 from extract.events.geocode import Gazetteer, default_gazetteer
 from extract.events.pipeline import evaluate_events, gold_publication_dates
 from extract.events.records import DateMethod, DateRange, Event, PlaceFlag, read_events, write_events
+from extract.events.synthetic import SyntheticCorpus, synthetic_corpus
 from extract.scoring.coref import coref_scores, singletons
 from extract.scoring.gold import GoldSet, load_gold
 from extract.scoring.normalize import AliasIndex
@@ -333,7 +340,7 @@ def test_acled_row_checked_by_hand_against_the_articles(gold_events: list[Event]
     assert (row["iso"], row["country"], row["admin1"], row["location"]) == (760, "Syria", "Idlib", "Saraqib")
     assert (row["latitude"], row["longitude"], row["geo_precision"]) == (35.86447, 36.80591, 2)
     assert row["fatalities"] == 1
-    assert row["inter1"] == row["interaction"] == row["region"] == ""  # not derivable: left empty
+    assert row["inter1"] == row["interaction"] == row["region"] == row["admin2"] == ""  # not derivable: left empty
     assert "Russian Defence Ministry" in row["source"]
 
 
@@ -396,6 +403,7 @@ def test_cli_events_with_corpus_dates(gold: GoldSet, tmp_path: Path, capsys: pyt
         pytest.param("", ["--format", "xlsx"], "unknown --format 'xlsx'", id="unknown-format"),
         pytest.param("", ["--corpus", "c.jsonl"], "give --date-field too", id="corpus-without-date-field"),
         pytest.param("", ["--published", "missing.json"], "missing.json: cannot read", id="missing-dates-file"),
+        pytest.param("", ["--actors", "nope.json"], "nope.json: cannot read the actor table", id="missing-actor-table"),
     ],
 )
 def test_cli_events_bad_input_is_one_line(
@@ -477,3 +485,276 @@ def test_linking_without_an_alias_table(second: tuple[str, str, str], events: in
     published = {"a": Published.on(SUN), "b": Published.on(SUN)}
     mentions = list(mentions_from_results(results, gazetteer, published))
     assert len(build_events(mentions)) == events
+
+
+# -- streaming at corpus scale ---------------------------------------------------------------------------------------
+
+
+def _global_clustering(mentions: list[Mention], config: ClusterConfig) -> list[list[str]]:
+    """A reference: every block of the corpus built first, every pair scored, then one greedy merge of all pairs.
+
+    What the clustering did before it streamed; the sweep must give the same groups.
+    """
+    from extract.events.cluster import _features, _split, _weeks, can_link, pair_score
+
+    ordered = sorted(mentions, key=lambda m: (m.document_id, m.index))
+    features = {i: _features(m, AliasIndex()) for i, m in enumerate(ordered)}
+    by_week: dict[tuple[str, ...], list[int]] = {}
+    for i, f in features.items():
+        for week in _weeks(f, config):
+            by_week.setdefault((week,), []).append(i)
+    blocks: dict[tuple[str, ...], list[int]] = {}
+    for key in sorted(by_week):
+        blocks.update(_split(key, by_week[key], features, 0, config.max_block))
+    block_of: dict[int, set[tuple[str, ...]]] = {}
+    for key, members in blocks.items():
+        for i in members:
+            block_of.setdefault(i, set()).add(key)
+    pairs = set()
+    for key, members in blocks.items():
+        for x, i in enumerate(members):
+            for j in members[x + 1 :]:
+                if min(block_of[i] & block_of[j]) == key and can_link(features[i], features[j]):
+                    score = pair_score(features[i], features[j], config.weights)
+                    if score >= config.threshold:
+                        pairs.add((score, i, j))
+    clusters = {i: [i] for i in features}
+    where = dict((i, i) for i in features)
+    for _, i, j in sorted(pairs, key=lambda p: (-p[0], p[1], p[2])):
+        a, b = where[i], where[j]
+        if a == b or {features[k].doc for k in clusters[a]} & {features[k].doc for k in clusters[b]}:
+            continue
+        if not all(can_link(features[x], features[y]) for x in clusters[a] for y in clusters[b]):
+            continue
+        keep, gone = min(a, b), max(a, b)
+        clusters[keep] += clusters.pop(gone)
+        for k in clusters[keep]:
+            where[k] = keep
+    return sorted([ordered[k].ref for k in sorted(c)] for c in clusters.values())
+
+
+@pytest.fixture(scope="module")
+def synthetic_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SyntheticCorpus]:
+    corpus = synthetic_corpus(150, seed=3)
+    path = tmp_path_factory.mktemp("synthetic") / "run.jsonl"
+    path.write_text("".join(r.to_json() + "\n" for r in corpus.results), encoding="utf-8")
+    return path, corpus
+
+
+@pytest.fixture(scope="module")
+def countryless_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SyntheticCorpus]:
+    """The synthetic corpus with the country dropped from every fifth article: mentions of unknown country."""
+    corpus = synthetic_corpus(150, seed=3)
+    for k, result in enumerate(corpus.results):
+        if k % 5 == 0:
+            incidents = []
+            for incident in result.incidents:
+                location = incident.location
+                if location is not None and (location.place or location.admin1):
+                    location = location.model_copy(update={"country": None})
+                incidents.append(incident.model_copy(update={"location": location}))
+            corpus.results[k] = result.model_copy(update={"incidents": incidents})
+    path = tmp_path_factory.mktemp("countryless") / "run.jsonl"
+    path.write_text("".join(r.to_json() + "\n" for r in corpus.results), encoding="utf-8")
+    return path, corpus
+
+
+@pytest.mark.parametrize(
+    ("max_block", "which"),
+    [
+        pytest.param(256, "synthetic_run", id="default-blocks"),
+        pytest.param(8, "synthetic_run", id="split-blocks"),
+        pytest.param(8, "countryless_run", id="split-blocks-with-unknown-countries"),
+    ],
+)
+def test_streaming_gives_the_events_of_the_in_memory_clustering(
+    gazetteer: Gazetteer, tmp_path: Path, max_block: int, which: str, request: pytest.FixtureRequest
+) -> None:
+    from extract.events.cluster import ClusterStats
+    from extract.events.pipeline import stream_events
+
+    path, corpus = request.getfixturevalue(which)
+    config = ClusterConfig(max_block=max_block)
+    mentions = list(mentions_from_results(corpus.results, default_gazetteer(None), corpus.published))
+    undated = sum(1 for m in mentions if m.date.end is None)
+    assert undated > 8 and any(m.date.start is None and m.date.end for m in mentions)  # both kinds of block
+    if which == "countryless_run":
+        assert any(m.date.end is None and not (m.place and m.place.country_code) for m in mentions)
+    stats = ClusterStats()
+    streamed = list(stream_events([path], published=corpus.published, config=config, stats=stats, workdir=tmp_path))
+    in_memory = build_events(mentions, config=config)
+    assert [e.to_json() for e in streamed] == [e.to_json() for e in in_memory]
+    assert sorted(sorted(m.ref for m in e.mentions) for e in streamed) == _global_clustering(mentions, config)
+    assert stats.mentions == len(mentions) and stats.events == len(streamed)
+    assert stats.largest_window < len(mentions) / 5  # held: the open weeks, not the corpus
+    assert not list(tmp_path.iterdir())  # the spill file is gone
+
+
+def test_streaming_removes_its_spill_file_when_stopped_early(
+    synthetic_run: tuple[Path, SyntheticCorpus], tmp_path: Path
+) -> None:
+    from extract.events.pipeline import stream_events
+
+    path, corpus = synthetic_run
+    events = stream_events([path], published=corpus.published, workdir=tmp_path)
+    next(events)
+    assert len(list(tmp_path.iterdir())) == 1
+    events.close()
+    assert not list(tmp_path.iterdir())
+
+
+def test_every_export_format_streams_the_same_rows(gold_events: list[Event], tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+    from datasets import load_from_disk
+
+    assert export_events(iter(gold_events), tmp_path / "e.parquet", "parquet") == len(gold_events)
+    assert export_events(iter(gold_events), tmp_path / "e.hf", "hf") == len(gold_events)
+    table = pq.read_table(tmp_path / "e.parquet").to_pylist()
+    ds = load_from_disk(str(tmp_path / "e.hf"))
+    assert table == ds.to_list() and [r["id"] for r in table] == [e.id for e in gold_events]
+    su25 = next(r for r in table if SU25 in {m["key"] for m in json.loads(r["mentions"])})
+    assert isinstance(su25["documents"], list) and json.loads(su25["perpetrators"])[0]["status"]
+
+
+# -- claims follow the field declarations ----------------------------------------------------------------------------
+
+
+def test_every_claim_list_of_an_event_is_declared_once_in_the_schema() -> None:
+    from typing import get_args
+
+    from extract.events.claims import claim_sources
+    from extract.events.records import Claim
+
+    declared = [s.claims.into for s in claim_sources()]
+    claim_lists = [n for n, f in Event.model_fields.items() if get_args(f.annotation) == (Claim,)]
+    assert sorted(declared) == sorted(claim_lists) and len(set(declared)) == len(declared)
+
+
+def test_claim_parts_belong_to_a_declared_claim() -> None:
+    from extract.core.fields import fields_of
+    from extract.core.schema import Incident
+
+    for info in fields_of(Incident):
+        if info.model is None:
+            continue
+        parts = [p for p in fields_of(info.model) if p.spec.claim is not None and p.spec.claims is None]
+        assert not parts or info.spec.claims is not None, f"{info.name}: claim parts without a claim"
+
+
+def test_a_claim_declared_on_a_new_field_reaches_the_event() -> None:
+    from typing import Annotated
+
+    from pydantic import BaseModel
+
+    from extract.core.fields import Claims, Spec
+    from extract.events.claims import claim_sources
+
+    class Report(BaseModel):
+        type: Annotated[str, Spec(excluded="test")]
+        target: Annotated[str | None, Spec(excluded="test", claims=Claims("targets", "target"))] = None
+
+    (source,) = claim_sources(Report)
+    report = Report(type="x", target="bridge")
+    assert source.claims.into == "targets" and list(source.items(report)) == [("bridge", None, None)]  # type: ignore[arg-type]
+
+
+def test_conflicts_follow_the_declared_parts(gold_events: list[Event]) -> None:
+    su25 = next(e for e in gold_events if SU25 in {m.key for m in e.mentions})
+    assert "perpetrators" in su25.conflicts  # two groups claimed it
+    for event in gold_events:  # two wordings of one weapon category are no conflict; two categories are
+        assert ("weapons" in event.conflicts) == (len({c.category for c in event.weapons}) > 1)
+    agreeing = [e for e in gold_events if len({(c.value, c.status) for c in e.perpetrators}) == 1]
+    assert agreeing and all("perpetrators" not in e.conflicts for e in agreeing)
+
+
+# -- ACLED actor types ---------------------------------------------------------------------------------------------
+
+
+def _country_code(gazetteer: Gazetteer):  # type: ignore[no-untyped-def]
+    return lambda name: found.code if (found := gazetteer.country(name)) else None
+
+
+def test_acled_inter_codes_from_an_actor_table_and_the_country_rule(
+    gold_events: list[Event], aliases: AliasIndex, gazetteer: Gazetteer, tmp_path: Path
+) -> None:
+    from extract.events.actors import ActorTable
+
+    # By hand: actor1 of the Su-25 downing is the rebels (a rebel group, ACLED code 2, as the table says); actor2 is
+    # Russia, a country's name, acting in Syria: external forces, code 8; interaction "28", the lower code first.
+    path = tmp_path / "actors.json"
+    path.write_text(json.dumps({"Syrian rebels": "rebel_group", "Jaish al-Nasr": 2}))
+    table = ActorTable.load(path, aliases, _country_code(gazetteer))
+    (su25,) = [e for e in gold_events if e.mentions[0].key == SU25]
+    row = acled_row(su25, timestamp=0, table=table)
+    assert (row["inter1"], row["inter2"], row["interaction"]) == (2, 8, "28")
+    assert table.type_of("Syria", "SY") == 1 and table.type_of("Russia", "SY") == 8  # a state at home / abroad
+    assert table.type_of("Russian Air Force", "SY") == 8  # the alias table makes it a name of Russia
+    bare = ActorTable(None, AliasIndex(), _country_code(default_gazetteer(None)))
+    assert bare.type_of("Russian Air Force", "SY") is None  # without it, not a country's name: left empty
+    assert table.type_of("Russia", None) is None  # where it acted is unknown: home or abroad cannot be told
+
+
+@pytest.mark.parametrize(
+    ("inter1", "inter2", "has_actor2", "code"),
+    [
+        pytest.param(2, 1, True, "12", id="lower-code-first"),
+        pytest.param(2, None, False, "20", id="a-lone-actor"),
+        pytest.param(2, None, True, "", id="second-actor-of-unknown-type"),
+        pytest.param(None, 1, True, "", id="first-actor-of-unknown-type"),
+    ],
+)
+def test_acled_interaction_code(inter1: int | None, inter2: int | None, has_actor2: bool, code: str) -> None:
+    from extract.events.actors import ActorType, interaction
+
+    kind = lambda v: ActorType(v) if v else None  # noqa: E731
+    assert interaction(kind(inter1), kind(inter2), has_actor2) == code
+
+
+def test_actor_table_with_an_unknown_type_is_one_line(tmp_path: Path) -> None:
+    from extract.core.errors import InputError
+    from extract.events.actors import ActorTable
+
+    path = tmp_path / "actors.json"
+    path.write_text(json.dumps({"Some Front": "rebels", "Army": 9}))
+    with pytest.raises(InputError, match=r"actors.json: actor 'Some Front' has type 'rebels'; use one of state_forces"):
+        ActorTable.load(path)
+
+
+def test_cli_events_acled_with_an_actor_table(gold: GoldSet, tmp_path: Path) -> None:
+    import pandas as pd
+
+    run = _gold_run(gold, tmp_path / "run.jsonl")
+    (tmp_path / "actors.json").write_text(json.dumps({"Syrian rebels": "rebel_group"}))
+    out = tmp_path / "e.csv"
+    args = ["events", str(run), "--gold", str(GOLD), "--format", "acled", "--out", str(out), "--quiet"]
+    assert main([*args, "--actors", str(tmp_path / "actors.json")]) == 0
+    acled = pd.read_csv(out, dtype=str, keep_default_na=False)
+    su25 = acled[acled["notes"].str.contains("Jaish al-Nasr")]
+    assert list(su25["interaction"]) == ["28"]
+
+
+# -- the synthetic held-out corpus ---------------------------------------------------------------------------------
+
+
+def test_synthetic_corpus_follows_its_rules(synthetic_run: tuple[Path, SyntheticCorpus]) -> None:
+    _, corpus = synthetic_run
+    again = synthetic_corpus(150, seed=3)
+    assert [r.to_json() for r in again.results] == [r.to_json() for r in corpus.results]  # same seed, same corpus
+    refs = {(r.id, i) for r in corpus.results for i in range(len(r.incidents))}
+    assert refs == set(corpus.truth)  # every incident has its true event
+    for result in corpus.results:  # an article's incidents are distinct events
+        keys = [corpus.truth[result.id, i] for i in range(len(result.incidents))]
+        assert len(keys) == len(set(keys))
+    keys = set(corpus.truth.values())
+    assert any(k.endswith("t") for k in keys) and any(k.endswith("n") for k in keys)  # hard negatives are there
+    assert any(len(c) > 1 for c in corpus.key_clusters()) and any(len(c) == 1 for c in corpus.key_clusters())
+
+
+def test_heldout_scores_put_the_clustering_beside_the_baseline(gazetteer: Gazetteer) -> None:
+    from extract.events.synthetic import heldout_scores
+
+    result = heldout_scores(40, seeds=(5,), gazetteer=default_gazetteer(None))
+    (run,) = result["runs"]
+    assert run["singletons"]["muc"]["f1"] == 0.0 and run["singletons"]["key_clusters"] == run["true_events"]
+    assert run["clustering"]["key_mentions"] == run["incidents"] == run["clustering"]["response_mentions"]
+    assert result["mean_f1"]["clustering"]["conll_f1"] == run["clustering"]["conll_f1"]

@@ -214,7 +214,6 @@ def test_completed_ids_with_and_without_failures(tmp_path: Path) -> None:
     ("tail", "kept"),
     [
         pytest.param(b'{"id": "c", "status": "ok", "incid', 2, id="unterminated-half-record"),
-        pytest.param(b'{"id": "c", "sta\n', 2, id="terminated-garbage"),
         pytest.param(b"   ", 2, id="unterminated-whitespace"),
     ],
 )
@@ -233,6 +232,21 @@ def test_cut_off_last_line_is_ignored_then_truncated_before_appending(tmp_path: 
         writer.write(ok("c"))
     assert path.read_bytes().startswith(clean)
     assert [r.id for r in read_run(path)] == ["a", "b", "c"]
+
+
+def test_a_complete_last_line_that_is_not_a_record_is_an_error_not_repaired(tmp_path: Path) -> None:
+    # Only a kill mid-write leaves a bad last line, and such a line has no newline: a terminated one is damage.
+    path = tmp_path / "run.jsonl"
+    with RunWriter(path) as writer:
+        writer.write(ok("a"))
+    with open(path, "ab") as fh:
+        fh.write(b'{"id": "c", "sta\n')
+    before = path.read_bytes()
+    with pytest.raises(InputError, match=r"run\.jsonl:2: not a result record"):
+        completed_ids(path)
+    with pytest.raises(InputError, match=r"run\.jsonl:2: not a result record"):
+        RunWriter(path)
+    assert path.read_bytes() == before
 
 
 def test_complete_last_record_missing_its_newline_is_kept_and_terminated(tmp_path: Path) -> None:

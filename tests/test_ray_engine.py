@@ -24,7 +24,7 @@ ray = pytest.importorskip("ray")
 psutil = pytest.importorskip("psutil")
 
 from extract import cli  # noqa: E402
-from extract.api import run_corpus, run_corpus_ray  # noqa: E402
+from extract.api import RayEngine, run_corpus  # noqa: E402
 from extract.engines.ray import (  # noqa: E402
     BackendSpec,
     JobSpec,
@@ -46,7 +46,7 @@ from extract.testing import (  # noqa: E402
     write_corpus,
 )
 from extract.transport import RetryPolicy  # noqa: E402
-from tests.conftest import _guarded_connect, _guarded_connect_ex, _guarded_getaddrinfo  # noqa: E402
+from tests.conftest import _guarded_getaddrinfo  # noqa: E402
 
 pytestmark = [pytest.mark.ray, pytest.mark.server]
 
@@ -62,8 +62,6 @@ def ray_instance() -> Iterator[Any]:
     with pytest.MonkeyPatch.context() as mp:
         import socket
 
-        mp.setattr(socket.socket, "connect", _guarded_connect)
-        mp.setattr(socket.socket, "connect_ex", _guarded_connect_ex)
         mp.setattr(socket, "getaddrinfo", _guarded_getaddrinfo)
         mp.setenv("HF_DATASETS_OFFLINE", "1")
         mp.setenv("HF_HUB_OFFLINE", "1")
@@ -121,7 +119,7 @@ def test_same_records_and_failure_records_as_the_default_engine(tmp_path: Path) 
             if engine == "local":
                 run_corpus(str(corpus), concurrency=6, **common)
             else:
-                run_corpus_ray(str(corpus), concurrency=3, actors=2, batch_size=8, **common)
+                run_corpus(str(corpus), concurrency=3, engine=RayEngine(actors=2, batch_size=8), **common)
         outs[engine] = records(out)
     local, distributed = outs["local"], outs["ray"]
     assert len(local) == 41 and set(local) == set(distributed)
@@ -152,7 +150,7 @@ def test_a_few_hundred_documents_with_faults_each_written_once_with_bounded_call
     )
     out = tmp_path / "out.jsonl"
     with FakeOpenAIServer(plan=plan, latency=0.005) as server:
-        summary = run_corpus_ray(
+        summary = run_corpus(
             str(corpus),
             out=out,
             backend="openai",
@@ -161,8 +159,7 @@ def test_a_few_hundred_documents_with_faults_each_written_once_with_bounded_call
             retry=POLICY,
             max_retries=MAX_RETRIES,
             concurrency=8,
-            actors=2,
-            batch_size=32,
+            engine=RayEngine(actors=2, batch_size=32),
             cache=False,
         )
         by_document = server.counts_by_document()
@@ -248,7 +245,7 @@ def test_a_killed_actor_loses_nothing_and_writes_nothing_twice(cache: bool, tmp_
 
         killer = threading.Thread(target=kill_one_actor_mid_run, daemon=True)
         killer.start()
-        summary = run_corpus_ray(
+        summary = run_corpus(
             str(corpus),
             out=out,
             backend="openai",
@@ -256,8 +253,7 @@ def test_a_killed_actor_loses_nothing_and_writes_nothing_twice(cache: bool, tmp_
             backend_options=options(server),
             retry=POLICY,
             concurrency=in_flight,
-            actors=2,
-            batch_size=12,
+            engine=RayEngine(actors=2, batch_size=12),
             cache=cache,
             cache_dir=tmp_path / "cache",
         )
@@ -331,7 +327,7 @@ def test_ray_readers_give_the_ids_and_failures_of_the_default_engine(kind: str, 
         if engine == "local":
             run_corpus(str(source), out=out, backend="mock", model="echo", cache=False)
         else:
-            run_corpus_ray(str(source), out=out, backend="mock", model="echo", cache=False)
+            run_corpus(str(source), out=out, backend="mock", model="echo", cache=False, engine="ray")
         outs[engine] = records(out)
     assert set(outs["ray"]) == set(outs["local"]) and len(outs["ray"]) == 7
     for engine, got in outs.items():
@@ -346,11 +342,11 @@ def test_retry_failed_extracts_only_the_failed_documents_again(tmp_path: Path) -
     corpus = write_corpus(tmp_path / "corpus.jsonl", 30)
     out = tmp_path / "out.jsonl"
     broken = ["doc-00004", "doc-00017"]
-    common: dict[str, Any] = {"out": out, "backend": "openai", "model": "fake", "cache": False}
+    common: dict[str, Any] = {"out": out, "backend": "openai", "model": "fake", "cache": False, "engine": "ray"}
     with FakeOpenAIServer(plan=on_documents(broken, Fault.server_error())) as server:
-        first = run_corpus_ray(str(corpus), backend_options=options(server), retry=POLICY, concurrency=4, **common)
+        first = run_corpus(str(corpus), backend_options=options(server), retry=POLICY, concurrency=4, **common)
     with FakeOpenAIServer() as server:
-        again = run_corpus_ray(str(corpus), backend_options=options(server), retry=POLICY, retry_failed=True, **common)
+        again = run_corpus(str(corpus), backend_options=options(server), retry=POLICY, retry_failed=True, **common)
         asked = server.counts_by_document()
     assert (first.failed, again.documents, again.skipped) == (2, 2, 28)
     assert asked == {d: 1 for d in broken}
@@ -370,9 +366,10 @@ def test_ray_writers_fill_a_folder_with_the_run_files_lines_and_resume_from_it(t
         }
         run_corpus(str(corpus), out=local_out, cache=False, concurrency=4, **common)
         server.reset()
-        first = run_corpus_ray(str(corpus), out=folder, write="jsonl", cache=False, batch_size=8, **common)
+        parted = RayEngine(write="jsonl", batch_size=8)
+        first = run_corpus(str(corpus), out=folder, engine=parted, cache=False, **common)
         asked_first = server.count()
-        second = run_corpus_ray(str(corpus), out=folder, write="jsonl", cache=False, **common)
+        second = run_corpus(str(corpus), out=folder, engine=RayEngine(write="jsonl"), cache=False, **common)
         asked_second = server.count() - asked_first
     parts = sorted(folder.glob("*.jsonl"))
     assert len(parts) > 1  # one part per write task, written where the actors ran
@@ -399,7 +396,8 @@ def test_ray_writers_write_parquet_with_the_export_columns(tmp_path: Path) -> No
             "retry": POLICY,
         }
         run_corpus(str(corpus), out=tmp_path / "local.jsonl", cache=False, **common)
-        summary = run_corpus_ray(str(corpus), out=tmp_path / "parts", write="parquet", cache=False, **common)
+        parted = RayEngine(write="parquet")
+        summary = run_corpus(str(corpus), out=tmp_path / "parts", engine=parted, cache=False, **common)
     export_parquet(tmp_path / "local.jsonl", tmp_path / "local.parquet")
     expected = pq.read_table(tmp_path / "local.parquet")
     got = pq.read_table(sorted((tmp_path / "parts").glob("*.parquet")))

@@ -332,12 +332,38 @@ def test_grounding_rate() -> None:
     )  # fmt: skip
     # 7 quotes: incident (exact), date (fuzzy), location (not found), aircraft, perpetrator, casualty, source (exact)
     summary = report.summary()
-    assert (summary["grounding"]["exact"], summary["grounding"]["fuzzy"], summary["ungrounded"]) == (5, 1, 1)
-    assert summary["grounding_rate"] == pytest.approx(6 / 7)
+    g = summary["grounding"]
+    assert (g["exact"], g["fuzzy"], g["not_found"]) == (5, 1, 1)
+    # The article states none of the names, dates and counts the found quotes are cited for, so those five are
+    # unsupported and count as ungrounded; only the incident's quote (cited for no checked value) is grounded.
+    assert (g["unsupported"], summary["ungrounded"]) == (5, 6)
+    assert summary["grounding_rate"] == pytest.approx(1 / 7)
     # the file claimed 1 exact and 1 not found: the incident quote (claimed not found, found exactly), the date
     # (claimed exact, found fuzzily) and the five quotes the file has no span for all differ
     assert summary["grounding_claimed"]["total"] == 2
     assert summary["grounding_disagreements"] == 7
+
+
+def test_a_found_quote_must_state_its_values_to_count_as_grounded() -> None:
+    article = "Rebels shot down a Su-25 near Saraqeb on Saturday, killing the pilot. Officials blamed Hama."
+    stated = "Rebels shot down a Su-25 near Saraqeb on Saturday, killing the pilot."
+    pred = strike("Saraqeb", 1, "Saturday", quote=stated)
+    pred["date"] = pred["date"].model_copy(update={"quote": stated})
+    pred["location"] = Location(place="Saraqeb", country="Syria", quote=stated)  # Syria: nowhere in the article
+    pred["casualties"] = [
+        Casualty(kind=CasualtyKind.KILLED, count=1, qualifier=CountQualifier.EXACT, who="pilot", quote=stated),
+        Casualty(kind=CasualtyKind.KILLED, count=3, qualifier=CountQualifier.EXACT, quote=stated),  # invented
+    ]
+    gold = gold_set({"d": [gold_incident(pred)]})
+    report = evaluate(gold, [result("d", [pred])], bootstrap=0, articles={"d": article})
+    g = report.summary()["grounding"]
+    # incident, date, location, two casualty groups: all found exactly; the location's country and the count of
+    # three are stated nowhere, so two of the five are ungrounded
+    assert (g["exact"], g["unsupported"], report.summary()["ungrounded"]) == (5, 2, 2)
+    assert report.grounding.rate == pytest.approx(3 / 5)
+    # checked values: date text, place, country, count 1, who, count 3 -> 4 of 6 stated
+    assert (g["values"], g["values_supported"]) == (6, 4)
+    assert report.summary()["supported_share"] == pytest.approx(4 / 6, abs=1e-3)
 
 
 def test_bootstrap_interval_is_seeded_and_brackets_the_estimate() -> None:

@@ -45,6 +45,9 @@ class BackendOptions(BaseModel):
 class LocalOptions(BackendOptions):
     threads: int | None = Field(default=None, ge=1, description="CPU threads (default: half the cores).")
     n_ctx: int = Field(default=8192, ge=256, description="Context window in tokens.")
+    chat_format: str | None = Field(
+        default=None, description="Turn format: auto (the GGUF's template, else by architecture), gguf, gemma, ..."
+    )
 
 
 class OpenAIOptions(BackendOptions):
@@ -82,6 +85,8 @@ def _build_local(o: LocalOptions, retry: RetryPolicy, limiter: RateLimiter | Non
     extra: dict[str, Any] = {"max_tokens": o.max_tokens} if o.max_tokens else {}
     if o.seed is not None:
         extra["seed"] = o.seed
+    if o.chat_format:
+        extra["chat_format"] = o.chat_format
     return LocalBackend(
         o.model, n_ctx=o.n_ctx, n_threads=o.threads, mode=o.mode or "json_schema", temperature=o.temperature, **extra
     )

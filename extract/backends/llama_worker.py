@@ -12,6 +12,10 @@ object per line:
 * then each line is a request (``{"op": "chat", "kwargs": {...}}`` or ``{"op": "probe"}``)
   and each answer is ``{"ok": true, "result": ...}`` or ``{"ok": false, "error": "..."}``.
 
+A chat request is not handed to llama-cpp-python's chat handlers: the prompt is built here
+as token ids, in the model's own turn format (:mod:`extract.backends.chat_templates`), with
+the messages' text tokenized as plain text, so an article cannot write a control token.
+
 The protocol runs on a private copy of the stdout descriptor; the real descriptor 1 is
 pointed at stderr, so that nothing native code prints can corrupt an answer. The worker
 exits when its input closes, and asks the kernel to kill it if the parent dies first, so
@@ -27,6 +31,10 @@ import signal
 import sys
 import time
 from typing import IO, Any
+
+from extract.backends import chat_templates
+from extract.backends.chat_templates import Resolved
+from extract.core.errors import ConfigError
 
 _PR_SET_PDEATHSIG = 1
 
@@ -93,9 +101,72 @@ def _load(config: dict[str, Any]) -> Any:
         "seed": config["seed"],
         "verbose": config["verbose"],
     }
-    if config.get("chat_format"):
-        options["chat_format"] = config["chat_format"]
     return Llama(**options)
+
+
+def prompt_tokens(llm: Any, resolved: Resolved, messages: list[dict[str, Any]]) -> list[int]:
+    """The prompt as token ids: markup with control tokens parsed, message text as plain text."""
+    bos = llm.token_bos()
+    bos_text = llm.detokenize([bos], special=True).decode("utf-8", "replace") if bos >= 0 else ""
+    eos = llm.token_eos()
+    eos_text = llm.detokenize([eos], special=True).decode("utf-8", "replace") if eos >= 0 else ""
+    tokens: list[int] = [bos] if resolved.adds_bos and bos >= 0 else []
+    for segment in resolved.segments(messages, bos_text=bos_text, eos_text=eos_text):
+        tokens += llm.tokenize(segment.text.encode("utf-8"), add_bos=False, special=segment.special)
+    return tokens
+
+
+def _grammar(schema: Any) -> Any:
+    from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
+
+    if schema is None:
+        return LlamaGrammar.from_string(JSON_GBNF, verbose=False)
+    return LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+
+
+def chat(llm: Any, resolved: Resolved, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """One chat completion from our own prompt tokens, in the OpenAI response shape.
+
+    The reply is constrained by the request's JSON schema (``response_format``) or, in tools
+    mode, by the first tool's parameters, and given back as content or as that tool's call.
+    """
+    tools = kwargs.get("tools") or []
+    function = tools[0].get("function", {}) if tools else None
+    response_format = kwargs.get("response_format") or {}
+    grammar = None
+    if function is not None:
+        grammar = _grammar(function.get("parameters"))
+    elif response_format.get("type") == "json_object":
+        grammar = _grammar(response_format.get("schema"))
+    tokens = prompt_tokens(llm, resolved, list(kwargs["messages"]))
+    out = llm.create_completion(
+        prompt=tokens,
+        max_tokens=kwargs.get("max_tokens"),
+        temperature=float(kwargs.get("temperature", 0.0)),
+        seed=kwargs.get("seed"),
+        stop=kwargs.get("stop"),
+        grammar=grammar,
+    )
+    choice = out["choices"][0]
+    text = choice["text"]
+    finish = choice.get("finish_reason") or "stop"
+    message: dict[str, Any] = {"role": "assistant", "content": text}
+    if function is not None:
+        call = {
+            "id": f"call_{out['id']}",
+            "type": "function",
+            "function": {"name": function["name"], "arguments": text},
+        }
+        message = {"role": "assistant", "content": None, "tool_calls": [call]}
+        finish = "tool_calls" if finish == "stop" else finish
+    return {
+        "id": out["id"],
+        "object": "chat.completion",
+        "created": out["created"],
+        "model": out["model"],
+        "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
+        "usage": out["usage"],
+    }
 
 
 def _crash_if_asked(config: dict[str, Any], document_id: str) -> None:
@@ -111,6 +182,10 @@ def serve(config: dict[str, Any], requests: IO[bytes], out: IO[bytes]) -> None:
     started = time.perf_counter()
     try:
         llm = _load(config)
+        resolved = chat_templates.resolve(config.get("chat_format"), llm.metadata)
+    except ConfigError as exc:  # a chat format this model cannot use: the user's choice to correct
+        _write(out, {"error": exc.message, "hint": exc.hint, "config_error": True})
+        return
     except Exception as exc:  # a bad file, too little memory: said once, in the parent
         _write(out, {"error": f"{type(exc).__name__}: {exc}"})
         return
@@ -123,6 +198,8 @@ def serve(config: dict[str, Any], requests: IO[bytes], out: IO[bytes]) -> None:
             "llama_cpp_version": getattr(llama_cpp, "__version__", ""),
             "load_seconds": round(time.perf_counter() - started, 3),
             "extra_buffers": bool(config.get("use_extra_bufts", False)),
+            "chat_format": resolved.name,
+            "chat_format_source": resolved.source,
         },
     )
     for line in requests:
@@ -136,7 +213,7 @@ def serve(config: dict[str, Any], requests: IO[bytes], out: IO[bytes]) -> None:
                 reply = llm.create_completion(request.get("prompt", "The"), max_tokens=int(request.get("tokens", 8)))
                 result: Any = {"reply": reply, "seconds": round(time.perf_counter() - begun, 3)}
             else:
-                result = llm.create_chat_completion(**request["kwargs"])
+                result = chat(llm, resolved, request["kwargs"])
         except Exception as exc:  # a Python-level error: the parent decides what it means
             _write(out, {"ok": False, "error": f"{type(exc).__name__}: {exc}"})
             continue

@@ -37,6 +37,7 @@ from typing import IO, Any
 from openai.types.chat import ChatCompletion
 
 from extract.backends.base import InstructorBackend
+from extract.backends.chat_templates import AUTO, CHOICES
 from extract.core.backend import CompletionRequest
 from extract.core.errors import ConfigError, ModelCrashed, ModelUnusable
 
@@ -84,6 +85,18 @@ def bundled_model_path() -> Path:
 _GRAMMAR_UNSAFE = {"maxLength", "minLength", "maximum", "minimum", "maxItems", "minItems", "pattern", "format"}
 
 
+#: An integer bounded on both sides by at most this many values becomes an enum of them in the grammar.
+MAX_INTEGER_ENUM = 512
+
+
+def _integer_values(node: dict[str, Any]) -> list[int] | None:
+    """Every value of an integer bounded on both sides by a small range; None for any other node."""
+    low, high = node.get("minimum"), node.get("maximum")
+    if node.get("type") != "integer" or "enum" in node or not isinstance(low, int) or not isinstance(high, int):
+        return None
+    return list(range(low, high + 1)) if 0 <= high - low < MAX_INTEGER_ENUM else None
+
+
 def grammar_schema(node: Any) -> Any:
     """A copy of a JSON schema without the constraints llama.cpp grammars handle badly.
 
@@ -91,8 +104,15 @@ def grammar_schema(node: Any) -> Any:
     ``max_tokens``. Bounding string lengths in the grammar was tried and dropped: the grammar grew
     to 59,000 characters and sampling slowed down several times. ``max_tokens`` bounds the loop
     instead, and the cut-off reply is salvaged.
+
+    A small integer range (the sentence numbers of an article, in refs mode) is kept, as the enum
+    of its values: one alternative per number is a small grammar, and the model cannot cite a
+    sentence that does not exist.
     """
     if isinstance(node, dict):
+        values = _integer_values(node)
+        if values is not None:
+            node = {**node, "enum": values}
         return {k: grammar_schema(v) for k, v in node.items() if k not in _GRAMMAR_UNSAFE}
     if isinstance(node, list):
         return [grammar_schema(v) for v in node]
@@ -104,7 +124,9 @@ def default_threads() -> int:
 
     llama.cpp's threads wait for each other at every step: when another process holds one
     of them, every token waits. On this project's 2-core machines, with a test or a second job
-    running, 2 threads took 35-205 s for an answer that 1 thread gave in 8 s.
+    running, 2 threads took 35-205 s for an answer that 1 thread gave in 8 s. Measured again on
+    the five seeds, 1 and 2 threads taking turns (``benchmarks/bench_embedded.py``, load average
+    1.7-3.8 from other jobs): 8.4 s per article with 1 thread, 14.6 s with 2.
     """
     return max(1, (os.cpu_count() or 2) // 2)
 
@@ -186,6 +208,9 @@ class ModelProcess:
                 f"the model process died while loading the model ({exc.signal})",
                 hint="run 'extract doctor' to check this machine; rebuild llama-cpp-python portably: 'make install'",
             ) from None
+        if reply.get("config_error"):
+            _stop(proc)
+            raise ConfigError(str(reply["error"]), hint=reply.get("hint") or None)
         if "error" in reply:
             _stop(proc)
             raise ModelUnusable(f"the model could not be loaded: {reply['error']}", hint="check the .gguf file")
@@ -261,8 +286,15 @@ class LocalBackend(InstructorBackend):
         verbose: bool = False,
         max_crashes: int = 3,
         crash_on: Collection[str] = (),
+        chat_format: str | None = None,
     ):
-        """``crash_on`` is a test hook: the model process kills itself with SIGSEGV on those document ids."""
+        """``chat_format``: ``auto`` (default: the GGUF's template, else its architecture's format), ``gguf``,
+        or a named format (:data:`extract.backends.chat_templates.FORMATS`).
+
+        ``crash_on`` is a test hook: the model process kills itself with SIGSEGV on those document ids.
+        """
+        if (chat_format or AUTO) not in CHOICES:
+            raise ConfigError(f"unknown chat format {chat_format!r}", hint=f"choose one of {', '.join(CHOICES)}")
         super().__init__(mode=mode, temperature=temperature, max_tokens=max_tokens, seed=seed)
         try:
             import llama_cpp  # noqa: F401  (the child imports it; fail here with a clear line if it is missing)
@@ -292,15 +324,24 @@ class LocalBackend(InstructorBackend):
                 "seed": seed,
                 "verbose": verbose,
                 "crash_on": sorted(crash_on),
+                "chat_format": chat_format or AUTO,
             },
             max_crashes=max_crashes,
             verbose=verbose,
         )
-        self.process.start()
+        info = self.process.start()
+        #: The turn format the model is prompted in, and why (an option, the GGUF's template, its architecture).
+        self.chat_format = str(info.get("chat_format") or "")
+        self.chat_format_source = str(info.get("chat_format_source") or "")
 
     def identity(self) -> dict[str, Any]:
         # The file name says little (two GGUFs can share one); the weights' hash says which model answers.
-        return {**super().identity(), "n_ctx": self.n_ctx, "model_sha256": self.model_sha256}
+        return {
+            **super().identity(),
+            "n_ctx": self.n_ctx,
+            "model_sha256": self.model_sha256,
+            "chat_format": self.chat_format,
+        }
 
     def _prepare(self, kwargs: dict[str, Any], request: CompletionRequest) -> dict[str, Any]:
         # llama.cpp takes the schema inside a json_object response format and compiles it to a grammar.

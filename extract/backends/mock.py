@@ -9,7 +9,7 @@ replies used in order (a queue), or a function of the call. A reply is
   as the HTTP backend would see it (a 429 raises ``RateLimited`` with its
   ``Retry-After``, a schema violation is sent as the answer, ...), so the retry policy
   and instructor handle it as they would a real server's;
-- a :class:`~extract.core.errors.TransportError`: raised as it is.
+- a :class:`~extract.core.errors.TransportError` or :class:`~extract.core.errors.ConfigError`: raised as it is.
 
 Replies go through instructor exactly as a real model's would, so validation
 re-asks happen for real. Every call is recorded in :attr:`MockBackend.calls`.
@@ -31,12 +31,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from openai.types.chat import ChatCompletion
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from extract.backends.base import InstructorBackend
+from extract.backends.openai_wire import error_for_status, retry_after
 from extract.core.backend import Completion, CompletionRequest, cache_key
 from extract.core.errors import (
-    AuthenticationFailed,
+    ConfigError,
     ConnectionFailed,
     RateLimited,
     ReplayMiss,
@@ -45,13 +46,13 @@ from extract.core.errors import (
     TransportError,
 )
 from extract.core.records import Usage
-from extract.store import ResponseStore, answer_from
-from extract.testing.echo import echo_text
+from extract.store import ResponseStore, answer_from, usable_entry
+from extract.testing.echo import asks_for_refs, echo_text
 from extract.testing.faults import Fault
 from extract.testing.wire import completion_body
 from extract.transport import RetryPolicy
 
-Reply = BaseModel | dict[str, Any] | str | Fault | TransportError
+Reply = BaseModel | dict[str, Any] | str | Fault | TransportError | ConfigError
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ def empty_reply(call: MockCall) -> dict[str, Any]:
 
 def echo_reply(call: MockCall) -> dict[str, Any]:
     """The echo test double as a mock script (see :mod:`extract.testing.echo`)."""
-    return echo_text(call.article)
+    return echo_text(call.article, refs=asks_for_refs(call.kwargs))
 
 
 SCRIPTS: dict[str, Callable[[MockCall], Reply]] = {"empty": empty_reply, "echo": echo_reply}
@@ -107,8 +108,6 @@ class MockBackend(InstructorBackend):
         super().__init__(mode=mode, retry=retry or RetryPolicy(base_delay=0.0, max_delay=0.0), **kwargs)
         if isinstance(script, str):
             if script not in SCRIPTS:
-                from extract.core.errors import ConfigError
-
                 raise ConfigError(f"unknown mock script {script!r}", hint=f"choose one of {', '.join(SCRIPTS)}")
             self.model = model or f"mock-{script}"
             script = SCRIPTS[script]
@@ -144,7 +143,7 @@ class MockBackend(InstructorBackend):
     def _respond(self, reply: Reply, kwargs: dict[str, Any]) -> ChatCompletion:
         if isinstance(reply, Fault):
             reply = fault_reply(reply)
-        if isinstance(reply, TransportError):
+        if isinstance(reply, TransportError | ConfigError):
             raise reply
         if isinstance(reply, BaseModel):
             content = reply.model_dump_json()
@@ -155,14 +154,16 @@ class MockBackend(InstructorBackend):
         return ChatCompletion.model_validate(completion_body(kwargs, content, self.model))
 
 
-def fault_reply(fault: Fault) -> str | dict[str, Any] | TransportError:
+def fault_reply(fault: Fault) -> str | dict[str, Any] | TransportError | ConfigError:
     """What the HTTP backend would get from a server acting out ``fault``: an error to raise, or an answer."""
     kind = fault.kind
     if kind in ("schema", "invalid_json"):
         payload: str | dict[str, Any] = fault.payload
         return payload
     if kind == "rate_limit":
-        return RateLimited("rate limited (HTTP 429)", status=429, retry_after=fault.retry_after)
+        header = fault.payload if isinstance(fault.payload, str) else None
+        after = retry_after({"retry-after": header}) if header is not None else fault.retry_after
+        return RateLimited("rate limited (HTTP 429)", status=429, retry_after=after)
     if kind == "server_error":
         return ServerError(f"server error (HTTP {fault.status})", status=fault.status)
     if kind in ("truncated_body", "not_json_body"):
@@ -171,12 +172,9 @@ def fault_reply(fault: Fault) -> str | dict[str, Any] | TransportError:
         return RequestTimeout("no answer from the mock within the timeout")
     if kind == "drop":
         return ConnectionFailed("the mock dropped the connection")
-    if kind == "http_error" and fault.status in (401, 403):
-        return AuthenticationFailed(f"the mock refused the API key (HTTP {fault.status})", status=fault.status)
     if kind == "http_error":
-        return TransportError(
-            f"HTTP {fault.status}: {fault.payload}", status=fault.status, retryable=fault.status in (408, 409, 425)
-        )
+        # The HTTP backend's own mapping, so the mock and a real server stop a run alike (a 404 is a wrong model).
+        return error_for_status(fault.status, str(fault.payload), None, "the mock")
     raise ValueError(f"the mock backend cannot act out a {kind!r} fault (give MockBackend a latency instead)")
 
 
@@ -196,7 +194,7 @@ class ReplayBackend:
     async def complete(self, request: CompletionRequest) -> Completion:
         key = cache_key(self._identity, request)
         entry = self.store.get(key)
-        if entry is None:
+        if entry is None or not usable_entry(entry, request, str(self.store.path(key))):
             raise ReplayMiss(
                 f"no recorded response for this document with prompt {request.prompt_hash} and schema "
                 f"{request.schema_version} in {self.store.root}",
@@ -204,8 +202,15 @@ class ReplayBackend:
                 document_id=request.document_id or None,
             )
         # A replay reports what the recorded calls cost, marked as not spent again.
-        usage = Usage.model_validate({**entry.get("usage", {}), "cached": True})
-        return answer_from(entry, request, self.model, usage=usage, attempts=entry.get("attempts", 1))
+        stored = entry.get("usage")
+        try:
+            usage = Usage.model_validate({**(stored if isinstance(stored, dict) else {}), "cached": True})
+        except ValidationError:
+            usage = Usage(cached=True)
+        attempts = entry.get("attempts")
+        return answer_from(
+            entry, request, self.model, usage=usage, attempts=attempts if isinstance(attempts, int) else 1
+        )
 
     async def check(self) -> None:
         """A recording needs no check: its manifest was read when it was opened."""

@@ -55,6 +55,20 @@ def _looks_like_key(name: str) -> bool:
 LOCAL_PLACEHOLDER_KEY = "no-key-needed"
 
 
+def check_base_url(base_url: str | None) -> None:
+    """A one-line :class:`ConfigError` for an endpoint URL that cannot be used (checked before anything parses it)."""
+    if base_url is None:
+        return
+    try:
+        parts = urlsplit(base_url)
+        parts.port  # noqa: B018  (parsing the port is the check: out of range raises)
+    except ValueError as exc:
+        # The URL itself is not repeated: it may hold a key.
+        raise ConfigError(f"--base-url is not a valid URL ({exc})", hint="e.g. http://127.0.0.1:8000/v1") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError("--base-url is not an http(s) URL with a host", hint="e.g. http://127.0.0.1:8000/v1")
+
+
 def default_mode(base_url: str | None) -> str:
     if base_url and urlsplit(base_url).port == 11434:
         return "json"
@@ -138,6 +152,7 @@ class OpenAIBackend(InstructorBackend):
         transport: str = DEFAULT_TRANSPORT,
         max_connections: int = 1024,
     ):
+        check_base_url(base_url)
         super().__init__(
             mode=mode or default_mode(base_url),
             retry=retry,

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import math
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -44,27 +45,38 @@ from extract.core.errors import (
 _DYNAMIC = frozenset({"messages"})
 
 
+def _delay(text: str, scale: float = 1.0) -> float | None:
+    """A header's number of seconds, or None when it is not a usable delay (a word, NaN, negative, infinite)."""
+    try:
+        seconds = float(text) * scale
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
 def retry_after(headers: Mapping[str, str] | None) -> float | None:
-    """Seconds from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
+    """Seconds from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date).
+
+    None when neither holds a usable delay, so that the retry policy backs off on its own:
+    a NaN or negative value would otherwise mean retrying at once.
+    """
     if headers is None:
         return None
     ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return float(ms) / 1000
-        except ValueError:
-            pass
+    if ms and (seconds := _delay(ms, 1 / 1000)) is not None:
+        return seconds
     value = headers.get("retry-after")
     if not value:
         return None
     try:
-        return float(value)
-    except ValueError:
+        float(value)
+    except ValueError:  # not a number: an HTTP date, or a word ("soon") that says nothing
         try:
             parsed = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError):
             return None
         return max(0.0, parsed.timestamp() - time.time())
+    return _delay(value)
 
 
 def error_for_status(

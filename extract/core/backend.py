@@ -30,16 +30,21 @@ class CompletionRequest:
     prompt_hash: str = ""
     schema_version: str = ""
     max_retries: int = 2
+    #: How the model cites evidence: "quotes" or "refs" (numbered sentences).
+    evidence: str = "quotes"
 
     def fingerprint(self) -> dict[str, Any]:
         """The parts of the request that decide the answer (no ids, no secrets)."""
-        return {
+        out = {
             "messages": list(self.messages),
             "prompt_hash": self.prompt_hash,
             "schema_version": self.schema_version,
             "schema_hash": schema_hash(self.response_model),
             "max_retries": self.max_retries,
         }
+        if self.evidence != "quotes":  # keys of quote-mode requests stay what they were
+            out["evidence"] = self.evidence
+        return out
 
 
 @dataclass(frozen=True)

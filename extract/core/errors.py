@@ -46,6 +46,16 @@ class InputError(ExtractError):
     reason = "input"
 
 
+class OutputError(ExtractError):
+    """The run's output cannot be written (a full disk, a file size limit, an I/O error): the run stops."""
+
+    reason = "output"
+
+
+class CacheWarning(UserWarning):
+    """A cache or recording entry could not be used (damaged, or of another shape) and was treated as a miss."""
+
+
 class DocumentTooLong(InputError):
     reason = "too_long"
 

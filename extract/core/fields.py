@@ -64,6 +64,32 @@ class Family(StrEnum):
     SOURCE = "source"
 
 
+class ClaimPart(StrEnum):
+    """Which part of a reported value a sub-field is, when several reports of one incident are kept side by side."""
+
+    #: What is reported (names are grouped across spellings).
+    VALUE = "value"
+    #: How the report attributes it (claimed, accused...).
+    STATUS = "status"
+    #: Its category; it stands for the value when the value is not given.
+    CATEGORY = "category"
+
+
+@dataclass(frozen=True)
+class Claims:
+    """A value that reports of one incident may give differently: every version is kept as a claim.
+
+    The claims go into the list named ``into``, one per distinct value (and status or category),
+    each naming the reports behind it. Reports *conflict* on it when their claims differ in the
+    parts ``on``; the disagreement is reported as ``conflict`` (empty: several values are no
+    conflict, as with several sources).
+    """
+
+    into: str
+    conflict: str = ""
+    on: tuple[ClaimPart, ...] = (ClaimPart.VALUE,)
+
+
 @dataclass(frozen=True)
 class Spec:
     """The declaration of one field: how it is compared, how much it weighs, how it is shown."""
@@ -78,6 +104,16 @@ class Spec:
     label: str = ""
     #: Why the field is not scored, for a field that is not. Empty for scored fields.
     excluded: str = ""
+    #: Reports of one incident may give this value differently: each version is kept as a claim.
+    claims: Claims | None = None
+    #: Which part of its parent's claim this sub-field is.
+    claim: ClaimPart | None = None
+    #: Whether the value is checked against its evidence text (``extract.core.support``): by
+    #: default names and counts are; True or False overrides that for this field.
+    checked: bool | None = None
+    #: A proper name the article writes out (a place, a group, an aircraft model): a grammar-constrained
+    #: backend may be given the article's own names to choose from (``extract.core.candidates``).
+    proper: bool = False
 
     def __post_init__(self) -> None:
         if self.excluded and self.compare is not None:
@@ -181,14 +217,19 @@ def evidenced_values(value: BaseModel, prefix: str = "incident") -> list[tuple[s
     Paths look like ``incidents[0].location`` or ``incidents[0].casualties[1]``. Grounding and
     the grounding rate count these units: one per quote-bearing object.
     """
-    out: list[tuple[str, str]] = []
+    return [(path, part.quote) for path, part in evidenced_objects(value, prefix)]  # type: ignore[attr-defined]
+
+
+def evidenced_objects(value: BaseModel, prefix: str = "incident") -> list[tuple[str, BaseModel]]:
+    """Every (path, object) of a value and of its parts that carry evidence, in schema order."""
+    out: list[tuple[str, BaseModel]] = []
     if has_evidence(type(value)):
-        out.append((prefix, value.quote))  # type: ignore[attr-defined]
+        out.append((prefix, value))
     for info in fields_of(type(value)):
         if info.model is None:
             continue
         for path, part in _values(value, info, prefix):
-            out.extend(evidenced_values(part, path))
+            out.extend(evidenced_objects(part, path))
     return out
 
 

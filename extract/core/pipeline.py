@@ -21,11 +21,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jiter
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from extract.core import EXTRACTOR_VERSION
 from extract.core.aio import run_sync
 from extract.core.backend import Backend, Completion, CompletionRequest
+from extract.core.candidates import find_candidates
 from extract.core.errors import (
     AuthenticationFailed,
     BackendError,
@@ -35,11 +36,13 @@ from extract.core.errors import (
     ExtractError,
     ValidationFailed,
 )
-from extract.core.fields import evidenced_values
+from extract.core.evidence import EvidenceMode, answer_model, incident_model, refs_to_incident, to_incident
+from extract.core.fields import evidenced_objects
 from extract.core.grounding import FUZZY_THRESHOLD, Grounder
 from extract.core.injection import document_flags
 from extract.core.prompts import PromptTemplate, load_prompt
 from extract.core.records import (
+    Alignment,
     Document,
     DocumentResult,
     EvidenceSpan,
@@ -51,6 +54,8 @@ from extract.core.records import (
 )
 from extract.core.schema import SCHEMA_VERSION, Extraction, Incident
 from extract.core.secrets import backend_secrets, redact
+from extract.core.sentences import MAX_SPAN_CHARS, Sentence, number_text, split_sentences
+from extract.core.support import check_values
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,21 @@ class ExtractConfig:
     chunk_overlap: int = 1_000
     max_chars: int = 200_000
     grounding_threshold: float = FUZZY_THRESHOLD
+    #: quotes: the model copies a quote for each value; refs: it cites numbered sentences.
+    evidence: EvidenceMode = EvidenceMode.QUOTES
+    #: Show the model the compact rendering of the schema (see :func:`~extract.core.evidence.compact_schema`).
+    compact_schema: bool = False
+    #: Refs mode: sentences longer than this are shown (and cited) as several numbered spans.
+    span_chars: int = MAX_SPAN_CHARS
+    #: Offer the document's own names and numbers as enums in the schema (for grammar-constrained backends).
+    candidates: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "evidence", EvidenceMode(self.evidence))
+
+    @property
+    def schema_style(self) -> str:
+        return "compact" if self.compact_schema else "full"
 
     def provenance(self) -> Provenance:
         return Provenance(
@@ -73,6 +93,9 @@ class ExtractConfig:
             backend=self.backend.name,
             model=self.backend.model,
             extractor_version=EXTRACTOR_VERSION,
+            evidence=self.evidence.value,
+            schema_style=self.schema_style,
+            candidates=self.candidates,
         )
 
 
@@ -143,6 +166,47 @@ def _unexpected(document: Document, config: ExtractConfig, exc: Exception) -> Do
     return failure_result(document.id, config, error)
 
 
+@dataclass(frozen=True)
+class _Chunk:
+    """One request's worth of a document: its text (quotes mode) or its numbered sentences (refs mode)."""
+
+    text: str
+    sentences: tuple[Sentence, ...] = ()
+
+
+def _chunks(text: str, config: ExtractConfig) -> list[_Chunk]:
+    if config.evidence is EvidenceMode.QUOTES:
+        return [_Chunk(c) for c in split_text(text, config.chunk_chars, config.chunk_overlap)]
+    return [_Chunk(number_text(group), group) for group in split_sentence_groups(text, config)]
+
+
+def split_sentence_groups(text: str, config: ExtractConfig) -> list[tuple[Sentence, ...]]:
+    """The numbered sentences of ``text`` in groups of about ``chunk_chars``, overlapping by about
+    ``chunk_overlap``; numbers run through the whole document, so a citation means one place."""
+    sentences = split_sentences(text, config.span_chars)
+    if not sentences:
+        return []
+    groups: list[tuple[Sentence, ...]] = []
+    first = 0
+    while True:
+        last = first
+        while last + 1 < len(sentences) and sentences[last + 1].end - sentences[first].start <= config.chunk_chars:
+            last += 1
+        groups.append(sentences[first : last + 1])
+        if last + 1 >= len(sentences):
+            return groups
+        back = last if config.chunk_overlap > 0 else first
+        while back > first and sentences[last].end - sentences[back].start < config.chunk_overlap:
+            back -= 1
+        # the next group starts at the sentence that gives about chunk_overlap characters of overlap,
+        # or right after this one when no such sentence lies after this group's first
+        first = back if back > first else last + 1
+
+
+#: An incident with the sentence numbers of its values (by evidence path, refs mode only).
+_Found = tuple[Incident, dict[str, list[int]]]
+
+
 def _steps(document: Document, config: ExtractConfig) -> _Steps:
     started = time.perf_counter()
     text = document.text
@@ -156,41 +220,57 @@ def _steps(document: Document, config: ExtractConfig) -> _Steps:
         )
         return failure_result(document.id, config, error)
 
-    chunks = split_text(text, config.chunk_chars, config.chunk_overlap)
-    incidents: list[Incident] = []
+    chunks = _chunks(text, config)
+    sentences = {s.number: s for chunk in chunks for s in chunk.sentences}
+    found: list[_Found] = []
     rejected: list[RejectedItem] = []
     usages: list[Usage] = []
     attempts = 0
     failures: list[BackendError] = []
     for k, chunk in enumerate(chunks):
         chunk_id = document.id if len(chunks) == 1 else f"{document.id}#{k}"
+        numbers = (chunk.sentences[0].number, chunk.sentences[-1].number) if chunk.sentences else (0, 0)
+        offered = None
+        if config.candidates:
+            offered = find_candidates(
+                text[chunk.sentences[0].start : chunk.sentences[-1].end] if chunk.sentences else chunk.text
+            )
+        model = answer_model(
+            config.evidence, numbers[1], config.compact_schema, first=numbers[0] or 1, candidates=offered
+        )
         request = CompletionRequest(
-            messages=tuple(config.prompt.render(chunk, chunk_id)),
-            response_model=Extraction,
+            messages=tuple(config.prompt.render(chunk.text, chunk_id)),
+            response_model=model,
             document_id=chunk_id,
             prompt_hash=config.prompt.hash,
             schema_version=SCHEMA_VERSION,
             max_retries=config.max_retries,
+            evidence=config.evidence.value,
         )
         outcome = yield request
         if isinstance(outcome, Completion):
             usages.append(outcome.usage)
             attempts += outcome.attempts
-            assert isinstance(outcome.parsed, Extraction)
-            incidents.extend(outcome.parsed.incidents)
+            items = getattr(outcome.parsed, "incidents", None)
+            assert isinstance(items, list)
+            kept, lost = _convert(items, config, sentences, text, offset=len(rejected))
+            found.extend(kept)
+            rejected.extend(lost)
             continue
         usages.append(outcome.usage if isinstance(outcome.usage, Usage) else Usage())
         attempts += outcome.attempts
         if isinstance(outcome, ValidationFailed):
-            kept, lost = salvage(outcome.last_response, offset=len(rejected))
-            if kept or lost:
-                incidents.extend(kept)
-                rejected.extend(lost)
+            kept, lost = _salvage(outcome.last_response, config, model, sentences, text, offset=len(rejected))
+            rejected.extend(lost)  # kept for inspection, whether or not anything valid was salvaged
+            if kept:
+                found.extend(kept)
                 if not lost:  # e.g. cut off at max_tokens between two items: say so
                     rejected.append(
                         RejectedItem(index=-1, error=f"reply did not validate as a whole: {outcome.message}")
                     )
                 continue
+            # Nothing valid in it: the chunk failed (a reply whose every incident was rejected is not
+            # a partial answer with no incident).
         failures.append(outcome)
 
     elapsed = time.perf_counter() - started
@@ -198,10 +278,16 @@ def _steps(document: Document, config: ExtractConfig) -> _Steps:
     if failures and len(failures) == len(chunks):
         first = failures[0]
         first.attempts, first.usage = attempts, usage
-        return failure_result(document.id, config, first, elapsed)
+        failed = failure_result(document.id, config, first, elapsed)
+        return failed.model_copy(update={"rejected": rejected}) if rejected else failed
 
-    incidents = merge_incidents(incidents, text) if len(chunks) > 1 else _one_primary(incidents)
-    evidence = ground_incidents(incidents, text, config.grounding_threshold)
+    if len(chunks) > 1:
+        found = [found[k] for k in _merge_keep([f[0] for f in found], text)]
+    incidents = _one_primary([f[0] for f in found])
+    if config.evidence is EvidenceMode.REFS:
+        evidence = ground_refs(list(zip(incidents, [f[1] for f in found], strict=True)), sentences, text)
+    else:
+        evidence = ground_incidents(incidents, text, config.grounding_threshold)
     status = Status.PARTIAL if (rejected or failures) else Status.OK
     if failures:
         secrets = backend_secrets(config.backend)
@@ -222,13 +308,90 @@ def _steps(document: Document, config: ExtractConfig) -> _Steps:
     )
 
 
+def _convert(
+    items: list[Any], config: ExtractConfig, sentences: dict[int, Sentence], text: str, offset: int
+) -> tuple[list[_Found], list[RejectedItem]]:
+    """Validated answer items as schema incidents (refs mode: sentence numbers turned into quotes)."""
+    if config.evidence is EvidenceMode.QUOTES and all(isinstance(item, Incident) for item in items):
+        return [(item, {}) for item in items], []
+    kept: list[_Found] = []
+    lost: list[RejectedItem] = []
+    for k, item in enumerate(items):
+        try:
+            if config.evidence is EvidenceMode.QUOTES:
+                kept.append((to_incident(item), {}))
+            else:
+                kept.append(refs_to_incident(item, sentences, text))
+        except ValueError as exc:
+            data = item.model_dump(mode="json") if hasattr(item, "model_dump") else item
+            lost.append(RejectedItem(index=offset + k, error=_brief_any(exc), data=data))
+    return kept, lost
+
+
+def _salvage(
+    raw: str | None,
+    config: ExtractConfig,
+    model: type[BaseModel],
+    sentences: dict[int, Sentence],
+    text: str,
+    offset: int,
+) -> tuple[list[_Found], list[RejectedItem]]:
+    if model is Extraction:
+        incidents, dropped = salvage(raw, offset)
+        return [(i, {}) for i in incidents], dropped
+    item_model = incident_model(model)
+    data = _loads_lenient(raw)
+    items = data.get("incidents") if isinstance(data, dict) else data if isinstance(data, list) else None
+    if not isinstance(items, list):
+        return [], []
+    kept: list[_Found] = []
+    lost: list[RejectedItem] = []
+    for k, item in enumerate(items):
+        try:
+            valid = item_model.model_validate(item)
+            if config.evidence is EvidenceMode.QUOTES:
+                kept.append((to_incident(valid), {}))
+            else:
+                kept.append(refs_to_incident(valid, sentences, text))
+        except ValueError as exc:
+            lost.append(RejectedItem(index=offset + k, error=_brief_any(exc), data=item))
+    return kept, lost
+
+
+def _brief_any(exc: ValueError) -> str:
+    return _brief(exc) if isinstance(exc, ValidationError) else str(exc)
+
+
+def ground_refs(
+    found: list[tuple[Incident, dict[str, list[int]]]], sentences: dict[int, Sentence], text: str
+) -> list[EvidenceSpan]:
+    """Evidence spans from cited sentence numbers: exact by construction, each value checked against its text."""
+    spans: list[EvidenceSpan] = []
+    for k, (incident, refs) in enumerate(found):
+        for path, value in evidenced_objects(incident, f"incidents[{k}]"):
+            numbers = refs.get("incident" + path[len(f"incidents[{k}]") :], [])
+            quote = getattr(value, "quote", "")
+            if numbers:
+                start = min(sentences[n].start for n in numbers)
+                end = max(sentences[n].end for n in numbers)
+                span = EvidenceSpan(
+                    path=path, quote=quote, alignment=Alignment.EXACT, start=start, end=end, score=1.0, refs=numbers
+                )
+            else:  # not cited by number (cannot happen for a converted answer): locate the quote
+                span = Grounder(text).locate(quote, path)
+            spans.append(span.model_copy(update={"checks": check_values(value, quote, text)}))
+    return spans
+
+
 def ground_incidents(incidents: list[Incident], text: str, threshold: float = FUZZY_THRESHOLD) -> list[EvidenceSpan]:
-    """An evidence span for every quoted value of every incident."""
+    """An evidence span for every quoted value of every incident, each value checked against its quote."""
     grounder = Grounder(text, threshold)
     spans: list[EvidenceSpan] = []
     for k, incident in enumerate(incidents):
-        for path, quote in evidenced_values(incident, f"incidents[{k}]"):
-            spans.append(grounder.locate(quote, path))
+        for path, value in evidenced_objects(incident, f"incidents[{k}]"):
+            quote = getattr(value, "quote", "")
+            span = grounder.locate(quote, path)
+            spans.append(span.model_copy(update={"checks": check_values(value, quote, text)}))
     return spans
 
 
@@ -302,18 +465,23 @@ def _one_primary(incidents: list[Incident]) -> list[Incident]:
 
 def merge_incidents(incidents: list[Incident], text: str) -> list[Incident]:
     """Drop incidents found twice in overlapping chunks (same type, same grounded sentence)."""
+    return _one_primary([incidents[k] for k in _merge_keep(incidents, text)])
+
+
+def _merge_keep(incidents: list[Incident], text: str) -> list[int]:
+    """The indices of the incidents :func:`merge_incidents` keeps."""
     grounder = Grounder(text)
-    kept: list[Incident] = []
+    kept: list[int] = []
     spans: list[tuple[str, int, int]] = []
-    for incident in incidents:
+    for k, incident in enumerate(incidents):
         span = grounder.locate(incident.quote)
         if span.start is not None and span.end is not None:
             start, end = span.start, span.end
             if any(t == incident.type.value and start < e and s < end for t, s, e in spans):
                 continue
             spans.append((incident.type.value, start, end))
-        kept.append(incident)
-    return _one_primary(kept)
+        kept.append(k)
+    return kept
 
 
 _BREAKS = ("\n\n", "\n", ". ", " ")

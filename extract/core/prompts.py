@@ -106,3 +106,16 @@ def _split_sections(content: str, path: Path) -> dict[str, str]:
             f"{path}: missing section(s) {', '.join(sorted(missing))}", hint="start each with a line [system] or [user]"
         )
     return found
+
+
+def load_prompt_for(name_or_path: str | Path = DEFAULT_PROMPT, evidence: str = "quotes") -> PromptTemplate:
+    """The template for an evidence mode: in refs mode, a named template's ``<name>-refs`` variant when there is one.
+
+    The refs variant asks for sentence numbers instead of quotes; a path, or a name without a
+    variant, is loaded as it is.
+    """
+    if evidence == "refs" and not Path(name_or_path).suffix:
+        variant = PROMPTS_DIR / f"{name_or_path}-refs.prompt"
+        if variant.is_file():
+            return load_prompt(variant)
+    return load_prompt(name_or_path)

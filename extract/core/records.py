@@ -63,8 +63,18 @@ class Alignment(StrEnum):
     NOT_FOUND = "not_found"
 
 
+class ValueCheck(_Frozen):
+    """Whether one value (a name, a place, a number, a date) is stated in its evidence text."""
+
+    field: str
+    value: str
+    supported: bool
+    #: Where the value is stated: "quote", "article" (elsewhere in the article), or None.
+    stated_in: str | None = None
+
+
 class EvidenceSpan(_Frozen):
-    """Where a value's quote was found in the document."""
+    """Where a value's quote was found in the document, and whether its values are stated there."""
 
     path: str = Field(description='The value the quote supports, e.g. "incidents[0].location".')
     quote: str
@@ -72,6 +82,15 @@ class EvidenceSpan(_Frozen):
     start: int | None = None
     end: int | None = None
     score: float = Field(description="1.0 for exact, the fuzzy similarity (0-1) otherwise, 0 when not found.")
+    #: The sentence numbers the model cited (evidence by reference); None when it quoted.
+    refs: list[int] | None = None
+    #: The checked values of the object (names, places, numbers, dates) and whether the quote states them.
+    checks: list[ValueCheck] = Field(default_factory=list)
+
+    @property
+    def supported(self) -> bool:
+        """Grounded, and every checked value stated in the quote."""
+        return self.alignment is not Alignment.NOT_FOUND and all(c.supported for c in self.checks)
 
 
 class RejectedItem(_Frozen):
@@ -91,6 +110,11 @@ class Provenance(_Frozen):
     backend: str
     model: str
     extractor_version: str
+    #: How the model cited evidence (quotes or refs) and which schema rendering it was shown.
+    evidence: str = "quotes"
+    schema_style: str = "full"
+    #: Whether the schema offered the document's own names and numbers as choices.
+    candidates: bool = False
 
 
 class Failure(_Frozen):

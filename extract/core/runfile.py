@@ -38,7 +38,7 @@ def parse_record(raw: bytes) -> dict[str, Any] | None:
 
 
 def iter_records(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, record) for every line, skipping an interrupted last line; nothing when the file is absent."""
+    """(line number, record) for every line, skipping a cut-off (unterminated) last line; nothing without a file."""
     path = Path(path)
     if not path.exists():
         return
@@ -53,16 +53,19 @@ def iter_records(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, 
                 yield pending[0], _require_record(path, *pending)
             pending = (lineno, raw) if raw.strip() else None
         if pending is not None:
-            record = parse_record(pending[1])
-            if record is not None:
-                yield pending[0], record
+            if pending[1].endswith(b"\n"):  # complete, so not cut off by a kill: it must be a record
+                yield pending[0], _require_record(path, *pending)
+            else:
+                record = parse_record(pending[1])
+                if record is not None:
+                    yield pending[0], record
 
 
 def _require_record(path: Path, lineno: int, raw: bytes) -> dict[str, Any]:
     record = parse_record(raw)
     if record is None:
         raise InputError(
-            f"{path}:{lineno}: not a result record (only the last line may be cut short); "
+            f"{path}:{lineno}: not a result record (only a cut-off last line is repaired); "
             "remove or fix that line, or start a new run file"
         )
     return record

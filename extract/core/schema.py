@@ -21,7 +21,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from extract.core.fields import SCORED_BY_PARENT, SCORED_WITH_COUNT, Compare, Family, Spec
+from extract.core.fields import SCORED_BY_PARENT, SCORED_WITH_COUNT, ClaimPart, Claims, Compare, Family, Spec
 
 SCHEMA_VERSION = "1.0.0"
 
@@ -161,7 +161,7 @@ class SourceKind(StrEnum):
 class DateInfo(_Model):
     """When the incident happened, as the article gives it."""
 
-    text: Annotated[Name, Spec(excluded=SCORED_BY_PARENT)] = Field(
+    text: Annotated[Name, Spec(excluded=SCORED_BY_PARENT, checked=True)] = Field(
         description='The date or day exactly as written in the article, e.g. "Saturday", "July 8", "last week".'
     )
     iso: Annotated[str | None, Spec(excluded=SCORED_BY_PARENT)] = Field(
@@ -197,16 +197,18 @@ class Location(_Model):
     # Weights (see gold/GUIDELINES.md, section 6): the most specific part weighs most,
     # so a wrong town costs more than a missing country.
 
-    place: Annotated[OptionalName, Spec(Compare.NAME, weight=4)] = Field(
+    place: Annotated[OptionalName, Spec(Compare.NAME, weight=4, proper=True)] = Field(
         default=None, description="The most specific named place (village, town, base, road)."
     )
-    near: Annotated[OptionalName, Spec(Compare.NAME, weight=3)] = Field(
+    near: Annotated[OptionalName, Spec(Compare.NAME, weight=3, proper=True)] = Field(
         default=None, description='The reference place when the article says the incident was "near" or "close to" it.'
     )
-    admin1: Annotated[OptionalName, Spec(Compare.NAME, weight=2)] = Field(
+    admin1: Annotated[OptionalName, Spec(Compare.NAME, weight=2, proper=True)] = Field(
         default=None, description="Province, governorate or region (first administrative level)."
     )
-    country: Annotated[OptionalName, Spec(Compare.NAME, weight=1)] = Field(default=None, description="Country.")
+    country: Annotated[OptionalName, Spec(Compare.NAME, weight=1, proper=True)] = Field(
+        default=None, description="Country."
+    )
     quote: Quote
 
     @model_validator(mode="after")
@@ -223,13 +225,13 @@ class Location(_Model):
 class Aircraft(_Model):
     """An aircraft involved in the incident (shot down, crashed, or carrying out the strike)."""
 
-    model: Annotated[OptionalName, Spec(Compare.NAME, weight=2)] = Field(
+    model: Annotated[OptionalName, Spec(Compare.NAME, weight=2, claim=ClaimPart.VALUE, proper=True)] = Field(
         default=None, description='Aircraft model as written, e.g. "Su-25", "Mi-8"; null if not given.'
     )
-    category: Annotated[AircraftCategory, Spec(Compare.ENUM, weight=1)] = Field(
+    category: Annotated[AircraftCategory, Spec(Compare.ENUM, weight=1, claim=ClaimPart.CATEGORY)] = Field(
         description="fixed_wing, helicopter, drone or unknown."
     )
-    operator: Annotated[OptionalName, Spec(Compare.NAME, weight=1)] = Field(
+    operator: Annotated[OptionalName, Spec(Compare.NAME, weight=1, claims=Claims("operators"), proper=True)] = Field(
         default=None, description='Who flew it, e.g. "Russia", "Syrian Air Force".'
     )
     quote: Quote
@@ -242,10 +244,10 @@ class Aircraft(_Model):
 class Perpetrator(_Model):
     """An actor said to be responsible, with how the article attributes it."""
 
-    name: Annotated[Name, Spec(Compare.NAME, weight=2, key=True)] = Field(
+    name: Annotated[Name, Spec(Compare.NAME, weight=2, key=True, claim=ClaimPart.VALUE, proper=True)] = Field(
         description='The group or force, e.g. "Tahrir al-Sham", "Syrian rebels".'
     )
-    status: Annotated[AttributionStatus, Spec(Compare.ENUM, weight=1)] = Field(
+    status: Annotated[AttributionStatus, Spec(Compare.ENUM, weight=1, claim=ClaimPart.STATUS)] = Field(
         description="confirmed: stated as fact or confirmed by an authority; claimed: the actor itself claimed it; "
         "accused: another party blames them; suspected: speculation or unverified reports; denied: the actor denies it."
     )
@@ -258,10 +260,12 @@ class Perpetrator(_Model):
 class Weapon(_Model):
     """The weapon used."""
 
-    text: Annotated[Name, Spec(Compare.NAME, weight=1)] = Field(
+    text: Annotated[Name, Spec(Compare.NAME, weight=1, claim=ClaimPart.VALUE)] = Field(
         description='The weapon exactly as written, e.g. "shoulder-launched anti-aircraft missile".'
     )
-    category: Annotated[WeaponCategory, Spec(Compare.ENUM, weight=1)] = Field(description="The weapon's category.")
+    category: Annotated[WeaponCategory, Spec(Compare.ENUM, weight=1, claim=ClaimPart.CATEGORY)] = Field(
+        description="The weapon's category."
+    )
     quote: Quote
 
     def show(self) -> str:
@@ -277,7 +281,7 @@ class Casualty(_Model):
     count: Annotated[int, Spec(Compare.COUNT, weight=3)] = Field(
         ge=0, description='The number. For "more than 30" write 30; for "at least five" write 5.'
     )
-    count_max: Annotated[int | None, Spec(excluded=SCORED_WITH_COUNT)] = Field(
+    count_max: Annotated[int | None, Spec(excluded=SCORED_WITH_COUNT, checked=True)] = Field(
         default=None, ge=0, description="Upper bound, only when the qualifier is range."
     )
     qualifier: Annotated[CountQualifier, Spec(excluded=SCORED_WITH_COUNT)] = Field(
@@ -307,10 +311,12 @@ class Casualty(_Model):
 class Source(_Model):
     """Who reported or stated the information."""
 
-    name: Annotated[Name, Spec(Compare.NAME, weight=2, key=True)] = Field(
+    name: Annotated[Name, Spec(Compare.NAME, weight=2, key=True, claim=ClaimPart.VALUE, proper=True)] = Field(
         description='Who said it, e.g. "Russian Defence Ministry", "Syrian Observatory for Human Rights".'
     )
-    kind: Annotated[SourceKind, Spec(Compare.ENUM, weight=1)] = Field(description="What kind of source it is.")
+    kind: Annotated[SourceKind, Spec(Compare.ENUM, weight=1, claim=ClaimPart.CATEGORY)] = Field(
+        description="What kind of source it is."
+    )
     quote: Quote
 
     def show(self) -> str:
@@ -320,7 +326,9 @@ class Source(_Model):
 class Incident(_Model):
     """One real-world event reported in the article as having happened."""
 
-    type: Annotated[IncidentType, Spec(Compare.ENUM, family=Family.INCIDENT)] = Field(
+    type: Annotated[
+        IncidentType, Spec(Compare.ENUM, family=Family.INCIDENT, claims=Claims("types", conflict="type"))
+    ] = Field(
         description="aircraft_downing: an aircraft brought down by hostile fire; aircraft_loss: a crash not attributed "
         "to hostile fire; air_strike; missile_strike; shelling; armed_clash; other_attack."
     )
@@ -334,20 +342,25 @@ class Incident(_Model):
     location: Annotated[Location | None, Spec(family=Family.PLACE, label="where")] = Field(
         default=None, description="Where it happened; null if the article does not say."
     )
-    aircraft: Annotated[list[Aircraft], Spec(family=Family.AIRCRAFT)] = Field(
+    aircraft: Annotated[list[Aircraft], Spec(family=Family.AIRCRAFT, claims=Claims("aircraft", "aircraft"))] = Field(
         default_factory=list, description="Aircraft involved; empty if none."
     )
-    perpetrators: Annotated[list[Perpetrator], Spec(family=Family.ACTOR, label="by")] = Field(
-        default_factory=list, description="Who is said to be responsible."
-    )
-    weapon: Annotated[Weapon | None, Spec(family=Family.WEAPON)] = Field(
-        default=None, description="The weapon used; null if not given."
-    )
+    perpetrators: Annotated[
+        list[Perpetrator],
+        Spec(
+            family=Family.ACTOR,
+            label="by",
+            claims=Claims("perpetrators", "perpetrators", on=(ClaimPart.VALUE, ClaimPart.STATUS)),
+        ),
+    ] = Field(default_factory=list, description="Who is said to be responsible.")
+    weapon: Annotated[
+        Weapon | None, Spec(family=Family.WEAPON, claims=Claims("weapons", "weapons", on=(ClaimPart.CATEGORY,)))
+    ] = Field(default=None, description="The weapon used; null if not given.")
     casualties: Annotated[list[Casualty], Spec(family=Family.CASUALTIES)] = Field(
         default_factory=list, description="People killed, injured or captured."
     )
-    sources: Annotated[list[Source], Spec(family=Family.SOURCE, label="according to")] = Field(
-        default_factory=list, description="Who reported or stated the facts of this incident."
+    sources: Annotated[list[Source], Spec(family=Family.SOURCE, label="according to", claims=Claims("sources"))] = (
+        Field(default_factory=list, description="Who reported or stated the facts of this incident.")
     )
     primary: Annotated[bool, Spec(Compare.FLAG, family=Family.INCIDENT)] = Field(
         default=False, description="True for the article's main incident only."

@@ -46,13 +46,15 @@ from typing import Any
 
 from extract.core.backend import Backend
 from extract.core.errors import ConfigError, ExtractError, InputError
+from extract.core.evidence import EvidenceMode
 from extract.core.pipeline import ExtractConfig, aextract_document, failure_result
-from extract.core.prompts import load_prompt
+from extract.core.prompts import load_prompt_for
 from extract.core.records import DocumentResult
+from extract.engines.recipe import make_backend
 from extract.io.corpus import TEXT_SUFFIXES, BadDocument
 from extract.io.output import RunWriter, read_run, run_state
 from extract.io.rows import Fields, row_item
-from extract.runner import Prices, RunSummary
+from extract.runner import Prices, RunSummary, freeze_heap
 from extract.transport import RateLimiter, RetryPolicy
 
 #: Columns of the rows the actors return to the driver.
@@ -76,6 +78,26 @@ def _ray() -> Any:
 
 
 @dataclass(frozen=True)
+class RayEngine:
+    """How a run uses Ray: ``extract.api.run_corpus(..., engine=RayEngine(...))`` (``engine="ray"`` is the defaults).
+
+    ``address``: a running cluster (``auto``, or ``ray://host:10001``); without one, a local
+    Ray instance with ``num_cpus`` cores is started for the run and stopped after it.
+    ``actors`` backends run at once (each with the run's ``concurrency`` documents in flight)
+    on batches of ``batch_size`` rows. With ``write`` (``jsonl`` or ``parquet``), the run's
+    ``out`` is a folder of part files written by Ray's writers where the actors run, instead
+    of one run file written by the driver. ``progress`` shows Ray Data's own progress bars.
+    """
+
+    address: str | None = None
+    actors: int = 2
+    batch_size: int | None = None
+    num_cpus: int | None = None
+    write: str | None = None
+    progress: bool = False
+
+
+@dataclass(frozen=True)
 class BackendSpec:
     """How to build the backend on each actor (a client cannot travel between processes; its recipe can)."""
 
@@ -88,8 +110,6 @@ class BackendSpec:
     retry: RetryPolicy | None = None
 
     def build(self, limiter: RateLimiter | None = None, *, check: bool = False) -> Backend:
-        from extract.api import make_backend  # the one recipe, shared with the default engine
-
         return make_backend(
             self.backend,
             self.model,
@@ -118,14 +138,21 @@ class JobSpec:
     concurrency: int = 16
     #: Where the rows came from, for failure messages.
     origin: str = "<dataset>"
+    #: How the model cites evidence (quotes or refs) and which schema rendering it sees (full or compact).
+    evidence: str = "quotes"
+    schema_style: str = "full"
+    candidates: bool = False
 
     def config(self, backend: Backend) -> ExtractConfig:
         return ExtractConfig(
             backend=backend,
-            prompt=load_prompt(self.prompt),
+            prompt=load_prompt_for(self.prompt, self.evidence),
             max_retries=self.max_retries,
             max_chars=self.max_chars,
             chunk_chars=self.chunk_chars,
+            evidence=EvidenceMode(self.evidence),
+            compact_schema=self.schema_style == "compact",
+            candidates=self.candidates,
         )
 
 
@@ -203,6 +230,10 @@ class ExtractActor:
         self.config = job.config(self.backend)
         self.fields = Fields(job.id_field, job.text_field)
         self.loop = asyncio.new_event_loop()
+        # The actor's process exists for this job: what is alive now (the client, the SDK, the
+        # schema) stays alive, so it is kept out of the collector's passes, as the default
+        # engine does for the length of a run.
+        freeze_heap()
 
     def __call__(self, batch: Any) -> Any:
         import pyarrow as pa

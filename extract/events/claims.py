@@ -23,10 +23,15 @@ The consolidated fields follow fixed rules (also stated in the README):
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from enum import Enum
+from functools import cache
 from typing import Any
 
+from pydantic import BaseModel
+
+from extract.core.fields import ClaimPart, Claims, fields_of
 from extract.core.schema import Casualty, CasualtyKind, CountQualifier, DatePrecision, Incident, IncidentType
 from extract.events.dates import Published
 from extract.events.records import (
@@ -237,32 +242,88 @@ def _consolidated_place(mentions: Sequence[Mention]) -> Place | None:
     )
 
 
+@dataclass(frozen=True)
+class ClaimSource:
+    """Where one list of an event's claims comes from, as the incident schema declares it.
+
+    ``field`` is the incident field; ``sub`` a sub-field of its items that keeps claims of its
+    own (an aircraft's operator). ``value``, ``status`` and ``category`` name the sub-fields
+    that are those parts of the claim (:class:`~extract.core.fields.ClaimPart`); a scalar
+    field is its own value.
+    """
+
+    field: str
+    claims: Claims
+    sub: str | None = None
+    value: str | None = None
+    status: str | None = None
+    category: str | None = None
+    scalar: bool = False
+
+    def items(self, incident: Incident) -> Iterator[tuple[str, Any, Any]]:
+        """(value, status, category) for each version of the value this incident reports."""
+        held = getattr(incident, self.field)
+        if self.scalar:
+            yield _text(held), None, None
+            return
+        for item in held if isinstance(held, list) else [held] if held is not None else []:
+            if self.sub is not None:
+                value = getattr(item, self.sub)
+                if value:
+                    yield _text(value), None, None
+                continue
+            category = _text(getattr(item, self.category)) if self.category else None
+            value = (getattr(item, self.value) if self.value else None) or category
+            if value:
+                yield value, getattr(item, self.status) if self.status else None, category
+
+
+def _text(value: Any) -> str:
+    return str(value.value) if isinstance(value, Enum) else str(value)
+
+
+@cache
+def claim_sources(model: type[BaseModel] = Incident) -> tuple[ClaimSource, ...]:
+    """Every claim list the schema declares (``Spec(claims=...)``), in schema order."""
+    out = []
+    for info in fields_of(model):
+        if info.model is None:
+            if info.spec.claims is not None:
+                out.append(ClaimSource(info.name, info.spec.claims, scalar=True))
+            continue
+        parts = {p.spec.claim: p.name for p in fields_of(info.model) if p.spec.claim and p.spec.claims is None}
+        if info.spec.claims is not None:
+            out.append(
+                ClaimSource(
+                    info.name,
+                    info.spec.claims,
+                    value=parts.get(ClaimPart.VALUE),
+                    status=parts.get(ClaimPart.STATUS),
+                    category=parts.get(ClaimPart.CATEGORY),
+                )
+            )
+        for sub in fields_of(info.model):
+            if sub.spec.claims is not None:
+                out.append(ClaimSource(info.name, sub.spec.claims, sub=sub.name))
+    return tuple(out)
+
+
+def _conflicting(claims: Sequence[Claim], on: Sequence[ClaimPart]) -> bool:
+    return len({tuple(getattr(c, part.value) for part in on) for c in claims}) > 1
+
+
 def build_event(mentions: Sequence[Mention], aliases: AliasIndex | None = None) -> Event:
     """One event from its mentions (given in a deterministic order)."""
     aliases = aliases or AliasIndex()
     mentions = sorted(mentions, key=lambda m: (m.document_id, m.index))
-    perpetrators = _claims(mentions, lambda i: ((p.name, p.status, None) for p in i.perpetrators), aliases)
-    weapons = _claims(mentions, lambda i: [(i.weapon.text, None, i.weapon.category.value)] if i.weapon else [], aliases)
-    aircraft = _claims(
-        mentions,
-        lambda i: ((a.model or a.category.value, None, a.category.value) for a in i.aircraft),
-        aliases,
-    )
-    operators = _claims(mentions, lambda i: ((a.operator, None, None) for a in i.aircraft if a.operator), aliases)
-    sources = _claims(mentions, lambda i: ((s.name, None, s.kind.value) for s in i.sources), aliases)
-    types = _claims(mentions, lambda i: [(i.type.value, None, None)], aliases)
+    claims: dict[str, Any] = {}
+    conflicts = []
+    for source in claim_sources():
+        found = claims[source.claims.into] = _claims(mentions, source.items, aliases)
+        if source.claims.conflict and _conflicting(found, source.claims.on):
+            conflicts.append(source.claims.conflict)
     casualties = casualty_estimates(mentions)
     killed = next((c for c in casualties if c.kind is CasualtyKind.KILLED), None)
-    conflicts = []
-    if len(types) > 1:
-        conflicts.append("type")
-    names = {c.value for c in perpetrators}
-    if len(names) > 1 or len(perpetrators) > len(names):
-        conflicts.append("perpetrators")
-    if len({c.category for c in weapons}) > 1:
-        conflicts.append("weapons")
-    if len({c.value for c in aircraft}) > 1:
-        conflicts.append("aircraft")
     for estimate in casualties:
         if len({(r.low, r.high) for r in estimate.reports}) > 1:
             conflicts.append("fatalities" if estimate.kind is CasualtyKind.KILLED else estimate.kind.value)
@@ -270,16 +331,11 @@ def build_event(mentions: Sequence[Mention], aliases: AliasIndex | None = None) 
     return Event(
         id=event_id(m.ref for m in mentions),
         type=_consolidated_type(mentions),
-        types=types,
         date=_consolidated_date(mentions),
         location=_consolidated_place(mentions),
         mentions=[m.to_ref() for m in mentions],
         documents=list(dict.fromkeys(m.document_id for m in mentions)),
-        perpetrators=perpetrators,
-        weapons=weapons,
-        aircraft=aircraft,
-        operators=operators,
-        sources=sources,
+        **claims,
         casualties=casualties,
         fatalities=killed.low if killed else None,
         summary=primary.incident.summary,

@@ -29,6 +29,7 @@ index) first, and the event id is a hash of the mention refs.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,7 +38,7 @@ from extract.core.records import DocumentResult
 from extract.core.schema import CasualtyKind, IncidentType
 from extract.events.claims import Mention, build_event
 from extract.events.dates import Published, resolve_date
-from extract.events.geocode import Gazetteer, bare_name
+from extract.events.geocode import PlaceResolver, bare_name
 from extract.events.records import Event
 from extract.scoring.comparators import types_compatible
 from extract.scoring.gold import GoldSet
@@ -218,25 +219,52 @@ def pair_score(a: _Features, b: _Features, weights: Mapping[str, float] = WEIGHT
 
 def _weeks(f: _Features, config: ClusterConfig) -> list[str]:
     """The time blocks of a mention: ISO weeks its date range touches, or "coarse"."""
-    if f.start is not None and f.end is not None and (f.end - f.start) // 7 < config.max_weeks:
-        weeks = []
-        day = f.start - dt.date.fromordinal(f.start).weekday()
-        while day <= f.end:
-            year, week, _ = dt.date.fromordinal(day).isocalendar()
-            weeks.append(f"{year}-W{week:02d}")
-            day += 7
-        return weeks
-    if f.end is not None and f.start is None:  # bounded by publication only: its week and the one before
-        monday = f.end - dt.date.fromordinal(f.end).weekday()
-        return [f"{y}-W{w:02d}" for y, w, _ in (dt.date.fromordinal(monday - 7 * b).isocalendar() for b in (0, 1))]
-    return ["coarse"]
+    return [_week_key(day) for day in _mondays(f.start, f.end, config)] or [COARSE]
 
+
+COARSE = "coarse"
+
+
+def _week_key(monday: int) -> str:
+    year, week, _ = dt.date.fromordinal(monday).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def _mondays(start: int | None, end: int | None, config: ClusterConfig) -> list[int]:
+    """The Mondays (as ordinals) of the ISO weeks a date range is blocked in; empty for the coarse block."""
+    if start is not None and end is not None and (end - start) // 7 < config.max_weeks:
+        first = start - dt.date.fromordinal(start).weekday()
+        return list(range(first, end + 1, 7))
+    if end is not None and start is None:  # bounded by publication only: its week and the one before
+        monday = end - dt.date.fromordinal(end).weekday()
+        return [monday - 7, monday]
+    return []
+
+
+def sweep_key(mention: Mention, config: ClusterConfig | None = None) -> tuple[int, str]:
+    """Where a mention enters the sweep: the Monday of its first block week; undated mentions last, by country.
+
+    The second part is the country code of a mention in the undated (coarse) block, "" when
+    unknown (those come first) or when the mention is dated.
+    """
+    date = mention.date
+    mondays = _mondays(
+        date.start.toordinal() if date.start else None,
+        date.end.toordinal() if date.end else None,
+        config or ClusterConfig(),
+    )
+    if mondays:
+        return mondays[0], ""
+    return _COARSE_KEY, (mention.place.country_code or "") if mention.place else ""
+
+
+_COARSE_KEY = 10**7  # after every date's ordinal (dt.date.max is 3,652,059)
 
 _SPLITS: tuple[Callable[[_Features], str | None], ...] = (lambda f: f.country or None, lambda f: f.admin1)
 
 
 def _split(
-    key: tuple[str, ...], members: list[int], features: Sequence[_Features], level: int, max_block: int
+    key: tuple[str, ...], members: list[int], features: Mapping[int, _Features], level: int, max_block: int
 ) -> Iterator[tuple[tuple[str, ...], list[int]]]:
     """Split an oversized block by country, then province; mentions lacking the value go into every part."""
     if len(members) <= max_block or level >= len(_SPLITS):
@@ -258,19 +286,6 @@ def _split(
         yield from _split((*key, value), sorted(parts[value] + unknown), features, level + 1, max_block)
 
 
-class _UnionFind:
-    def __init__(self, n: int, docs: Sequence[str]):
-        self.parent = list(range(n))
-        self.members: dict[int, list[int]] = {i: [i] for i in range(n)}
-        self.docs: dict[int, set[str]] = {i: {docs[i]} for i in range(n)}
-
-    def find(self, i: int) -> int:
-        while self.parent[i] != i:
-            self.parent[i] = self.parent[self.parent[i]]
-            i = self.parent[i]
-        return i
-
-
 @dataclass
 class ClusterStats:
     """What the clustering did: for benchmarks and the run summary."""
@@ -281,6 +296,234 @@ class ClusterStats:
     pairs_compared: int = 0
     pairs_linked: int = 0
     events: int = 0
+    #: The most mentions held at once (the sweep's window plus unfinished components): what memory follows.
+    largest_window: int = 0
+
+
+@dataclass
+class _Component:
+    """Mentions joined by candidate pairs; finished when none of them can meet a new mention."""
+
+    members: list[int]
+    edges: list[tuple[float, int, int]]
+    open: int
+
+
+_Emit = Callable[[int, list[Mention]], None]
+
+
+class _Sweep:
+    """Block-by-block clustering over mentions ordered by their first block week.
+
+    A mention is held from its first block week to its last (at most ``max_weeks`` + 1 weeks);
+    mentions joined by a candidate pair form a component, and a component none of whose
+    mentions is still in the window can gain no pair, so it is agglomerated, handed to
+    ``emit`` and dropped. The greedy merge of a component depends only on its own pairs, so
+    this gives the same events as merging all pairs of the corpus at once.
+    """
+
+    def __init__(
+        self,
+        aliases: AliasIndex,
+        config: ClusterConfig,
+        stats: ClusterStats,
+        emit: Callable[[int, list[Mention]], None],
+    ):
+        self.aliases, self.config, self.stats, self.emit = aliases, config, stats, emit
+        self.mentions: dict[int, Mention] = {}
+        self.features: dict[int, _Features] = {}
+        self.window: dict[int, int] = {}  # seq -> its last block week (Monday ordinal; coarse: the coarse key)
+        self.keys: dict[int, list[tuple[str, ...]]] = {}  # blocks a windowed mention was put in so far
+        self.parent: dict[int, int] = {}
+        self.components: dict[int, _Component] = {}
+        self.progress: Callable[[int, int], None] | None = None
+        self.total = 0
+
+    def _find(self, i: int) -> int:
+        parent = self.parent
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def add(self, seq: int, mention: Mention) -> None:
+        f = _features(mention, self.aliases)
+        self.mentions[seq], self.features[seq] = mention, f
+        mondays = _mondays(f.start, f.end, self.config)
+        self.window[seq] = mondays[-1] if mondays else _COARSE_KEY
+        self.keys[seq] = []
+        self.parent[seq] = seq
+        self.components[seq] = _Component([seq], [], 1)
+        self.stats.mentions += 1
+        held = len(self.mentions)
+        self.stats.largest_window = max(self.stats.largest_window, held)
+
+    def block(self, week: int) -> None:
+        """Compare the pairs of one block week, then release what it closes."""
+        members = sorted(self.window)
+        if members:
+            self._blocks(list(_split((_week_key(week),), members, self.features, 0, self.config.max_block)))
+            self._release([s for s, last in self.window.items() if last <= week])
+
+    def coarse(self, items: Iterator[tuple[tuple[int, str], int, Mention]]) -> None:
+        """The undated block: one block, or when oversized one part per country, read one country at a time.
+
+        As :func:`_split` cuts it: each country's part holds that country's mentions and those
+        of unknown country, which are read first and held to the end.
+        """
+        max_block = self.config.max_block
+        head = list(itertools.islice(items, max_block + 1))
+        if len(head) <= max_block:
+            for _, seq, mention in head:
+                self.add(seq, mention)
+            self._blocks([((COARSE,), sorted(self.window))])
+            self._release(list(self.window))
+            return
+        unknown: list[int] = []
+        countries = 0
+        for country, group in itertools.groupby(itertools.chain(head, items), key=lambda e: e[0][1]):
+            members = []
+            for _, seq, mention in group:
+                self.add(seq, mention)
+                members.append(seq)
+            if not country:
+                unknown = members
+                continue
+            countries += 1
+            self._blocks(list(_split((COARSE, country), sorted(members + unknown), self.features, 1, max_block)))
+            self._release(members)
+            if self.progress is not None:
+                self.progress(self.stats.mentions - len(self.mentions), self.total)
+        if not countries:
+            self._blocks(list(_split((COARSE, "?"), unknown, self.features, 1, max_block)))
+        self._release(unknown)
+
+    def _blocks(self, blocks: list[tuple[tuple[str, ...], list[int]]]) -> None:
+        for key, part in blocks:
+            for i in part:
+                self.keys[i].append(key)
+        self.stats.blocks += len(blocks)
+        self.stats.largest_block = max(self.stats.largest_block, max(len(p) for _, p in blocks))
+        for key, part in blocks:
+            self._compare(key, part)
+
+    def _release(self, seqs: list[int]) -> None:
+        """These mentions meet no new block: finish the components left with no open mention."""
+        for seq in seqs:
+            del self.window[seq], self.keys[seq]
+            root = self._find(seq)
+            component = self.components[root]
+            component.open -= 1
+            if component.open == 0:
+                self._finish(root)
+
+    def _compare(self, key: tuple[str, ...], members: list[int]) -> None:
+        features, keys, weights, threshold = self.features, self.keys, self.config.weights, self.config.threshold
+        for x, i in enumerate(members):
+            fi = features[i]
+            for j in members[x + 1 :]:
+                # A pair sharing several blocks is compared in the first of them only.
+                if len(keys[i]) > 1 and len(keys[j]) > 1 and min(set(keys[i]) & set(keys[j])) != key:
+                    continue
+                self.stats.pairs_compared += 1
+                fj = features[j]
+                if not can_link(fi, fj):
+                    continue
+                score = pair_score(fi, fj, weights)
+                if score >= threshold:
+                    self._join(score, i, j)
+
+    def _join(self, score: float, i: int, j: int) -> None:
+        ri, rj = self._find(i), self._find(j)
+        if ri != rj:
+            big, small = (ri, rj) if len(self.components[ri].members) >= len(self.components[rj].members) else (rj, ri)
+            self.parent[small] = big
+            absorbed = self.components.pop(small)
+            kept = self.components[big]
+            kept.members.extend(absorbed.members)
+            kept.edges.extend(absorbed.edges)
+            kept.open += absorbed.open
+            ri = big
+        self.components[ri].edges.append((score, i, j))
+
+    def _finish(self, root: int) -> None:
+        component = self.components.pop(root)
+        for group in _agglomerate(component, self.features, self.stats):
+            self.emit(group[0], [self.mentions[i] for i in group])
+        for seq in component.members:
+            del self.mentions[seq], self.features[seq], self.parent[seq]
+
+
+def _agglomerate(component: _Component, features: Mapping[int, _Features], stats: ClusterStats) -> list[list[int]]:
+    """Merge a component's pairs best first (ties by mention order) under the constraints; sorted groups."""
+    members: dict[int, list[int]] = {i: [i] for i in component.members}
+    docs: dict[int, set[str]] = {i: {features[i].doc} for i in component.members}
+    parent = {i: i for i in component.members}
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for _, i, j in sorted(component.edges, key=lambda c: (-c[0], c[1], c[2])):
+        ri, rj = find(i), find(j)
+        if ri == rj or not docs[ri].isdisjoint(docs[rj]):
+            continue
+        if not all(can_link(features[a], features[b]) for a in members[ri] for b in members[rj]):
+            continue
+        root, child = (ri, rj) if ri < rj else (rj, ri)
+        parent[child] = root
+        members[root].extend(members.pop(child))
+        docs[root] |= docs.pop(child)
+        stats.pairs_linked += 1
+    groups = sorted(sorted(g) for g in members.values())
+    stats.events += len(groups)
+    return groups
+
+
+def sweep(
+    ordered: Iterable[tuple[tuple[int, str], int, Mention]],
+    emit: Callable[[int, list[Mention]], None],
+    aliases: AliasIndex | None = None,
+    config: ClusterConfig | None = None,
+    stats: ClusterStats | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    total: int = 0,
+) -> ClusterStats:
+    """Cluster mentions given as ``(sweep key, seq, mention)`` in (sweep key, seq) order; ``emit(first seq, group)``.
+
+    ``seq`` is the mention's rank by (document id, incident index): ties between pairs are
+    broken by it. The sweep key is :func:`sweep_key`. Groups are emitted as soon as they are
+    final, in no particular order; memory follows the number of mentions whose weeks are open.
+    """
+    aliases = aliases or AliasIndex()
+    config = config or ClusterConfig()
+    stats = stats if stats is not None else ClusterStats()
+    state = _Sweep(aliases, config, stats, emit)
+    state.progress, state.total = progress, total
+    week: int | None = None
+    items = iter(ordered)
+    for (key, part), seq, mention in items:
+        while week is not None and key > week and state.window:
+            state.block(week)
+            if progress is not None:
+                progress(stats.mentions - len(state.mentions), total)
+            week = week + 7
+        if key == _COARSE_KEY:
+            state.coarse(itertools.chain([((key, part), seq, mention)], items))
+            break
+        if week is None or key > week:
+            week = key
+        state.add(seq, mention)
+    while week is not None and state.window:
+        state.block(week)
+        week = week + 7
+    if state.components:  # cannot happen: every mention leaves the window at its last week
+        raise AssertionError("unfinished components after the sweep")
+    if progress is not None:
+        progress(stats.mentions, total or stats.mentions)
+    return stats
 
 
 def cluster_mentions(
@@ -290,72 +533,22 @@ def cluster_mentions(
     stats: ClusterStats | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[list[Mention]]:
-    """Group mentions into events; each group sorted, groups in order of their first mention."""
-    aliases = aliases or AliasIndex()
+    """Group mentions into events; each group sorted, groups in order of their first mention.
+
+    Everything is in memory here; :func:`extract.events.pipeline.stream_events` runs the same
+    sweep over an on-disk store.
+    """
     config = config or ClusterConfig()
-    stats = stats if stats is not None else ClusterStats()
     ordered = sorted(mentions, key=lambda m: (m.document_id, m.index))
-    features = [_features(m, aliases) for m in ordered]
-    n = len(ordered)
-    stats.mentions = n
-
-    by_week: dict[tuple[str, ...], list[int]] = {}
-    for i, f in enumerate(features):
-        for week in _weeks(f, config):
-            by_week.setdefault((week,), []).append(i)
-    blocks: dict[tuple[str, ...], list[int]] = {}
-    for key in sorted(by_week):
-        blocks.update(_split(key, by_week[key], features, 0, config.max_block))
-    block_of: list[list[tuple[str, ...]]] = [[] for _ in range(n)]
-    for key in sorted(blocks):
-        for i in blocks[key]:
-            block_of[i].append(key)
-    stats.blocks = len(blocks)
-    stats.largest_block = max((len(v) for v in blocks.values()), default=0)
-
-    candidates: list[tuple[float, int, int]] = []
-    done = 0
-    for key in sorted(blocks):
-        members = blocks[key]
-        for x, i in enumerate(members):
-            fi = features[i]
-            for j in members[x + 1 :]:
-                # A pair sharing several blocks is compared in the first of them only.
-                if len(block_of[i]) > 1 and len(block_of[j]) > 1 and min(set(block_of[i]) & set(block_of[j])) != key:
-                    continue
-                stats.pairs_compared += 1
-                fj = features[j]
-                if not can_link(fi, fj):
-                    continue
-                score = pair_score(fi, fj, config.weights)
-                if score >= config.threshold:
-                    candidates.append((score, i, j))
-        done += 1
-        if progress is not None:
-            progress(done, len(blocks))
-
-    uf = _UnionFind(n, [f.doc for f in features])
-    candidates.sort(key=lambda c: (-c[0], c[1], c[2]))
-    for _, i, j in candidates:
-        ri, rj = uf.find(i), uf.find(j)
-        if ri == rj or not uf.docs[ri].isdisjoint(uf.docs[rj]):
-            continue
-        if not all(can_link(features[a], features[b]) for a in uf.members[ri] for b in uf.members[rj]):
-            continue
-        root, child = (ri, rj) if ri < rj else (rj, ri)
-        uf.parent[child] = root
-        uf.members[root].extend(uf.members.pop(child))
-        uf.docs[root] |= uf.docs.pop(child)
-        stats.pairs_linked += 1
-    groups = [sorted(members) for members in uf.members.values()]
-    groups.sort(key=lambda g: g[0])
-    stats.events = len(groups)
-    return [[ordered[i] for i in group] for group in groups]
+    entries = sorted(((sweep_key(m, config), seq, m) for seq, m in enumerate(ordered)), key=lambda e: e[:2])
+    groups: list[tuple[int, list[Mention]]] = []
+    sweep(entries, lambda first, group: groups.append((first, group)), aliases, config, stats, progress, len(ordered))
+    return [group for _, group in sorted(groups, key=lambda g: g[0])]
 
 
 def mentions_from_results(
     results: Iterable[DocumentResult],
-    gazetteer: Gazetteer,
+    gazetteer: PlaceResolver,
     published: Mapping[str, Published] | None = None,
 ) -> Iterator[Mention]:
     """The mentions of a run's records (failed documents have none)."""
@@ -374,7 +567,7 @@ def mentions_from_results(
 
 
 def mentions_from_gold(
-    gold: GoldSet, gazetteer: Gazetteer, published: Mapping[str, Published] | None = None
+    gold: GoldSet, gazetteer: PlaceResolver, published: Mapping[str, Published] | None = None
 ) -> list[Mention]:
     """The gold incidents as mentions, each carrying its cross-document key."""
     published = published or {}

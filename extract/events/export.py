@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_origin
+
+from pydantic import BaseModel
 
 from extract.core.errors import ConfigError
 from extract.core.schema import AttributionStatus, CasualtyKind, DatePrecision, IncidentType, WeaponCategory
+from extract.events.actors import ActorTable, interaction
 from extract.events.records import CasualtyEstimate, Claim, Event
 
 ACLED_COLUMNS: tuple[str, ...] = (
@@ -109,8 +113,12 @@ def _time_precision(event: Event) -> int | None:
     return ACLED_TIME_PRECISION.get(date.precision)
 
 
-def acled_row(event: Event, timestamp: int | None = None, operators: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """One event as an ACLED row (see the README for each column's rule)."""
+def acled_row(event: Event, timestamp: int | None = None, table: ActorTable | None = None) -> dict[str, Any]:
+    """One event as an ACLED row (see the README for each column's rule).
+
+    ``inter1``, ``inter2`` and ``interaction`` are filled only from ``table`` (an actor table
+    and the gazetteer's countries, :mod:`extract.events.actors`); without it they stay empty.
+    """
     disorder, event_type, sub_event = ACLED_TYPES[event.type]
     if event.type is IncidentType.AIRCRAFT_DOWNING and any(c.category in _DIRECT_FIRE for c in event.weapons):
         event_type, sub_event = "Battles", "Armed clash"
@@ -122,6 +130,9 @@ def acled_row(event: Event, timestamp: int | None = None, operators: Mapping[str
     tags = [f"conflicting reports: {', '.join(event.conflicts)}"] if event.conflicts else []
     if place is not None and place.flags:
         tags.append("place " + ", ".join(f.value for f in place.flags) + f": {place.written}")
+    country = place.country_code if place else None
+    inter1 = table.type_of(actors[0].value if actors else None, country) if table else None
+    inter2 = table.type_of(operator, country) if table else None
     civilian = _all_civilian(killed) or _all_civilian(
         next((c for c in event.casualties if c.kind is CasualtyKind.INJURED), None)
     )
@@ -135,11 +146,11 @@ def acled_row(event: Event, timestamp: int | None = None, operators: Mapping[str
         "sub_event_type": sub_event,
         "actor1": actors[0].value if actors else "",
         "assoc_actor_1": "; ".join(c.value for c in actors[1:]),
-        "inter1": "",
+        "inter1": _empty(inter1.value if inter1 else None),
         "actor2": operator or "",
         "assoc_actor_2": "",
-        "inter2": "",
-        "interaction": "",
+        "inter2": _empty(inter2.value if inter2 else None),
+        "interaction": interaction(inter1, inter2, bool(operator)) if table else "",
         "civilian_targeting": "Civilian targeting" if civilian else "",
         "iso": _empty(place.iso_numeric if place else None),
         "region": "",
@@ -230,51 +241,126 @@ def _write_csv(rows: Iterable[Mapping[str, Any]], columns: Sequence[str], path: 
     return n
 
 
-def event_rows(events: Iterable[Event]) -> list[dict[str, Any]]:
-    """Events as JSON-ready dicts with nested claims kept (for Parquet and datasets)."""
-    rows = []
+def _is_text_column(annotation: Any) -> bool:
+    """Whether an Event field is written as JSON text: it holds models (claims, places, dates...)."""
+    return _holds_model(annotation)
+
+
+def _holds_model(annotation: Any) -> bool:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return True
+    return any(_holds_model(arg) for arg in get_args(annotation))
+
+
+#: Event fields kept as JSON text in tables, so that every row has one schema whatever its claims hold.
+TEXT_COLUMNS: tuple[str, ...] = tuple(n for n, f in Event.model_fields.items() if _is_text_column(f.annotation))
+
+
+def event_rows(events: Iterable[Event]) -> Iterator[dict[str, Any]]:
+    """Events as flat dicts (nested values as JSON text), for Parquet and datasets."""
     for event in events:
         row = event.model_dump(mode="json")
-        # Columns whose item types vary are kept as JSON text so that every row has one schema.
-        for name in ("types", "perpetrators", "weapons", "aircraft", "sources", "casualties", "mentions"):
-            row[name] = json.dumps(row[name], ensure_ascii=False)
-        row["date"] = json.dumps(row["date"], ensure_ascii=False) if row["date"] is not None else None
-        row["location"] = json.dumps(row["location"], ensure_ascii=False) if row["location"] is not None else None
-        rows.append(row)
-    return rows
+        for name in TEXT_COLUMNS:
+            if row[name] is not None:
+                row[name] = json.dumps(row[name], ensure_ascii=False)
+        yield row
+
+
+def arrow_schema() -> Any:
+    """The Arrow schema of :func:`event_rows`, derived from the Event model (fixed, so batches agree)."""
+    import pyarrow as pa
+
+    columns = []
+    for name, info in Event.model_fields.items():
+        args = set(get_args(info.annotation)) - {type(None)} or {info.annotation}
+        if get_origin(info.annotation) is list and name not in TEXT_COLUMNS:
+            kind = pa.list_(pa.string())
+        elif name in TEXT_COLUMNS or str in args or any(isinstance(a, type) and issubclass(a, StrEnum) for a in args):
+            kind = pa.string()
+        elif int in args:
+            kind = pa.int64()
+        else:  # a new field of another kind must say how it is stored
+            raise TypeError(f"Event.{name}: no Arrow type for {info.annotation}")
+        columns.append(pa.field(name, kind))
+    return pa.schema(columns)
+
+
+def _batches(events: Iterable[Event], size: int = 2048) -> Iterator[list[dict[str, Any]]]:
+    batch: list[dict[str, Any]] = []
+    for row in event_rows(events):
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 FORMATS = ("jsonl", "acled", "ucdp", "parquet", "hf")
 
 
-def export_events(events: Sequence[Event], path: str | Path, fmt: str = "jsonl", timestamp: int | None = None) -> int:
-    """Write events in one of :data:`FORMATS`; returns the number of rows written."""
+def export_events(
+    events: Iterable[Event],
+    path: str | Path,
+    fmt: str = "jsonl",
+    timestamp: int | None = None,
+    actors: ActorTable | None = None,
+) -> int:
+    """Write events in one of :data:`FORMATS`, as they come; returns the number of rows written.
+
+    Every format streams: rows are written as events arrive (Parquet and the dataset in
+    batches), so a corpus of any size is exported in bounded memory.
+    """
     out = Path(path)
     if fmt == "jsonl":
+        n = 0
         with out.open("w", encoding="utf-8") as fh:
             for event in events:
                 fh.write(event.to_json() + "\n")
-        return len(events)
+                n += 1
+        return n
     if fmt == "acled":
-        return _write_csv((acled_row(e, timestamp) for e in events), ACLED_COLUMNS, out)
+        return _write_csv((acled_row(e, timestamp, actors) for e in events), ACLED_COLUMNS, out)
     if fmt == "ucdp":
         return _write_csv((ucdp_row(e) for e in events), UCDP_COLUMNS, out)
     if fmt == "parquet":
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        pq.write_table(pa.Table.from_pylist(event_rows(events)), out)
-        return len(events)
+        schema = arrow_schema()
+        n = 0
+        with pq.ParquetWriter(out, schema) as writer:
+            for batch in _batches(events):
+                writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+                n += len(batch)
+        return n
     if fmt == "hf":
-        from datasets import Dataset
-        from datasets.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+        return _write_dataset(events, out)
+    raise ConfigError(f"unknown events format {fmt!r}", hint="use one of " + ", ".join(FORMATS))
 
+
+def _write_dataset(events: Iterable[Event], out: Path) -> int:
+    """A Hugging Face dataset folder, built from an Arrow file written in batches and memory-mapped."""
+    import tempfile
+
+    import pyarrow as pa
+    from datasets import Dataset
+    from datasets.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+
+    schema = arrow_schema()
+    n = 0
+    with tempfile.TemporaryDirectory(prefix="extract-events-hf-") as folder:
+        arrow = Path(folder) / "events.arrow"
+        with pa.OSFile(str(arrow), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
+            for batch in _batches(events):
+                writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+                n += len(batch)
         was_disabled = are_progress_bars_disabled()
         disable_progress_bars()  # the command line draws its own; restored below
         try:
-            Dataset.from_list(event_rows(events)).save_to_disk(str(out))
+            with pa.memory_map(str(arrow)) as source:
+                Dataset(pa.ipc.open_stream(source).read_all()).save_to_disk(str(out))
         finally:
             if not was_disabled:
                 enable_progress_bars()
-        return len(events)
-    raise ConfigError(f"unknown events format {fmt!r}", hint="use one of " + ", ".join(FORMATS))
+    return n

@@ -34,7 +34,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from extract.core.errors import ConfigError
 from extract.core.schema import Location
@@ -59,6 +59,12 @@ def _tiered_keys(name: str) -> list[str]:
     keys = name_keys(bare_name(name))
     order = sorted(keys, key=lambda k: {"~": 1, "#": 2}.get(k[:1], 0))
     return order
+
+
+class PlaceResolver(Protocol):
+    """What geocodes a record's location (:class:`~extract.events.geocode.Gazetteer` is one)."""
+
+    def resolve(self, location: Location | None) -> Place | None: ...
 
 
 @dataclass(frozen=True)

@@ -6,26 +6,29 @@ hook ``extract eval`` calls to add an ``events`` section to its summary and repo
 
 from __future__ import annotations
 
+import sqlite3
+import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from extract.core.errors import InputError
 from extract.core.records import DocumentResult
-from extract.events.claims import Mention
+from extract.events.claims import Mention, build_event
 from extract.events.cluster import (
     ClusterConfig,
     ClusterStats,
-    build_events,
     cluster_mentions,
     mentions_from_gold,
     mentions_from_results,
+    sweep,
+    sweep_key,
 )
 from extract.events.dates import Published, load_publication_dates
-from extract.events.geocode import Gazetteer, default_gazetteer
+from extract.events.geocode import Gazetteer, PlaceResolver, default_gazetteer
 from extract.events.records import Event
 from extract.scoring.comparators import NameMatcher
 from extract.scoring.coref import CorefScores, coref_scores, singletons
@@ -62,31 +65,139 @@ def read_run(path: str | Path) -> Iterator[DocumentResult]:
                 ) from None
 
 
+#: Mentions go to disk as JSON through pydantic's serialiser (several times faster than pickling the models).
+_MENTION = TypeAdapter(Mention)
+
+
+class _Store:
+    """A temporary SQLite file holding the mentions of a corpus, then its events, off the heap.
+
+    Mentions go in as they are read; the sweep reads them back by (first block week, rank by
+    document id and incident index); events go in as components finish and come out in the
+    order of their first mention. SQLite sorts on disk, so memory stays that of the sweep.
+    """
+
+    def __init__(self, folder: Path):
+        self.db = sqlite3.connect(folder / "events.sqlite3", isolation_level=None)
+        self.db.executescript(
+            """
+            PRAGMA journal_mode = OFF;
+            PRAGMA synchronous = OFF;
+            PRAGMA temp_store = FILE;
+            CREATE TABLE documents (id TEXT PRIMARY KEY);
+            CREATE TABLE mentions (doc TEXT, idx INTEGER, week INTEGER, part TEXT, body BLOB);
+            CREATE TABLE events (first INTEGER, body BLOB);
+            """
+        )
+        self.db.execute("BEGIN")
+
+    def first_time(self, document_id: str) -> bool:
+        """Whether a document id is new (a second copy of it is skipped)."""
+        return self.db.execute("INSERT OR IGNORE INTO documents VALUES (?)", (document_id,)).rowcount == 1
+
+    def add_mention(self, mention: Mention, key: tuple[int, str]) -> None:
+        self.db.execute(
+            "INSERT INTO mentions VALUES (?, ?, ?, ?, ?)",
+            (mention.document_id, mention.index, key[0], key[1], _MENTION.dump_json(mention)),
+        )
+
+    def ordered(self) -> tuple[int, Iterator[tuple[tuple[int, str], int, Mention]]]:
+        """How many mentions, and (sweep key, rank, mention) in sweep order."""
+        self.db.execute("COMMIT")
+        self.db.executescript(
+            """
+            CREATE TABLE ranked AS
+              SELECT ROW_NUMBER() OVER (ORDER BY doc, idx) - 1 AS seq, week, part, body FROM mentions;
+            DROP TABLE mentions;
+            CREATE INDEX ranked_order ON ranked (week, part, seq);
+            """
+        )
+        total = self.db.execute("SELECT COUNT(*) FROM ranked").fetchone()[0]
+        self.db.execute("BEGIN")  # the events, in one transaction
+        rows = self.db.execute("SELECT week, part, seq, body FROM ranked ORDER BY week, part, seq")
+        return total, (((week, part), seq, _MENTION.validate_json(body)) for week, part, seq, body in rows)
+
+    def add_event(self, first: int, event: Event) -> None:
+        self.db.execute("INSERT INTO events VALUES (?, ?)", (first, event.to_json()))
+
+    def events(self) -> Iterator[Event]:
+        for (body,) in self.db.execute("SELECT body FROM events ORDER BY first"):
+            yield Event.model_validate_json(body)
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def stream_events(
+    paths: Sequence[str | Path],
+    *,
+    published: Mapping[str, Published] | None = None,
+    aliases: AliasIndex | None = None,
+    gazetteer: PlaceResolver | None = None,
+    config: ClusterConfig | None = None,
+    stats: ClusterStats | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    workdir: str | Path | None = None,
+) -> Iterator[Event]:
+    """Cluster the incidents of run files into events, in bounded memory; yields them in order.
+
+    The same events, ids and order as :func:`events_from_runs`. The mentions are spilled to a
+    temporary SQLite file (in ``workdir``, default the system's temporary folder) as they are
+    read, then clustered one block week at a time (:func:`extract.events.cluster.sweep`): what
+    is held in memory is the mentions whose block weeks are still open, not the corpus. The
+    file is removed when the iterator is exhausted or closed.
+
+    A document id seen in two run files is read once (the first file wins), so a run and its
+    resumed copy can be given together.
+    """
+    aliases = aliases or AliasIndex()
+    config = config or ClusterConfig()
+    gazetteer = gazetteer or default_gazetteer(aliases)
+    with tempfile.TemporaryDirectory(prefix="extract-events-", dir=workdir) as folder:
+        store = _Store(Path(folder))
+        try:
+            for path in paths:
+                for result in read_run(path):
+                    if not store.first_time(result.id):
+                        continue
+                    for mention in mentions_from_results([result], gazetteer, published):
+                        store.add_mention(mention, sweep_key(mention, config))
+            total, ordered = store.ordered()
+
+            def emit(first: int, group: list[Mention]) -> None:
+                store.add_event(first, build_event(group, aliases))
+
+            sweep(ordered, emit, aliases, config, stats, progress, total)
+            yield from store.events()
+        finally:
+            store.close()
+
+
 def events_from_runs(
     paths: Sequence[str | Path],
     *,
     published: Mapping[str, Published] | None = None,
     aliases: AliasIndex | None = None,
-    gazetteer: Gazetteer | None = None,
+    gazetteer: PlaceResolver | None = None,
     config: ClusterConfig | None = None,
     stats: ClusterStats | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[Event]:
     """Cluster the incidents of one or more run files into events (deterministic order and ids).
 
-    A document id seen in two run files is read once (the first file wins), so a run and
-    its resumed copy can be given together.
+    A list of what :func:`stream_events` yields; use that to write a large corpus.
     """
-    gazetteer = gazetteer or default_gazetteer(aliases)
-    mentions: list[Mention] = []
-    seen: set[str] = set()
-    for path in paths:
-        for result in read_run(path):
-            if result.id in seen:
-                continue
-            seen.add(result.id)
-            mentions.extend(mentions_from_results([result], gazetteer, published))
-    return build_events(mentions, aliases, config, stats, progress)
+    return list(
+        stream_events(
+            paths,
+            published=published,
+            aliases=aliases,
+            gazetteer=gazetteer,
+            config=config,
+            stats=stats,
+            progress=progress,
+        )
+    )
 
 
 @dataclass

@@ -44,7 +44,7 @@ TEXT_SUFFIXES = text.TEXT_SUFFIXES
 #: Keys under which a ``.json`` object may hold its list of records (the first in the file that holds one).
 JSON_LIST_KEYS = json_file.JSON_LIST_KEYS
 
-__all__ = ["JSON_LIST_KEYS", "TEXT_SUFFIXES", "BadDocument", "Corpus", "CorpusItem", "open_corpus"]
+__all__ = ["JSON_LIST_KEYS", "TEXT_SUFFIXES", "BadDocument", "Corpus", "CorpusItem", "open_corpus", "reads_path"]
 
 #: Opens a path of one format: ``(path, display name, fields, split) -> Source``.
 Opener = Callable[[Path, str, Fields, str], Source]
@@ -111,7 +111,15 @@ class Corpus:
                 origin = item.origin or self.name
                 earlier = first_seen.get(item.id)
                 if earlier is not None:
-                    yield BadDocument(item.id, origin, f"duplicate id {item.id!r} (first seen at {earlier})")
+                    # Its own id (the repeated one with where it was found), so that its failure record
+                    # never replaces the record of the first document with that id.
+                    yield BadDocument(
+                        f"{item.id}@{origin}",
+                        origin,
+                        f"duplicate id {item.id!r}: first seen at {earlier}; not extracted "
+                        "(give every document its own id)",
+                        kind="duplicate_id",
+                    )
                 else:
                     first_seen[item.id] = origin
                     yield item
@@ -186,3 +194,26 @@ def _open_path(path: Path, display: str, fields: Fields, split: str) -> Source:
         known = f"a folder of .txt/.md files, {', '.join(SUFFIX_OPENERS)} or a save_to_disk dataset folder"
         raise InputError(f"{display}: unknown corpus format {suffix or '(no suffix)'!r}; use {known}")
     return open_file(path, display, fields, split)
+
+
+def reads_path(source: Any, path: str | os.PathLike[str]) -> bool:
+    """Whether reading ``source`` as a corpus would read ``path``: the same file (after resolving
+    links), a file that a folder corpus picks up, or anything inside a saved dataset's folder.
+
+    An output for which this holds would be read as input (or empty the corpus it is written over).
+    """
+    if not isinstance(source, (str, os.PathLike)):
+        return False
+    src, target = Path(source), Path(path)
+    if src.is_file():
+        try:
+            return target.exists() and os.path.samefile(src, target)
+        except OSError:
+            return False
+    if not src.is_dir():
+        return False
+    try:
+        relative = target.resolve().relative_to(src.resolve())
+    except ValueError:
+        return False
+    return hf_datasets.is_saved_dataset(src) or text.folder_reads(relative)

@@ -14,6 +14,9 @@ later record wins.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import os
 import threading
 from collections.abc import Iterator
@@ -23,7 +26,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from extract.core.errors import ConfigError, InputError
+from extract.core.errors import ConfigError, InputError, OutputError
 from extract.core.records import DocumentResult, EvidenceSpan, Status
 from extract.core.runfile import iter_records, iter_results, parse_record, read_results
 from extract.core.schema import Incident
@@ -56,18 +59,36 @@ class RunWriter:
             raise ConfigError(f"{self.path}: cannot open the run file ({why}); choose another output path") from None
 
     def write(self, result: DocumentResult) -> None:
-        """Append one record as one line."""
+        """Append one record as one line.
+
+        A write that fails (a full disk, a file size limit, an I/O error) raises
+        :class:`OutputError` after cutting off the part of the line it wrote, so the
+        file keeps whole lines only and a later run resumes from them.
+        """
         data = (result.to_json() + "\n").encode("utf-8")
         with self._lock:
             if self._fd is None:
                 raise ValueError(f"{self.path}: the run writer is closed")
             view = memoryview(data)
-            # One write normally takes it all; a short write (disk nearly full, a signal)
-            # is finished here rather than leaving half a line for the next record to join.
-            while view:
-                view = view[os.write(self._fd, view) :]
-            if self.fsync:
-                os.fsync(self._fd)
+            try:
+                # One write normally takes it all; a short write (disk nearly full, a signal)
+                # is finished here rather than leaving half a line for the next record to join.
+                while view:
+                    view = view[os.write(self._fd, view) :]
+                if self.fsync:
+                    os.fsync(self._fd)
+            except OSError as exc:
+                # Cut off the part of this line that was written (it is at the end: O_APPEND, and the run
+                # lock keeps other writers out). Found here rather than by a stat before every write.
+                with contextlib.suppress(OSError):
+                    partial = len(data) - len(view)
+                    if partial:
+                        os.ftruncate(self._fd, os.fstat(self._fd).st_size - partial)
+                raise OutputError(
+                    f"{self.path}: cannot write the run file ({exc.strerror or exc}) after {self.written} record(s); "
+                    "the records written are kept",
+                    hint="free some space or choose another --out, then run the same command again to resume",
+                ) from None
             self.written += 1
 
     def close(self) -> None:
@@ -85,13 +106,90 @@ class RunWriter:
         self.close()
 
 
+class RunLock:
+    """An exclusive lock on a run file, held for as long as a run writes it.
+
+    The lock is ``flock`` on a hidden file beside the output (``.NAME.lock``), not on the
+    output itself, because a run with ``--overwrite`` deletes the output before writing
+    it again. The kernel drops the lock when the process ends, however it ends (SIGKILL
+    included), so a stale lock file is harmless. The holder writes its process id into
+    it, so that a second run can say which process holds the file.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = Path(path)
+        self.lock_path = self.path.with_name(f".{self.path.name}.lock")
+        self._fd: int | None = None
+
+    def acquire(self) -> RunLock:
+        try:
+            self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        except OSError as exc:
+            why = exc.strerror or exc
+            raise ConfigError(
+                f"{self.path}: cannot create its lock file {self.lock_path} ({why}); choose another --out"
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip()
+            os.close(fd)
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EACCES, errno.EAGAIN):
+                raise ConfigError(f"{self.path}: cannot lock the run file ({exc.strerror or exc})") from None
+            who = f"process {holder}" if holder.isdigit() else "another process"
+            raise ConfigError(
+                f"{self.path}: another run ({who}) is writing this file",
+                hint="wait for it to end, or choose another --out",
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = None
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.release()
+
+
+def prepare_output(path: str | os.PathLike[str], option: str = "--out") -> Path:
+    """Create the folder of an output file; a one-line :class:`ConfigError` when that cannot be done."""
+    target = Path(path)
+    if target.is_dir():
+        raise ConfigError(f"{target}: {option} is a folder; give the path of a file")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in target.parents if p.exists() and not p.is_dir()), target.parent)
+        raise ConfigError(
+            f"{target}: cannot write {option} there: {blocker} is a file, not a folder", hint="choose another path"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{target}: cannot create the folder of {option} ({exc.strerror or exc})") from None
+    if not os.access(target.parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"{target}: cannot write {option} there (no permission on {target.parent})")
+    return target
+
+
 def repair_run(path: str | os.PathLike[str]) -> int:
     """Cut off an interrupted last line of a run file; return how many bytes were removed.
 
-    A last line that is unterminated or does not parse is what a kill mid-write
-    leaves; it is removed so that appending starts on a fresh line. A last line that
-    parses but lacks its newline is complete, and only gets the newline. Nothing
-    else in the file is touched.
+    An unterminated last line that does not parse is what a kill mid-write leaves; it
+    is removed so that appending starts on a fresh line. A last line that parses but
+    lacks its newline is complete, and only gets the newline. A complete (terminated)
+    last line that is not a record was not left by a kill: it is an
+    :class:`InputError` naming the line, and nothing is touched.
     """
     path = Path(path)
     if not path.is_file():
@@ -110,6 +208,13 @@ def repair_run(path: str | os.PathLike[str]) -> int:
             return 0
         if not line.strip() and terminated:
             return 0  # a blank last line is harmless
+        if terminated:
+            fh.seek(0)
+            lineno = 1 + sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b"")) - 1
+            raise InputError(
+                f"{path}:{lineno}: not a result record (only a cut-off last line is repaired); "
+                "remove or fix that line, or start a new run file"
+            )
         fh.truncate(start)
         return size - start
 
@@ -249,6 +354,8 @@ def export_parquet(
                 writer.write_batch(pa.RecordBatch.from_pylist(batch, schema=schema))
                 rows += len(batch)
         os.replace(tmp, target)
+    except OSError as exc:  # pyarrow's I/O errors are OSErrors too
+        raise OutputError(f"{target}: cannot write the Parquet file ({exc.strerror or exc})") from None
     finally:
         tmp.unlink(missing_ok=True)
     return rows

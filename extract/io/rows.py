@@ -34,6 +34,8 @@ class BadDocument:
     id: str
     origin: str
     reason: str
+    #: The failure reason its record gets: ``bad_input``, or ``duplicate_id`` for a repeated id.
+    kind: str = "bad_input"
 
 
 CorpusItem = Document | BadDocument

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from extract.core.fields import evidenced_values
+from extract.core.fields import evidenced_objects
 from extract.core.grounding import Grounder
 from extract.core.records import Alignment, DocumentResult, EvidenceSpan
+from extract.core.support import check_values
 from extract.scoring.metrics import GroundingCounts
 
 #: What a disagreement shows when one side has no span for a path.
@@ -41,19 +42,23 @@ class Regrounded:
 
 
 def count_alignments(spans: list[EvidenceSpan]) -> GroundingCounts:
-    """Exact, fuzzy and not-found spans of a list."""
+    """Exact, fuzzy and not-found spans of a list, and how many found ones state all their checked values."""
     exact = sum(s.alignment is Alignment.EXACT for s in spans)
     fuzzy = sum(s.alignment is Alignment.FUZZY for s in spans)
-    return GroundingCounts(exact, fuzzy, len(spans) - exact - fuzzy)
+    unsupported = sum(s.alignment is not Alignment.NOT_FOUND and not s.supported for s in spans)
+    values = sum(len(s.checks) for s in spans)
+    stated = sum(c.supported for s in spans for c in s.checks)
+    return GroundingCounts(exact, fuzzy, len(spans) - exact - fuzzy, unsupported, values, stated)
 
 
 def reground(result: DocumentResult, text: str) -> Regrounded:
-    """Locate every quote of a document's predicted incidents in its article, whatever ``evidence`` says."""
+    """Locate every quote of a document's predicted incidents in its article, whatever ``evidence`` says,
+    and check again that each quote states the values it is cited for."""
     grounder = Grounder(text)
     measured = [
-        grounder.locate(quote, path)
+        grounder.locate(part.quote, path).model_copy(update={"checks": check_values(part, part.quote, text)})  # type: ignore[attr-defined]
         for k, incident in enumerate(result.incidents)
-        for path, quote in evidenced_values(incident, f"incidents[{k}]")
+        for path, part in evidenced_objects(incident, f"incidents[{k}]")
     ]
     claimed = {span.path: span for span in result.evidence}
     disagreements = []

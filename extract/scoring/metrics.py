@@ -130,20 +130,45 @@ class DetectionCounts:
 
 @dataclass(frozen=True)
 class GroundingCounts:
-    """How the predicted evidence spans were aligned to the article."""
+    """How the predicted evidence spans were aligned to the article, and whether they state their values."""
 
     exact: int = 0
     fuzzy: int = 0
     not_found: int = 0
+    #: Spans found in the article whose quote does not state one of the values it is cited for.
+    unsupported: int = 0
+    #: Names, places, numbers and dates checked against their quote, and how many it states.
+    values: int = 0
+    values_supported: int = 0
 
     @property
     def total(self) -> int:
         return self.exact + self.fuzzy + self.not_found
 
     @property
+    def grounded(self) -> int:
+        """Spans found in the article that state every value they are cited for."""
+        return self.exact + self.fuzzy - self.unsupported
+
+    @property
     def rate(self) -> float | None:
-        """Share of spans found exactly or fuzzily; None when there are no spans."""
-        return ratio(self.exact + self.fuzzy, self.total)
+        """Share of spans found and stating their values (an unsupported value is ungrounded); None without spans."""
+        return ratio(self.grounded, self.total)
+
+    @property
+    def supported_share(self) -> float | None:
+        """Share of checked values that their quote states; None when no value was checked."""
+        return ratio(self.values_supported, self.values)
+
+    def __add__(self, other: GroundingCounts) -> GroundingCounts:
+        return GroundingCounts(
+            self.exact + other.exact,
+            self.fuzzy + other.fuzzy,
+            self.not_found + other.not_found,
+            self.unsupported + other.unsupported,
+            self.values + other.values,
+            self.values_supported + other.values_supported,
+        )
 
     def as_dict(self) -> dict[str, float | int | None]:
         return {
@@ -151,7 +176,11 @@ class GroundingCounts:
             "exact": self.exact,
             "fuzzy": self.fuzzy,
             "not_found": self.not_found,
+            "unsupported": self.unsupported,
             "total": self.total,
+            "supported_share": self.supported_share,
+            "values": self.values,
+            "values_supported": self.values_supported,
         }
 
 

@@ -70,7 +70,9 @@ def summarize(report: EvalReport, baseline: Mapping[str, Any] | None = None) -> 
         },
         "grounding_rate": _round(report.grounding.rate),
         "grounding": _rounded(report.grounding.as_dict()),
-        "ungrounded": report.grounding.not_found,
+        # not found in the article, or found without stating a value it is cited for
+        "ungrounded": report.grounding.total - report.grounding.grounded,
+        "supported_share": _round(report.grounding.supported_share),
         "grounding_claimed": _rounded(report.grounding_claimed.as_dict()),
         "grounding_disagreements": len(report.grounding_disagreements),
         "grounding_disagreement_list": [
@@ -240,6 +242,7 @@ def _metric_rows(report: EvalReport, delta: Mapping[str, float] | None) -> list[
     row("GTT role-filler", gtt.precision, gtt.recall, gtt.f1, "", "research.gtt.f1")
     row("CEAF-REE", ree.precision, ree.recall, ree.f1, "", "research.ceaf_ree.f1")
     row("grounding rate", None, None, report.grounding.rate, _ci(report.ci.get("grounding_rate")), "grounding_rate")
+    row("values supported by evidence", None, None, report.grounding.supported_share, "", "supported_share")
     row("primary slot accuracy", None, None, report.primary_accuracy, "", "primary_accuracy")
     return rows
 
@@ -339,7 +342,10 @@ def markdown(report: EvalReport, baseline: Mapping[str, Any] | None = None) -> s
         f"{report.grounding.fuzzy} fuzzy, {report.grounding.not_found} not found (ungrounded) of "
         f"{report.grounding.total}. The run file claimed {report.grounding_claimed.exact} exact, "
         f"{report.grounding_claimed.fuzzy} fuzzy, {report.grounding_claimed.not_found} not found; "
-        f"{len(report.grounding_disagreements)} quote(s) differ.",
+        f"{len(report.grounding_disagreements)} quote(s) differ. "
+        f"{report.grounding.unsupported} found quote(s) do not state a value they are cited for (counted as "
+        f"ungrounded); {report.grounding.values_supported} of {report.grounding.values} checked names, places, "
+        "numbers and dates are stated in their quote.",
         "",
         *_warning_lines(report),
         "## Fields",
@@ -445,13 +451,15 @@ def render_table(report: EvalReport, baseline: Mapping[str, Any] | None = None) 
         row(f"  {name}", c.precision, c.recall, c.f1, "", f"fields.{name}.f1")
     table.add_section()
     row("grounding rate", None, None, report.grounding.rate, _ci(report.ci.get("grounding_rate")), "grounding_rate")
+    row("values supported by evidence", None, None, report.grounding.supported_share, "", "supported_share")
     row("primary slot accuracy", None, None, report.primary_accuracy, "", "primary_accuracy")
     u = report.usage
     missing = f" ({', '.join(report.missing_documents[:5])}{', ...' if len(report.missing_documents) > 5 else ''})"
     table.caption = (
         f"{len(report.documents)} documents, {len(report.missing_documents)} missing"
         f"{missing if report.missing_documents else ''}, "
-        f"{len(report.failed_documents)} failed; {report.grounding.not_found} ungrounded values "
+        f"{len(report.failed_documents)} failed; "
+        f"{report.grounding.total - report.grounding.grounded} ungrounded values "
         f"(re-grounded; {len(report.grounding_disagreements)} differ from the run file); "
         f"{u.total_tokens:,} tokens, {report.seconds:.1f} s"
     )

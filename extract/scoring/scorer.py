@@ -192,8 +192,8 @@ def evaluate(
     fields = {name: [0] * 5 for name in FIELDS}
     subfields = {name: [0] * 5 for name in SUBFIELDS}
     matched = spurious_total = missing_total = strict_total = 0
-    exact = fuzzy = not_found = 0
-    claimed = [0, 0, 0]
+    measured = GroundingCounts()
+    claimed = GroundingCounts()
     disagreements: list[GroundingDisagreement] = []
     unchecked: list[str] = []
     research_docs: list[tuple[tuple[Incident, ...], tuple[Incident, ...]]] = []
@@ -251,10 +251,9 @@ def evaluate(
             else:
                 checked = reground(result, text)
                 grounding = checked.measured
-                claimed = [claimed[0] + checked.claimed.exact, claimed[1] + checked.claimed.fuzzy,
-                           claimed[2] + checked.claimed.not_found]  # fmt: skip
+                claimed = claimed + checked.claimed
                 disagreements.extend(checked.disagreements)
-        exact, fuzzy, not_found = exact + grounding.exact, fuzzy + grounding.fuzzy, not_found + grounding.not_found
+        measured = measured + grounding
         strict = sum(1 for gi, pj, _ in alignment.pairs if _same_type(gold_incidents[gi], pred_incidents[pj]))
         matched += len(pairs)
         strict_total += strict
@@ -264,7 +263,7 @@ def evaluate(
         loose = len(pairs) - strict
         rows.append(
             [strict, len(spurious) + loose, len(missing) + loose, *doc_counts,
-             grounding.exact + grounding.fuzzy, grounding.total]
+             grounding.grounded, grounding.total]
         )  # fmt: skip
         documents.append(
             DocumentScore(
@@ -295,7 +294,7 @@ def evaluate(
     return EvalReport(
         incidents=DetectionCounts(strict_total, spurious_total + loose_total, missing_total + loose_total),
         incidents_lenient=DetectionCounts(matched, spurious_total, missing_total),
-        grounding_claimed=GroundingCounts(*claimed),
+        grounding_claimed=claimed,
         grounding_disagreements=tuple(disagreements),
         grounding_unchecked=tuple(unchecked),
         duplicate_ids=tuple(duplicates),
@@ -305,7 +304,7 @@ def evaluate(
         subfields={name: Counts.from_list(v) for name, v in subfields.items()},
         primary_accuracy=sum(shares) / len(shares) if shares else None,
         primary_incidents=len(shares),
-        grounding=GroundingCounts(exact, fuzzy, not_found),
+        grounding=measured,
         ci=bootstrap_ci(per_document, bootstrap, seed),
         resamples=bootstrap,
         seed=seed,

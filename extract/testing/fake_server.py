@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import signal
 import sys
@@ -314,6 +315,8 @@ class FakeOpenAIServer:
             return None
         if fault is not None and kind == "rate_limit":
             extra = {"Retry-After": seconds_header(fault.retry_after)} if fault.retry_after is not None else {}
+            if isinstance(fault.payload, str):
+                extra = {"Retry-After": fault.payload}  # sent as it is, however malformed
             return _error(429, "Rate limit reached for requests.", "rate_limit_exceeded", extra)
         if fault is not None and kind == "server_error":
             return _error(fault.status, "The server had an error while processing your request.", "server_error")
@@ -429,6 +432,9 @@ def main(argv: list[str] | None = None) -> int:
 
     async def run() -> None:
         server = await serve(app, args.port)
+        # This process only serves: what is alive now lives until it exits, so the collector's
+        # passes need not traverse it (they would delay answers, and so every client's figures).
+        gc.freeze()
         print(app.base_url, flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

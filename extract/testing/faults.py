@@ -35,6 +35,11 @@ class Fault:
         return cls("rate_limit", retry_after=retry_after, status=429)
 
     @classmethod
+    def rate_limit_header(cls, value: str) -> Fault:
+        """HTTP 429 with ``Retry-After: value`` sent as it is (``"soon"``, a date, ``"-1"``...)."""
+        return cls("rate_limit", status=429, payload=value)
+
+    @classmethod
     def server_error(cls, status: int = 500) -> Fault:
         return cls("server_error", status=status)
 

@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from extract.testing.corpus import MARKER
-from extract.testing.echo import echo_text
+from extract.testing.echo import asks_for_refs, echo_text
 
 CHAT_PATH = "/v1/chat/completions"
 MODELS_PATH = "/v1/models"
@@ -51,7 +51,9 @@ def _content_text(content: Any) -> str:
 def echo_extraction(body: dict[str, Any]) -> dict[str, Any]:
     """A valid extraction: one incident whose quote is the article's first sentence (no marker)."""
     _, text = article_of(body)
-    return echo_text(MARKER.sub("", text), summary="Placeholder incident from the fake server.")
+    return echo_text(
+        MARKER.sub("", text), summary="Placeholder incident from the fake server.", refs=asks_for_refs(body)
+    )
 
 
 def completion_body(request: dict[str, Any], content: str, model: str) -> dict[str, Any]:

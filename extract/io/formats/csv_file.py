@@ -44,34 +44,52 @@ def open_csv(path: Path, display: str, fields: Fields, split: str) -> Source:
 def _csv_header(path: Path, display: str) -> list[str]:
     try:
         with open(path, encoding="utf-8-sig", newline="") as fh:
-            header = next(csv.reader(fh), None)
+            header = next(csv.reader(fh, strict=True), None)
     except UnicodeDecodeError as exc:
         raise InputError(
             f"{display}: not UTF-8 text (invalid byte 0x{exc.object[exc.start]:02x}); re-save it as UTF-8"
         ) from None
     except csv.Error as exc:
-        raise InputError(f"{display}: cannot read the CSV header ({exc}); fix the file") from None
+        raise InputError(
+            f"{display}: line 1: cannot read the CSV header: a quote is not closed or not followed by a comma "
+            f"({exc}); fix the file"
+        ) from None
     if not header:
         raise InputError(f"{display}: the file is empty; expected a header row naming the columns")
     return header
 
 
 def _csv_rows(path: Path, display: str) -> Iterator[tuple[int, list[str]]]:
-    """(row number, fields) of the data rows, blank lines skipped."""
+    """(row number, fields) of the data rows, blank lines skipped.
+
+    Read in strict mode: the lenient reader takes a quote that is never closed as the
+    start of one field running over every later line (rows merged in silence), and
+    only strict mode says so. The error names the line where the broken row starts.
+    """
     with open(path, encoding="utf-8-sig", newline="") as fh:
-        reader = csv.reader(fh)
+        reader = csv.reader(fh, strict=True)
         n = 0
+        row_start = 1
         try:
             next(reader, None)  # the header
+            row_start = reader.line_num + 1
             for row in reader:
                 if row:
                     n += 1
                     yield n, row
+                row_start = reader.line_num + 1
         except (UnicodeDecodeError, csv.Error) as exc:
             # The reader cannot resynchronise after a bad byte or a broken quote, so the
             # rest of the file is unreadable: a problem of the source, not of one row.
-            what = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc)
-            raise InputError(f"{display}: cannot read past line {reader.line_num} ({what}); fix the file") from None
+            if isinstance(exc, UnicodeDecodeError):
+                raise InputError(
+                    f"{display}: cannot read past line {reader.line_num} (not UTF-8 text); fix the file"
+                ) from None
+            spans = f" (read on to line {reader.line_num})" if reader.line_num > row_start else ""
+            raise InputError(
+                f"{display}: line {row_start}: a quote in this row is not closed or not followed by a comma "
+                f"({exc}){spans}; fix the quoting: a field holding quotes is quoted, its quotes doubled"
+            ) from None
 
 
 @functools.cache

@@ -28,7 +28,7 @@ def open_folder(root: Path, display: str, fields: Fields, split: str) -> Source:
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]  # .git, .ipynb_checkpoints and the like
         base = Path(dirpath).relative_to(root)
         for name in filenames:
-            if not name.startswith(".") and Path(name).suffix.lower() in TEXT_SUFFIXES:
+            if folder_reads(base / name):
                 relative.append((base / name).as_posix())
             else:
                 skipped += 1
@@ -42,6 +42,12 @@ def open_folder(root: Path, display: str, fields: Fields, split: str) -> Source:
             yield text_file_item(root / rel, os.path.join(display, rel), doc_id)
 
     return Source("folder", read, count=len(relative))
+
+
+def folder_reads(relative: Path) -> bool:
+    """Whether :func:`open_folder` reads the file at this path relative to its folder."""
+    hidden = any(part.startswith(".") for part in relative.parts)
+    return not hidden and relative.suffix.lower() in TEXT_SUFFIXES
 
 
 def text_file_item(path: Path, origin: str, doc_id: str) -> CorpusItem:
