@@ -120,3 +120,8 @@ record: install
 
 clean:
 	rm -rf $(VENV) .venv-native runs .pytest_cache .mypy_cache .ruff_cache
+
+# The prompt-injection set (evals/injection/) through the bundled model: hijacked, flagged, both.
+.PHONY: injection
+injection: install
+	$(BIN)/python evals/injection/measure.py --backend local --json runs/injection.local.json

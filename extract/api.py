@@ -23,6 +23,7 @@ from extract.core.errors import CacheWarning, ConfigError, ExtractError, InputEr
 from extract.core.pipeline import ExtractConfig, extract_document
 from extract.core.prompts import load_prompt_for
 from extract.core.records import Document, DocumentResult
+from extract.core.secrets import backend_secrets, redacting_logs
 from extract.engines.ray import RayEngine
 from extract.engines.recipe import default_cache_dir, make_backend
 from extract.runner import Prices, RunSummary, check_run_options, load_price_table, run
@@ -168,10 +169,11 @@ def run_corpus(
         )  # fmt: skip
         if on_start is not None:
             on_start(getattr(corpus, "length", None))
-        summary = run(
-            corpus, config, out, concurrency=concurrency, resume=resume, retry_failed=retry_failed,
-            prices=Prices.from_file(prices, built.model) if prices else None, on_result=on_result,
-        )  # fmt: skip
+        with redacting_logs(backend_secrets(built)):  # instructor logs error bodies, which may echo the key
+            summary = run(
+                corpus, config, out, concurrency=concurrency, resume=resume, retry_failed=retry_failed,
+                prices=Prices.from_file(prices, built.model) if prices else None, on_result=on_result,
+            )  # fmt: skip
         inner = getattr(built, "inner", built)
         summary.bundled = built.name == "local" and getattr(inner, "path", None) is not None and model is None
     else:
@@ -656,6 +658,86 @@ def build_review(
         text_field=text_field,
         page_size=page_size,
     )
+
+
+# -- prompt injection: scan a corpus, measure a backend on the injection set ---------------------------------------
+
+
+def scan_injection(
+    source: Any,
+    *,
+    id_field: str = "id",
+    text_field: str = "text",
+    split: str = "train",
+    limit: int | None = None,
+    on_document: Callable[[], None] | None = None,
+) -> list[tuple[str, list[Any]]]:
+    """Every document of a corpus that holds text addressed to the model, with what was found
+    (:class:`extract.core.injection.Hit`s), in corpus order. No model is called; ``on_document``
+    is called for each document read."""
+    from extract.core.injection import scan
+    from extract.io.corpus import BadDocument, open_corpus
+
+    found: list[tuple[str, list[Any]]] = []
+    for item in open_corpus(source, id_field=id_field, text_field=text_field, split=split, limit=limit):
+        if on_document is not None:
+            on_document()
+        if isinstance(item, BadDocument):
+            continue
+        hits = scan(item.text)
+        if hits:
+            found.append((item.id, hits))
+    return found
+
+
+def measure_injection(
+    cases: str | Path | None = None,
+    *,
+    backend: str | Backend | None = None,
+    model: str | None = None,
+    backend_options: dict[str, Any] | None = None,
+    prompt: str = "incidents",
+    max_retries: int = 2,
+    out: str | Path | None = None,
+    on_result: Callable[[DocumentResult], None] | None = None,
+) -> Any:
+    """Run a backend over the prompt-injection set and count the articles that hijacked it
+    (the attacker's values appear in the output), were flagged, or both
+    (:class:`extract.scoring.injection.InjectionReport`). No response cache: every article is asked.
+    ``out`` also keeps the records as a run file."""
+    from extract.core.pipeline import aextract_document
+    from extract.io.output import RunWriter
+    from extract.scoring.injection import DEFAULT_SET, judge, load_injection_set
+
+    loaded = load_injection_set(cases or DEFAULT_SET)
+    built = (
+        backend
+        if not isinstance(backend, str | None)
+        else make_backend(backend, model, options=backend_options, cache=False)
+    )
+    config = ExtractConfig(backend=built, prompt=load_prompt_for(prompt), max_retries=max_retries)
+
+    async def extract_all() -> dict[str, DocumentResult]:
+        results: dict[str, DocumentResult] = {}
+        try:
+            for case in loaded:
+                result = await aextract_document(Document(id=case.id, text=case.text), config)
+                results[case.id] = result
+                if on_result is not None:
+                    on_result(result)
+        finally:
+            await built.aclose()
+        return results
+
+    from extract.core.aio import run_sync
+
+    results = run_sync(extract_all())
+    if out is not None:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        with RunWriter(out) as writer:
+            for result in results.values():
+                writer.write(result)
+    return judge(loaded, results, backend=built.name, model=built.model)
 
 
 # -- evidence by reference, compact schema -------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from rich.markup import escape
 
 from extract import api
 from extract.core.errors import CacheWarning, ExtractError
+from extract.core.secrets import redact, redacting_logs, url_secrets
 
 EXIT_OK, EXIT_FAILURES, EXIT_ERROR = 0, 1, 2
 
@@ -167,6 +168,14 @@ def _build_parser() -> argparse.ArgumentParser:
     rv.add_argument("--id-field", default="id", help="--articles: the id column")
     rv.add_argument("--text-field", default="text", help="--articles: the text column")
     rv.add_argument("--page-size", type=int, default=100, help="documents per index page (default 100)")
+
+    # --- scan: text addressed to the model ---
+    sc = sub.add_parser("scan", help="list the documents of a corpus that hold text addressed to the model (injection)")
+    sc.add_argument("corpus", help="any corpus extract run reads")
+    sc.add_argument("--id-field", default="id")
+    sc.add_argument("--text-field", default="text")
+    sc.add_argument("--split", default="train", help="split of a saved DatasetDict")
+    sc.add_argument("--limit", type=int, default=None, help="only the first N documents")
     sn = sub.add_parser("sentences", help="an article as numbered sentences with offsets (what --evidence refs shows)")
     sn.add_argument("file", help="a .txt or .md article")
     sn.add_argument("--max-chars", type=int, default=400, help="cut longer sentences into numbered spans (400)")
@@ -425,6 +434,33 @@ def _cmd_review(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_scan(args: argparse.Namespace) -> int:
+    from extract.display import make_console
+
+    console = make_console()
+    counted: list[int] = []
+    found = api.scan_injection(
+        args.corpus,
+        id_field=args.id_field,
+        text_field=args.text_field,
+        split=args.split,
+        limit=args.limit,
+        on_document=lambda: counted.append(1),
+    )
+    for doc_id, hits in found:
+        rules = ", ".join(sorted({hit.rule for hit in hits}))
+        console.print(f"[bold]{escape(doc_id)}[/bold]  {escape(rules)}: {escape(repr(hits[0].excerpt))}")
+    console.print(f"{len(found)} of {len(counted)} document(s) hold text addressed to the model")
+    return EXIT_FAILURES if found else EXIT_OK
+
+
+def _secrets(args: argparse.Namespace) -> list[str]:
+    """What this command must never print: the API key, URL credentials, and a key given where a name goes."""
+    name = getattr(args, "api_key_env", None) or "OPENAI_API_KEY"
+    found = [os.environ.get(name, "") if name.isidentifier() else name]
+    return [s for s in found + url_secrets(getattr(args, "base_url", None)) if s]
+
+
 def _cmd_sentences(args: argparse.Namespace) -> int:
     import json
 
@@ -463,14 +499,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "doctor": _cmd_doctor,
         "events": _cmd_events,
         "review": _cmd_review,
+        "scan": _cmd_scan,
         "sentences": _cmd_sentences,
     }
+    secrets = _secrets(args)
     try:
-        with warnings.catch_warnings():  # restores the warning display when the command ends
+        with redacting_logs(secrets), warnings.catch_warnings():  # restores the warning display when it ends
             warnings.showwarning = _one_line_warnings(warnings.showwarning)
             return handlers[args.command](args)
     except ExtractError as exc:
-        print(f"extract: error: {exc.one_line()}", file=sys.stderr)
+        print(f"extract: error: {redact(exc.one_line(), secrets)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("extract: interrupted; run the same command again to resume", file=sys.stderr)

@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from extract.core.fields import scored_fields
+from extract.core.injection import INJECTION_FLAG
 from extract.core.records import Alignment, DocumentResult, Status
 from extract.core.schema import Incident
 from extract.runner import RunSummary
@@ -91,13 +92,16 @@ def print_summary(console: Console, summary: RunSummary, note: str | None = None
     ]
     if summary.cost is not None:
         rows.append(("estimated cost", f"${summary.cost:.4f}"))
+    if summary.injection_suspected:
+        rows.append(("injection suspected (see flags)", str(summary.injection_suspected)))
     for reason, count in sorted(summary.failures.items()):
         rows.append((f"failed: {reason}", str(count)))
     rows.append(("output", summary.out))
     if summary.parquet:
         rows.append(("parquet", summary.parquet))
     for what, value in rows:
-        table.add_row(what, value)
+        # Ids, model names, paths and failure reasons come from outside: shown as text, never as markup.
+        table.add_row(escape(what), escape(value))
     console.print(table)
     if note:
         console.print(note)
@@ -121,10 +125,11 @@ def print_incidents(console: Console, results: Iterable[DocumentResult]) -> None
         if result.status is Status.FAILED:
             reason = result.failure.reason if result.failure else "?"
             message = result.failure.message if result.failure else ""
-            console.print(f"[bold]{result.id}[/bold]  [red]failed[/red] ({reason}): {escape(message)}")
+            console.print(f"[bold]{escape(result.id)}[/bold]  [red]failed[/red] ({escape(reason)}): {escape(message)}")
             continue
         extra = f", {len(result.rejected)} rejected by validation" if result.rejected else ""
-        console.print(f"[bold]{result.id}[/bold]  {len(result.incidents)} incident(s){extra}")
+        flag = "  [yellow]injection suspected[/yellow]" if INJECTION_FLAG in result.flags else ""
+        console.print(f"[bold]{escape(result.id)}[/bold]  {len(result.incidents)} incident(s){extra}{flag}")
         for k, incident in enumerate(result.incidents):
             where = incident.location.show() if incident.location else "place not given"
             when = incident.date.text if incident.date else "date not given"

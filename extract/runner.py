@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from extract.core.aio import run_sync
 from extract.core.errors import ConfigError, ExtractError, InputError
+from extract.core.injection import INJECTION_FLAG
 from extract.core.pipeline import ExtractConfig, aextract_document, failure_result
 from extract.core.records import DocumentResult, Status, Usage
 from extract.io.corpus import BadDocument, CorpusItem
@@ -133,6 +134,8 @@ class RunSummary:
     bundled: bool = False
     #: Where the Parquet copy went, if one was asked for.
     parquet: str | None = None
+    #: Documents whose record carries the injection_suspected flag (text addressed to the model).
+    injection_suspected: int = 0
 
     def add(self, result: DocumentResult) -> None:
         self.documents += 1
@@ -148,6 +151,7 @@ class RunSummary:
             self.partial += result.status is Status.PARTIAL
         self.incidents += len(result.incidents)
         self.rejected += len(result.rejected)
+        self.injection_suspected += INJECTION_FLAG in result.flags
 
     @property
     def docs_per_second(self) -> float:
@@ -175,6 +179,7 @@ class RunSummary:
             "seconds": round(self.seconds, 3),
             "docs_per_second": round(self.docs_per_second, 3),
             "cost": self.cost,
+            "injection_suspected": self.injection_suspected,
         }
 
 

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from extract.core.backend import Backend, Completion, CompletionRequest, cache_key
 from extract.core.errors import CacheWarning, ConfigError, ValidationFailed
 from extract.core.records import Usage
+from extract.core.secrets import backend_secrets
 
 
 class ResponseStore:
@@ -220,6 +221,10 @@ class CachingBackend:
 
     def identity(self) -> dict[str, Any]:
         return self.inner.identity()
+
+    def secrets(self) -> tuple[str, ...]:
+        """The wrapped backend's secrets, for redaction (see :func:`extract.core.secrets.backend_secrets`)."""
+        return backend_secrets(self.inner)
 
     async def aclose(self) -> None:
         await self.inner.aclose()

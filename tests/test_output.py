@@ -327,6 +327,7 @@ def test_parquet_export_round_trip_one_row_per_document(tmp_path: Path) -> None:
         "backend",
         "prompt_hash",
         "schema_version",
+        "flags",
     ]
     rows = {row["id"]: row for row in table.to_pylist()}
     assert [row["id"] for row in table.to_pylist()] == ["b", "c", "a", "d"]

@@ -23,6 +23,7 @@ from extract.backends import instructor_patch
 from extract.core.backend import IDENTITY_VERSION, Completion, CompletionRequest
 from extract.core.errors import BackendError, ConfigError, ExtractError, TransportError, ValidationFailed
 from extract.core.records import Usage
+from extract.core.secrets import redact_error
 from extract.transport import RateLimiter, RetryPolicy
 
 # instructor wraps the response model in a new class on every request unless it is
@@ -161,8 +162,12 @@ class InstructorBackend:
         try:
             parsed = await patched(**self._call_arguments(request, tally))
         except Exception as exc:
-            raise self._failure(exc, tally, request) from exc
+            raise redact_error(self._failure(exc, tally, request), self.secrets()) from None
         return self._completion(parsed, tally)
+
+    def secrets(self) -> tuple[str, ...]:
+        """What must never be written anywhere (an API key, URL credentials): redacted from every error."""
+        return ()
 
     async def check(self) -> None:
         """Nothing to check by default; HTTP backends see whether the endpoint answers."""

@@ -24,6 +24,7 @@ import asyncio
 import ipaddress
 import json
 import os
+import re
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -39,7 +40,16 @@ from extract.core.errors import (
     RequestTimeout,
     ServerError,
 )
+from extract.core.secrets import redact_error, url_secrets
 from extract.transport import RateLimiter, RetryPolicy
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _looks_like_key(name: str) -> bool:
+    """A long run of mixed letters and digits with no word in it: a token, not a variable name."""
+    return len(name) >= 24 and "_" not in name and any(c.isdigit() for c in name) and any(c.isalpha() for c in name)
+
 
 #: Used when no key is set and the endpoint is on this machine (local servers ignore keys).
 LOCAL_PLACEHOLDER_KEY = "no-key-needed"
@@ -161,6 +171,15 @@ class OpenAIBackend(InstructorBackend):
         self.base_url = base_url
         self.transport = transport
         self.max_connections = max_connections
+        if not _ENV_NAME.fullmatch(api_key_env or "") or (
+            _looks_like_key(api_key_env) and api_key_env not in os.environ
+        ):
+            # Never echoed: it is most likely the key itself.
+            raise ConfigError(
+                "--api-key-env takes the name of an environment variable, and what was given is not one "
+                "(a key? it is not shown)",
+                hint="export the key in a variable, e.g. export OPENAI_API_KEY=..., and pass that variable's name",
+            )
         key = os.environ.get(api_key_env)
         if not key:
             if not _is_loopback(base_url):
@@ -179,14 +198,18 @@ class OpenAIBackend(InstructorBackend):
         self._direct: DirectChat | None = None
         self._direct_loop: asyncio.AbstractEventLoop | None = None
         self._common = common
+        self._secrets = tuple(s for s in (key if key != LOCAL_PLACEHOLDER_KEY else "", *url_secrets(base_url)) if s)
+
+    def secrets(self) -> tuple[str, ...]:
+        return self._secrets
 
     def identity(self) -> dict[str, Any]:
         # Two servers can serve a model under the same name (every llama.cpp server calls its
         # model "local" unless told otherwise): the endpoint tells their answers apart.
         return {**super().identity(), "endpoint": self.endpoint}
 
-    def __repr__(self) -> str:  # never show the key
-        return f"OpenAIBackend(model={self.model!r}, base_url={self.base_url!r}, mode={self.mode!r})"
+    def __repr__(self) -> str:  # never show the key, nor credentials in the URL
+        return f"OpenAIBackend(model={self.model!r}, base_url={self.endpoint!r}, mode={self.mode!r})"
 
     def _prepare(self, kwargs: dict[str, Any], request: CompletionRequest) -> dict[str, Any]:
         # The direct transport serialises the constant part of the body once per response model.
@@ -248,6 +271,6 @@ class OpenAIBackend(InstructorBackend):
         except openai.OpenAIError as exc:
             error = translate(exc, self.base_url)
             if isinstance(error, (ConnectionFailed, RequestTimeout, AuthenticationFailed)):
-                raise ConfigError(error.message, hint=error.hint) from None
+                raise redact_error(ConfigError(error.message, hint=error.hint), self._secrets) from None
         finally:
             await self.aclose()  # its connections belong to this loop; the run opens its own

@@ -39,6 +39,7 @@ from extract.core.errors import (
 from extract.core.evidence import EvidenceMode, answer_model, incident_model, refs_to_incident, to_incident
 from extract.core.fields import evidenced_objects
 from extract.core.grounding import FUZZY_THRESHOLD, Grounder
+from extract.core.injection import document_flags
 from extract.core.prompts import PromptTemplate, load_prompt
 from extract.core.records import (
     Alignment,
@@ -52,6 +53,7 @@ from extract.core.records import (
     Usage,
 )
 from extract.core.schema import SCHEMA_VERSION, Extraction, Incident
+from extract.core.secrets import backend_secrets, redact
 from extract.core.sentences import MAX_SPAN_CHARS, Sentence, number_text, split_sentences
 from extract.core.support import check_values
 
@@ -102,7 +104,16 @@ _Steps = Generator[CompletionRequest, "Completion | BackendError", DocumentResul
 
 
 async def aextract_document(document: Document, config: ExtractConfig) -> DocumentResult:
-    """Extract the incidents of one document: the one path, async, that batching and engines wrap."""
+    """Extract the incidents of one document: the one path, async, that batching and engines wrap.
+
+    The record carries the document's flags (text addressed to the model), whatever the outcome.
+    """
+    result = await _aextract(document, config)
+    flags = document_flags(document.text)
+    return result.model_copy(update={"flags": flags}) if flags else result
+
+
+async def _aextract(document: Document, config: ExtractConfig) -> DocumentResult:
     steps = _steps(document, config)
     try:
         request = next(steps)
@@ -132,12 +143,13 @@ def failure_result(
     """A failure record for a document that could not be extracted."""
     attempts = getattr(error, "attempts", 0) or 0
     usage = getattr(error, "usage", None)
+    message = error.message + (f" ({error.hint})" if error.hint else "")
     return DocumentResult(
         id=document_id,
         status=Status.FAILED,
         failure=Failure(
             reason=error.reason,
-            message=error.message + (f" ({error.hint})" if error.hint else ""),
+            message=redact(message, backend_secrets(config.backend)),
             attempts=attempts,
             signal=getattr(error, "signal", None) or None,
         ),
@@ -278,7 +290,10 @@ def _steps(document: Document, config: ExtractConfig) -> _Steps:
         evidence = ground_incidents(incidents, text, config.grounding_threshold)
     status = Status.PARTIAL if (rejected or failures) else Status.OK
     if failures:
-        rejected.extend(RejectedItem(index=-1, error=f"chunk failed: {f.reason}: {f.message}") for f in failures)
+        secrets = backend_secrets(config.backend)
+        rejected.extend(
+            RejectedItem(index=-1, error=redact(f"chunk failed: {f.reason}: {f.message}", secrets)) for f in failures
+        )
     return DocumentResult(
         id=document.id,
         status=status,

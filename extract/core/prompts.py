@@ -4,7 +4,9 @@ A template file has two sections, introduced by a line ``[system]`` and a line
 ``[user]``. The user section must contain ``{{document}}``; it may contain
 ``{{document_id}}``. The article is inserted between ``<article>`` tags and any tag
 inside the article that could close them is neutralised, so the article is always
-data and never instructions.
+data and never instructions. Look-alikes of the tags count as tags: fullwidth or
+other compatibility brackets, zero-width characters inside, Cyrillic letters for
+Latin ones (see :func:`extract.core.injection.normalize`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from extract.core.errors import ConfigError
+from extract.core.injection import normalize
 
 #: Where the templates that ship with the project live: the repository's prompts/
 #: in a checkout, or the copy packed into the wheel.
@@ -38,9 +41,25 @@ class PromptTemplate:
 
     def render(self, text: str, document_id: str = "") -> list[dict[str, str]]:
         """The chat messages for one document."""
-        safe = _ARTICLE_TAG.sub(lambda m: m.group(0).replace("<", "&lt;"), text)
+        safe = neutralise_article_tags(text)
         user = self.user.replace("{{document_id}}", _attr(document_id)).replace("{{document}}", safe)
         return [{"role": "system", "content": self.system}, {"role": "user", "content": user}]
+
+
+def neutralise_article_tags(text: str) -> str:
+    """``text`` with the opening bracket of every article tag, or look-alike of one, written as ``&lt;``."""
+    plain, where = normalize(text)
+    starts = [where[m.start()] for m in _ARTICLE_TAG.finditer(plain)]
+    if not starts:
+        return text
+    out: list[str] = []
+    last = 0
+    for start in starts:
+        out.append(text[last:start])
+        out.append("&lt;")
+        last = start + 1
+    out.append(text[last:])
+    return "".join(out)
 
 
 def _attr(value: str) -> str:

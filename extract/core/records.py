@@ -148,6 +148,9 @@ class DocumentResult(_Frozen):
     chunks: int = 1
     seconds: float = 0.0
     provenance: Provenance
+    #: Warnings about the document itself, e.g. ``injection_suspected`` when it holds text addressed to
+    #: the model (see :mod:`extract.core.injection`). Absent from run files written before it existed.
+    flags: list[str] = Field(default_factory=list)
 
     @property
     def ok(self) -> bool:

@@ -294,6 +294,7 @@ def _parquet_schema() -> Any:
             ("backend", pa.string()),
             ("prompt_hash", pa.string()),
             ("schema_version", pa.string()),
+            ("flags", pa.list_(pa.string())),
         ]
     )
 
@@ -314,6 +315,7 @@ def _parquet_row(result: DocumentResult) -> dict[str, Any]:
         "backend": result.provenance.backend,
         "prompt_hash": result.provenance.prompt_hash,
         "schema_version": result.provenance.schema_version,
+        "flags": list(result.flags),
     }
 
 

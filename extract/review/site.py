@@ -626,9 +626,10 @@ def _worst_order(rows: Sequence[Sequence[Any]], *, with_gold: bool) -> list[int]
 
 def _totals(results: Iterable[DocumentResult], verdicts: RunVerdicts | None) -> dict[str, Any]:
     status = {s.value: 0 for s in Status}
-    incidents = evidence = grounded = rejected = 0
+    incidents = evidence = grounded = rejected = flagged = 0
     for result in results:
         status[result.status.value] += 1
+        flagged += "injection_suspected" in result.flags
         incidents += len(result.incidents)
         evidence += len(result.evidence)
         grounded += sum(span.alignment is not Alignment.NOT_FOUND for span in result.evidence)
@@ -641,6 +642,7 @@ def _totals(results: Iterable[DocumentResult], verdicts: RunVerdicts | None) -> 
         "grounded": grounded,
         "grounding": grounded / evidence if evidence else None,
         "rejected": rejected,
+        "injection_suspected": flagged,
     }
 
 

@@ -22,6 +22,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from extract.core.errors import InputError
@@ -204,7 +205,7 @@ def render_agreement(report: AgreementReport) -> Table:
     def num(v: float | None) -> str:
         return "–" if v is None else f"{v:.3f}"
 
-    table = Table(title=f"Agreement: {report.a} vs {report.b}", title_justify="left")
+    table = Table(title=f"Agreement: {escape(str(report.a))} vs {escape(str(report.b))}", title_justify="left")
     for column, justify in (("field", "left"), ("F1, A as gold", "right"), ("F1, B as gold", "right"),
                             ("mean", "right"), ("Cohen's κ (pairs)", "right")):  # fmt: skip
         table.add_column(column, justify=justify)  # type: ignore[arg-type]

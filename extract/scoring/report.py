@@ -6,6 +6,7 @@ With a baseline (an earlier JSON summary), every tracked metric also shows its c
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from enum import Enum
 from pathlib import Path
@@ -195,8 +196,18 @@ def format_value(value: Any) -> str:
     return str(show()) if callable(show) else str(value)
 
 
+_HTML = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"})
+_MARKDOWN = re.compile(r"([\\`\[\]!|])")
+
+
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """Untrusted text (article, model output, ids) as Markdown text: one line, no HTML, link or image.
+
+    HTML is written as entities, so ``<script>`` or ``<img onerror=...>`` shows as text in any renderer;
+    the characters that make links, images, code spans and table cells are escaped with a backslash.
+    (Emphasis is left alone: harmless, and escaping ``_`` would garble every id that has one.)
+    """
+    return _MARKDOWN.sub(r"\\\1", " ".join(str(text).split()).translate(_HTML))
 
 
 def _verdict_text(slot: Slot) -> str:
@@ -284,7 +295,7 @@ def _lone(kind: str, doc: DocumentScore, lone: LoneIncident) -> list[str]:
 
 def _document_section(doc: DocumentScore) -> list[str]:
     c = doc.counts
-    head = f"### {doc.id}"
+    head = f"### {_cell(doc.id)}"
     lines = [head, ""]
     status = doc.status + (f" — {doc.failure}" if doc.failure else "")
     lines.append(
@@ -344,10 +355,10 @@ def markdown(report: EvalReport, baseline: Mapping[str, Any] | None = None) -> s
     ]
     if report.failed_documents:
         lines += ["## Failed documents", ""]
-        lines += [f"- {f.id}: {f.reason}: {_cell(f.message)}" for f in report.failed_documents]
+        lines += [f"- {_cell(f.id)}: {_cell(f.reason)}: {_cell(f.message)}" for f in report.failed_documents]
         lines.append("")
     if report.missing_documents:
-        lines += ["## Documents missing from the run", "", *(f"- {d}" for d in report.missing_documents), ""]
+        lines += ["## Documents missing from the run", "", *(f"- {_cell(d)}" for d in report.missing_documents), ""]
     lines += ["## Documents", ""]
     for doc in report.documents:
         lines += _document_section(doc)
@@ -380,13 +391,19 @@ def report_warnings(report: EvalReport) -> list[str]:
 def _warning_lines(report: EvalReport) -> list[str]:
     lines = []
     if report.duplicate_ids:
-        lines.append(f"Ids written more than once (the later record was scored): {', '.join(report.duplicate_ids)}.")
+        lines.append(
+            f"Ids written more than once (the later record was scored): {_cell(', '.join(report.duplicate_ids))}."
+        )
     if report.grounding_unchecked:
-        lines.append(f"No article to re-ground these documents' quotes: {', '.join(report.grounding_unchecked)}.")
+        lines.append(
+            f"No article to re-ground these documents' quotes: {_cell(', '.join(report.grounding_unchecked))}."
+        )
     if report.grounding_disagreements:
         lines += ["", "| document | path | run file says | found now | quote |", "|---|---|---|---|---|"]
         for d in report.grounding_disagreements[:50]:
-            lines.append(f"| {d.document} | {d.path} | {d.claimed} | {d.measured} | {_cell(d.quote[:80])} |")
+            lines.append(
+                f"| {_cell(d.document)} | {_cell(d.path)} | {d.claimed} | {d.measured} | {_cell(d.quote[:80])} |"
+            )
         if len(report.grounding_disagreements) > 50:
             lines.append(f"\n({len(report.grounding_disagreements) - 50} more in the JSON summary)")
     return [*lines, ""] if lines else []
