@@ -226,13 +226,13 @@ class Aircraft(_Model):
     """An aircraft involved in the incident (shot down, crashed, or carrying out the strike)."""
 
     model: Annotated[OptionalName, Spec(Compare.NAME, weight=2, claim=ClaimPart.VALUE, proper=True)] = Field(
-        default=None, description='Aircraft model as written, e.g. "Su-25", "Mi-8"; null if not given.'
+        default=None, description='Aircraft model as written, e.g. "F-16", "Ka-52"; null if not given.'
     )
     category: Annotated[AircraftCategory, Spec(Compare.ENUM, weight=1, claim=ClaimPart.CATEGORY)] = Field(
         description="fixed_wing, helicopter, drone or unknown."
     )
     operator: Annotated[OptionalName, Spec(Compare.NAME, weight=1, claims=Claims("operators"), proper=True)] = Field(
-        default=None, description='Who flew it, e.g. "Russia", "Syrian Air Force".'
+        default=None, description='Who flew it, e.g. "Ukraine", "Indian Air Force".'
     )
     quote: Quote
 
@@ -245,7 +245,7 @@ class Perpetrator(_Model):
     """An actor said to be responsible, with how the article attributes it."""
 
     name: Annotated[Name, Spec(Compare.NAME, weight=2, key=True, claim=ClaimPart.VALUE, proper=True)] = Field(
-        description='The group or force, e.g. "Tahrir al-Sham", "Syrian rebels".'
+        description='The group or force, e.g. "al-Shabaab", "the Houthis".'
     )
     status: Annotated[AttributionStatus, Spec(Compare.ENUM, weight=1, claim=ClaimPart.STATUS)] = Field(
         description="confirmed: stated as fact or confirmed by an authority; claimed: the actor itself claimed it; "
@@ -261,7 +261,7 @@ class Weapon(_Model):
     """The weapon used."""
 
     text: Annotated[Name, Spec(Compare.NAME, weight=1, claim=ClaimPart.VALUE)] = Field(
-        description='The weapon exactly as written, e.g. "shoulder-launched anti-aircraft missile".'
+        description='The weapon exactly as written, e.g. "anti-tank guided missile".'
     )
     category: Annotated[WeaponCategory, Spec(Compare.ENUM, weight=1, claim=ClaimPart.CATEGORY)] = Field(
         description="The weapon's category."
@@ -312,7 +312,7 @@ class Source(_Model):
     """Who reported or stated the information."""
 
     name: Annotated[Name, Spec(Compare.NAME, weight=2, key=True, claim=ClaimPart.VALUE, proper=True)] = Field(
-        description='Who said it, e.g. "Russian Defence Ministry", "Syrian Observatory for Human Rights".'
+        description='Who said it, e.g. "the Health Ministry", "Associated Press".'
     )
     kind: Annotated[SourceKind, Spec(Compare.ENUM, weight=1, claim=ClaimPart.CATEGORY)] = Field(
         description="What kind of source it is."
