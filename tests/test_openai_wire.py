@@ -27,7 +27,7 @@ from extract.core.errors import (
     ServerError,
     TransportError,
 )
-from extract.testing import FakeOpenAIServer, Fault, always, doc_marker, first_attempts
+from extract.testing import FakeOpenAIServer, Fault, always, doc_marker, first_attempts, on_documents
 from extract.transport import RetryPolicy
 from tests.conftest import completion_request
 
@@ -176,3 +176,26 @@ def test_the_proxy_is_looked_up_once_from_the_environment(monkeypatch: pytest.Mo
     assert proxy_for("http://127.0.0.1:8000/v1/chat/completions") is None
     monkeypatch.delenv("HTTPS_PROXY")
     assert proxy_for("https://api.example.com/v1/chat/completions") is None
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_requests_in_flight_on_one_backend_keep_their_own_attempts_and_usage(transport: str) -> None:
+    """instructor's wrapper is built once per backend; each request's tally still stays its own, across
+    instructor's re-asks, which call the wrapped create again after the other requests have started."""
+    ids = [f"c{k}" for k in range(6)]
+    retried = ids[::2]  # a reply that fails validation on the first attempt of every other document
+    texts = {d: f"Shelling hit the outskirts of Hama on Monday, killing five civilians. {doc_marker(d)}" for d in ids}
+    policy = RetryPolicy(max_attempts=3, base_delay=0.0, max_delay=0.0)
+    with FakeOpenAIServer(plan=on_documents(retried, Fault.schema_violation(), attempts=1), hold_until=6) as server:
+        backend = OpenAIBackend("fake", base_url=server.base_url, retry=policy, transport=transport)
+
+        async def go() -> list[Completion]:
+            try:
+                return list(await asyncio.gather(*(backend.complete(completion_request(texts[d], d)) for d in ids)))
+            finally:
+                await backend.aclose()
+
+        done = asyncio.run(go())
+        assert server.peak_in_flight == 6  # all six were in flight at once
+    assert [(c.attempts, c.usage.requests) for c in done] == [(2, 2) if d in retried else (1, 1) for d in ids]
+    assert all(len(c.parsed.incidents) == 1 for c in done)

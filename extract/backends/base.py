@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,6 +100,10 @@ def estimate_tokens(messages: Any) -> int:
     return sum(len(str(m.get("content", ""))) for m in messages or []) // 4
 
 
+#: The request in progress and its tally, for :meth:`InstructorBackend._create` (one per task).
+_CALL: ContextVar[tuple[CompletionRequest, _Tally]] = ContextVar("incident_extract_call")
+
+
 class InstructorBackend:
     """Base class: subclasses implement the async :meth:`_send`."""
 
@@ -147,23 +152,37 @@ class InstructorBackend:
     # -- the contract ---------------------------------------------------------------
     async def complete(self, request: CompletionRequest) -> Completion:
         tally = _Tally()
-
-        async def create(**kwargs: Any) -> Any:
-            async def once() -> Any:
-                if self.limiter:
-                    await self.limiter.acquire(estimate_tokens(kwargs.get("messages")) + self.max_tokens)
-                return await self._send(self._prepare(kwargs, request))
-
-            response = await self.retry.call(once, on_attempt=tally.sent)
-            tally.received(response)
-            return response
-
-        patched = instructor.patch(create=create, mode=MODES[self.mode])
+        token = _CALL.set((request, tally))
         try:
-            parsed = await patched(**self._call_arguments(request, tally))
+            parsed = await self._instructor_create()(**self._call_arguments(request, tally))
         except Exception as exc:
             raise redact_error(self._failure(exc, tally, request), self.secrets()) from None
+        finally:
+            _CALL.reset(token)
         return self._completion(parsed, tally)
+
+    def _instructor_create(self) -> Any:
+        """instructor's wrapper around :meth:`_create`, built once per backend and mode, not per request.
+
+        What differs per request (the request, its tally) reaches :meth:`_create` through a
+        context variable, which every task (every document in flight) holds on its own.
+        """
+        built: dict[str, Any] = self.__dict__.setdefault("_instructor_creates", {})
+        if self.mode not in built:
+            built[self.mode] = instructor.patch(create=self._create, mode=MODES[self.mode])
+        return built[self.mode]
+
+    async def _create(self, **kwargs: Any) -> Any:
+        request, tally = _CALL.get()
+
+        async def once() -> Any:
+            if self.limiter:
+                await self.limiter.acquire(estimate_tokens(kwargs.get("messages")) + self.max_tokens)
+            return await self._send(self._prepare(kwargs, request))
+
+        response = await self.retry.call(once, on_attempt=tally.sent)
+        tally.received(response)
+        return response
 
     def secrets(self) -> tuple[str, ...]:
         """What must never be written anywhere (an API key, URL credentials): redacted from every error."""
