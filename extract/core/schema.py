@@ -162,7 +162,7 @@ class DateInfo(_Model):
     """When the incident happened, as the article gives it."""
 
     text: Annotated[Name, Spec(excluded=SCORED_BY_PARENT, checked=True)] = Field(
-        description='The date or day exactly as written in the article, e.g. "Saturday", "July 8", "last week".'
+        description='The date or day exactly as written in the article, e.g. "Tuesday", "March 3", "last month".'
     )
     iso: Annotated[str | None, Spec(excluded=SCORED_BY_PARENT)] = Field(
         default=None,
@@ -279,13 +279,13 @@ class Casualty(_Model):
         description="killed, injured or captured."
     )
     count: Annotated[int, Spec(Compare.COUNT, weight=3)] = Field(
-        ge=0, description='The number. For "more than 30" write 30; for "at least five" write 5.'
+        ge=0, description='The number. For "more than 40" write 40; for "at least seven" write 7.'
     )
     count_max: Annotated[int | None, Spec(excluded=SCORED_WITH_COUNT, checked=True)] = Field(
         default=None, ge=0, description="Upper bound, only when the qualifier is range."
     )
     qualifier: Annotated[CountQualifier, Spec(excluded=SCORED_WITH_COUNT)] = Field(
-        description='exact, at_least ("at least five"), more_than ("more than 30"), about ("around 80") '
+        description='exact, at_least ("at least seven"), more_than ("more than 40"), about ("around 80") '
         'or range ("10 to 15").'
     )
     who: Annotated[OptionalName, Spec(Compare.NAME, weight=1)] = Field(
