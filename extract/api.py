@@ -9,7 +9,6 @@ The CLI is a thin layer over these functions::
 
 from __future__ import annotations
 
-import contextlib
 import json
 import tomllib
 from collections.abc import Callable
@@ -148,8 +147,17 @@ def run_corpus(
         stem = Path(str(source)).stem if isinstance(source, str | Path) else "dataset"
         name = backend if isinstance(backend, str) else getattr(backend, "name", None)
         out = Path("runs") / f"{stem or 'corpus'}.{name or DEFAULT_BACKEND}.jsonl"
+    chosen = evidence_options(evidence, schema_style, candidates)  # checked once, for either engine
     if ray_engine is not None and ray_engine.write:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)  # a folder of part files, Ray's writers' own
+        # A folder of part files, Ray's writers' own: not the corpus, and no second export of it.
+        if isinstance(source, str | Path) and Path(out).resolve() == Path(source).resolve():
+            raise ConfigError(f"{out}: the output folder is the corpus; choose another --out")
+        if parquet:
+            raise ConfigError(
+                "--parquet exports a run file; with --ray-write the parts are the output",
+                hint="use --ray-write parquet",
+            )
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
     else:
         check_outputs(source, out, parquet)
     if engine == "local":
@@ -165,7 +173,7 @@ def run_corpus(
             built = backend
         config = ExtractConfig(
             backend=built, prompt=load_prompt_for(prompt, evidence), max_retries=max_retries, max_chars=max_chars,
-            chunk_chars=chunk_chars, **evidence_options(evidence, schema_style, candidates),
+            chunk_chars=chunk_chars, **chosen,
         )  # fmt: skip
         if on_start is not None:
             on_start(getattr(corpus, "length", None))
@@ -196,9 +204,9 @@ def run_corpus(
         assert ray_engine is not None
         from extract.io.output import RunLock
 
-        # One run per run file, as for the local engine (whose runner takes the lock itself).
-        lock = RunLock(out) if not ray_engine.write else contextlib.nullcontext()
-        with lock, ray_session(ray_engine.address, num_cpus=ray_engine.num_cpus):
+        # One run per output (a run file or a folder of parts), as for the local engine (whose runner takes the
+        # lock itself).
+        with RunLock(out), ray_session(ray_engine.address, num_cpus=ray_engine.num_cpus):
             dataset, origin = read_corpus(source, id_field=id_field, text_field=text_field, split=split, limit=limit)
             if on_start is not None:
                 on_start(None)
@@ -213,8 +221,6 @@ def run_corpus(
                 retry_failed=retry_failed, rpm=rpm, tpm=tpm, prices=price_table, on_result=on_result,
                 progress=ray_engine.progress, write=ray_engine.write,
             )  # fmt: skip
-        if ray_engine.write:
-            parquet = None  # the part files are the output; write="parquet" gives Parquet parts
     if parquet:
         export_parquet(out, parquet)
         summary.parquet = str(parquet)

@@ -312,11 +312,11 @@ async def _arun(
             await queue.put(None)
         await asyncio.gather(*workers)
     finally:
+        thaw_heap(frozen)  # first: whatever the closing below raises, the collector sees the heap again
         for task in workers:
             task.cancel()
         await config.backend.aclose()
         writer.close()
-        thaw_heap(frozen)
         summary.seconds = time.perf_counter() - started
         summary.cost = prices.cost(summary.usage) if prices else None
     if fatal:

@@ -45,3 +45,33 @@ def test_a_run_keeps_the_heap_out_of_the_collector_only_while_it_runs(tmp_path: 
         assert 0 < max(during) <= mine and 0 < gc.get_freeze_count() <= mine
     finally:
         gc.unfreeze()
+
+
+def test_the_heap_is_thawed_even_when_closing_the_backend_fails(tmp_path: Path) -> None:
+    import gc
+
+    from extract.backends.mock import MockBackend
+    from extract.testing import write_corpus
+
+    class ClosesBadly(MockBackend):
+        async def aclose(self) -> None:
+            raise RuntimeError("the connection pool would not close")
+
+    corpus = write_corpus(tmp_path / "corpus.jsonl", 3)
+    with pytest.raises(RuntimeError, match="would not close"):
+        run_corpus(str(corpus), out=tmp_path / "out.jsonl", backend=ClosesBadly("echo"))
+    assert gc.get_freeze_count() == 0
+
+
+def test_the_ray_engine_checks_its_evidence_options_before_it_starts(tmp_path: Path) -> None:
+    from extract.api import ConfigError, RayEngine
+    from extract.testing import write_corpus
+
+    corpus = write_corpus(tmp_path / "corpus.jsonl", 3)
+    for bad in ({"evidence": "ref"}, {"schema_style": "compakt"}):
+        with pytest.raises(ConfigError, match="unknown"):
+            run_corpus(str(corpus), out=tmp_path / "out.jsonl", backend="mock", engine="ray", **bad)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="ray-write parquet"):
+        run_corpus(
+            str(corpus), out=tmp_path / "parts", backend="mock", engine=RayEngine(write="jsonl"), parquet=tmp_path / "x"
+        )

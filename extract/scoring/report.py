@@ -12,6 +12,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from extract.core.errors import InputError
@@ -454,7 +455,8 @@ def render_table(report: EvalReport, baseline: Mapping[str, Any] | None = None) 
     row("values supported by evidence", None, None, report.grounding.supported_share, "", "supported_share")
     row("primary slot accuracy", None, None, report.primary_accuracy, "", "primary_accuracy")
     u = report.usage
-    missing = f" ({', '.join(report.missing_documents[:5])}{', ...' if len(report.missing_documents) > 5 else ''})"
+    shown = ", ".join(escape(d) for d in report.missing_documents[:5])  # ids are untrusted: rich markup
+    missing = f" ({shown}{', ...' if len(report.missing_documents) > 5 else ''})"
     table.caption = (
         f"{len(report.documents)} documents, {len(report.missing_documents)} missing"
         f"{missing if report.missing_documents else ''}, "
