@@ -19,6 +19,7 @@ from typing import Any
 from extract.backends import DEFAULT_BACKEND
 from extract.core.backend import Backend
 from extract.core.errors import CacheWarning, ConfigError, ExtractError, InputError, OutputError
+from extract.core.jsonfile import read_json_object
 from extract.core.pipeline import ExtractConfig, extract_document
 from extract.core.prompts import load_prompt_for
 from extract.core.records import Document, DocumentResult
@@ -599,15 +600,9 @@ def add_events_scores(
 
 
 def _read_alias_table(path: str | Path) -> dict[str, list[str]]:
-    p = Path(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"{p}: cannot read the alias table ({exc.strerror})") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{p}:{exc.lineno}: the alias table is not JSON ({exc.msg})") from None
-    if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
-        raise InputError(f'{p}: the alias table must be {{"name": ["variant", ...]}}')
+    data = read_json_object(path, "the alias table", '{"name": ["variant", ...]}')
+    if not all(isinstance(v, list) for v in data.values()):
+        raise InputError(f'{path}: the alias table must be {{"name": ["variant", ...]}}')
     return {str(k): [str(x) for x in v] for k, v in data.items()}
 
 

@@ -19,12 +19,12 @@ lower first ("12"); an event with one actor and no second gets the code followed
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from enum import IntEnum
 from pathlib import Path
 
 from extract.core.errors import InputError
+from extract.core.jsonfile import read_json_object
 from extract.scoring.normalize import AliasIndex, name_keys
 
 
@@ -83,14 +83,7 @@ class ActorTable:
     ) -> ActorTable:
         """Read ``{"name": "type or inter code"}``; a bad entry raises :class:`InputError` naming it."""
         p = Path(path)
-        try:
-            raw = json.loads(p.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise InputError(f"{p}: cannot read the actor table ({exc.strerror})") from None
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{p}:{exc.lineno}: the actor table is not JSON ({exc.msg})") from None
-        if not isinstance(raw, dict):
-            raise InputError(f"{p}: the actor table must be a JSON object {{name: type}}")
+        raw = read_json_object(p, "the actor table", "{name: type}")
         types = {}
         for name, value in raw.items():
             kind = _parse_type(value)

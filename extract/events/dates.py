@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from extract.core.errors import InputError
+from extract.core.jsonfile import read_json_object
 from extract.core.schema import DateInfo, DatePrecision
 from extract.events.records import DateMethod, DateRange
 from extract.scoring.normalize import fold
@@ -82,14 +82,7 @@ def load_publication_dates(path: str | Path) -> dict[str, Published]:
     ``"date"`` may stand for earliest = latest. This is the form of ``gold/published.json``.
     """
     p = Path(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"{p}: cannot read ({exc.strerror})") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{p}:{exc.lineno}: not JSON ({exc.msg})") from None
-    if not isinstance(data, dict):
-        raise InputError(f"{p}: expected an object of document id -> publication date")
+    data = read_json_object(p, "the publication dates", "of document id -> publication date")
     out: dict[str, Published] = {}
     for doc_id, entry in data.items():
         try:
