@@ -501,46 +501,50 @@ def run_dataset(
     quiet = contextlib.ExitStack()
     if not progress:
         quiet.enter_context(_log_level("ray.data", logging.WARNING))
-    if write:
-        try:
-            _write_parts(ray, mapped, out, write, summary, done, failed_before)
-        except Exception as exc:
-            raise _unwrap(ray, exc) from None
-        finally:
-            quiet.close()
-            summary.seconds = time.perf_counter() - started
-            summary.cost = prices.cost(summary.usage) if prices else None
-            if own_bucket:
-                ray.kill(bucket)
-        return summary
-    writer = RunWriter(out)
-    seen: set[str] = set()
+    writer = None if write else RunWriter(out)
     try:
-        for batch in mapped.iter_batches(batch_format="pyarrow", batch_size=None):
-            for doc_id, status, record in zip(*(batch.column(c).to_pylist() for c in RESULT_COLUMNS), strict=True):
-                if status == SKIPPED:
-                    summary.skipped += 1
-                    summary.skipped_failed += doc_id in failed_before
-                    continue
-                if doc_id in seen:
-                    summary.failures["duplicate_id"] += 1
-                    continue
-                seen.add(doc_id)
-                result = DocumentResult.model_validate_json(record)
-                writer.write(result)
-                summary.add(result)
-                if on_result:
-                    on_result(result)
+        if write:
+            _write_parts(ray, mapped, out, write, summary, done, failed_before)
+        else:
+            assert writer is not None
+            _drain(mapped, writer, summary, failed_before, on_result)
     except Exception as exc:
         raise _unwrap(ray, exc) from None
     finally:
         quiet.close()
-        writer.close()
+        if writer is not None:
+            writer.close()
         summary.seconds = time.perf_counter() - started
         summary.cost = prices.cost(summary.usage) if prices else None
         if own_bucket:
             ray.kill(bucket)
     return summary
+
+
+def _drain(
+    mapped: Any,
+    writer: RunWriter,
+    summary: RunSummary,
+    failed_before: set[str],
+    on_result: Callable[[DocumentResult], None] | None,
+) -> None:
+    """Append the actors' results to the run file as they stream back to the driver, an id at most once."""
+    seen: set[str] = set()
+    for batch in mapped.iter_batches(batch_format="pyarrow", batch_size=None):
+        for doc_id, status, record in zip(*(batch.column(c).to_pylist() for c in RESULT_COLUMNS), strict=True):
+            if status == SKIPPED:
+                summary.skipped += 1
+                summary.skipped_failed += doc_id in failed_before
+                continue
+            if doc_id in seen:
+                summary.failures["duplicate_id"] += 1
+                continue
+            seen.add(doc_id)
+            result = DocumentResult.model_validate_json(record)
+            writer.write(result)
+            summary.add(result)
+            if on_result:
+                on_result(result)
 
 
 # -- output written by Ray's writers ----------------------------------------------------------------------------
