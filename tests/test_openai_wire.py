@@ -8,11 +8,14 @@ except by speed: these tests send the same requests both ways and compare.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import email.utils
 import time
 from typing import Any
 
 import pytest
+from instructor.v2.validation import async_field_validator
+from pydantic import BaseModel
 
 from extract.backends.openai_compat import OpenAIBackend
 from extract.backends.openai_wire import PreparedBodies, error_for_status, retry_after
@@ -180,8 +183,8 @@ def test_the_proxy_is_looked_up_once_from_the_environment(monkeypatch: pytest.Mo
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_requests_in_flight_on_one_backend_keep_their_own_attempts_and_usage(transport: str) -> None:
-    """instructor's wrapper is built once per backend; each request's tally still stays its own, across
-    instructor's re-asks, which call the wrapped create again after the other requests have started."""
+    """Each request's tally stays its own across its re-asks, which are sent after the other requests have
+    started, with every request sharing the backend's one client."""
     ids = [f"c{k}" for k in range(6)]
     retried = ids[::2]  # a reply that fails validation on the first attempt of every other document
     texts = {d: f"Shelling hit the outskirts of Hama on Monday, killing five civilians. {doc_marker(d)}" for d in ids}
@@ -199,3 +202,21 @@ def test_requests_in_flight_on_one_backend_keep_their_own_attempts_and_usage(tra
         assert server.peak_in_flight == 6  # all six were in flight at once
     assert [(c.attempts, c.usage.requests) for c in done] == [(2, 2) if d in retried else (1, 1) for d in ids]
     assert all(len(c.parsed.incidents) == 1 for c in done)
+
+
+def test_a_response_model_with_an_async_validator_is_a_config_error_before_any_request() -> None:
+    """No request could run the validator: the run stops with one line instead of failing every document."""
+
+    class Slow(BaseModel):
+        x: int
+
+        @async_field_validator("x")
+        async def check(self, value: int) -> int:
+            return value
+
+    with FakeOpenAIServer() as server:
+        backend = OpenAIBackend("fake", base_url=server.base_url)
+        request = dataclasses.replace(completion_request("Shelling hit Hama."), response_model=Slow)
+        with pytest.raises(ConfigError, match=r"Slow cannot be used: .*async validators"):
+            asyncio.run(backend.complete(request))
+        assert server.count() == 0

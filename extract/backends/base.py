@@ -1,24 +1,33 @@
 """What every backend shares: instructor for structured output and validation re-asks.
 
 A backend only says how to send one chat-completion request (the async :meth:`_send`)
-and returns an OpenAI-shaped ``ChatCompletion``. This class wraps
-that in the transport retry policy, hands it to instructor (which validates the
-reply against the response model and re-asks on validation errors only), and
-counts every request and token, failed attempts included.
+and returns an OpenAI-shaped ``ChatCompletion``. This class wraps that in the transport
+retry policy and counts every request and token, failed attempts included. instructor
+does what it is for, through its mode handlers: it builds the request for the response
+model (tool, JSON schema or JSON instructions), parses and validates the reply, and
+writes the re-ask message after a validation error.
+
+The loop of attempts is this class's own (:meth:`InstructorBackend._attempts`), not
+instructor's patched ``create``: that one, per request, builds a tenacity retrier, copies
+the token usage it accumulates and runs hooks, a fifth of the client's CPU time per
+request at 64 in flight, for what this class already counts itself.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import weakref
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 import instructor
-from instructor.core.hooks import Hooks
-from pydantic import BaseModel
+from instructor.v2.core.errors import AsyncValidationError, ResponseParsingError
+from instructor.v2.core.providers import Provider
+from instructor.v2.core.registry import ModeHandlers, mode_registry
+from instructor.v2.core.response_model import prepare_response_model
+from pydantic import BaseModel, ValidationError
 
 from extract.backends import instructor_patch
 from extract.core.backend import IDENTITY_VERSION, Completion, CompletionRequest
@@ -27,9 +36,10 @@ from extract.core.records import Usage
 from extract.core.secrets import redact_error
 from extract.transport import RateLimiter, RetryPolicy
 
-# instructor wraps the response model in a new class on every request unless it is
-# already wrapped; wrapping once per model saves most of the client's CPU per document.
-# Held weakly: a response model nobody uses any more is not kept alive here.
+# instructor wraps the response model in a class of its own and checks it (no async
+# validators, which a request cannot run) before it can build a request for it; both
+# are done once per model, not per request. Held weakly: a response model nobody uses
+# any more is not kept alive here.
 _WRAPPED: weakref.WeakKeyDictionary[type[BaseModel], type[BaseModel]] = weakref.WeakKeyDictionary()
 _WRAP_LOCK = threading.Lock()
 
@@ -38,13 +48,24 @@ def _wrapped(model: type[BaseModel]) -> type[BaseModel]:
     with _WRAP_LOCK:
         wrapped = _WRAPPED.get(model)
         if wrapped is None:
-            wrapped = _WRAPPED[model] = instructor.response_schema(model)
+            try:
+                prepared = prepare_response_model(instructor.response_schema(model))
+            except ValueError as exc:  # an async validator, which no request can run
+                raise ConfigError(f"the response model {model.__name__} cannot be used: {exc}") from None
+            if prepared is None:  # pragma: no cover - only for a model of None
+                raise ConfigError(f"instructor cannot build a request for {model!r}")
+            wrapped = _WRAPPED[model] = prepared
         return wrapped
+
+
+#: What instructor raises for a reply that is not a valid instance of the response model: worth a re-ask.
+_PARSE_ERRORS = (ValidationError, json.JSONDecodeError, ResponseParsingError, AsyncValidationError)
 
 
 # instructor logs every failed attempt at ERROR; this package reports them itself
 # (failure records, the run summary), so they stay out of the user's terminal.
 logging.getLogger("instructor").addHandler(logging.NullHandler())
+_log = logging.getLogger(__name__)
 
 MODES = {
     "tools": instructor.Mode.TOOLS,
@@ -100,10 +121,6 @@ def estimate_tokens(messages: Any) -> int:
     return sum(len(str(m.get("content", ""))) for m in messages or []) // 4
 
 
-#: The request in progress and its tally, for :meth:`InstructorBackend._create` (one per task).
-_CALL: ContextVar[tuple[CompletionRequest, _Tally]] = ContextVar("incident_extract_call")
-
-
 class InstructorBackend:
     """Base class: subclasses implement the async :meth:`_send`."""
 
@@ -124,6 +141,7 @@ class InstructorBackend:
             raise ConfigError(f"unknown instructor mode {mode!r}", hint=f"choose one of {', '.join(MODES)}")
         self.mode = mode
         instructor_patch.install()  # explicit, bounded by version: see extract/backends/instructor_patch.py
+        self._handlers: ModeHandlers = mode_registry.get_handlers(Provider.OPENAI, MODES[mode])
         self.retry = retry or RetryPolicy()
         self.limiter = limiter
         self.temperature = temperature
@@ -152,28 +170,50 @@ class InstructorBackend:
     # -- the contract ---------------------------------------------------------------
     async def complete(self, request: CompletionRequest) -> Completion:
         tally = _Tally()
-        token = _CALL.set((request, tally))
         try:
-            parsed = await self._instructor_create()(**self._call_arguments(request, tally))
+            parsed = await self._attempts(request, tally)
         except Exception as exc:
+            # For whoever turns debug logging on; a run's own log handlers redact secrets from it.
+            _log.debug("document %s: no result after %d request(s): %r", request.document_id, tally.requests, exc)
             raise redact_error(self._failure(exc, tally, request), self.secrets()) from None
-        finally:
-            _CALL.reset(token)
         return self._completion(parsed, tally)
 
-    def _instructor_create(self) -> Any:
-        """instructor's wrapper around :meth:`_create`, built once per backend and mode, not per request.
+    async def _attempts(self, request: CompletionRequest, tally: _Tally) -> BaseModel:
+        """Ask, validate, and re-ask after an invalid reply, up to ``request.max_retries`` times.
 
-        What differs per request (the request, its tally) reaches :meth:`_create` through a
-        context variable, which every task (every document in flight) holds on its own.
+        The last attempt's parse error is raised as it is; :meth:`_failure` names it.
         """
-        built: dict[str, Any] = self.__dict__.setdefault("_instructor_creates", {})
-        if self.mode not in built:
-            built[self.mode] = instructor.patch(create=self._create, mode=MODES[self.mode])
-        return built[self.mode]
+        handlers = self._handlers
+        wrapped = _wrapped(request.response_model)
+        prepared, kwargs = handlers.request_handler(
+            response_model=wrapped, kwargs={"messages": [dict(m) for m in request.messages], **self.generation_params()}
+        )
+        model = prepared or wrapped
+        if handlers.message_converter is not None:
+            kwargs["messages"] = handlers.message_converter(kwargs["messages"], autodetect_images=False)
+        attempts = max(0, request.max_retries) + 1
+        for attempt in range(1, attempts + 1):
+            response = await self._create(kwargs, request, tally)
+            try:
+                parsed = handlers.response_parser(
+                    response=response, response_model=model, validation_context=None, strict=True, stream=False
+                )
+            except _PARSE_ERRORS as exc:
+                _log.debug(
+                    "document %s: attempt %d of %d did not validate: %s", request.document_id, attempt, attempts, exc
+                )
+                tally.errors.append(_brief(exc))
+                if attempt == attempts:
+                    raise
+                kwargs = handlers.reask_handler(kwargs=dict(kwargs), response=response, exception=exc)
+                continue
+            if not isinstance(parsed, BaseModel):  # pragma: no cover - a mode this class does not offer
+                raise TypeError(f"instructor returned {type(parsed).__name__}, not the response model")
+            return parsed
+        raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
 
-    async def _create(self, **kwargs: Any) -> Any:
-        request, tally = _CALL.get()
+    async def _create(self, kwargs: dict[str, Any], request: CompletionRequest, tally: _Tally) -> Any:
+        """One attempt: the request instructor built, sent under the transport retry policy."""
 
         async def once() -> Any:
             if self.limiter:
@@ -195,22 +235,6 @@ class InstructorBackend:
         """Nothing to release by default."""
 
     # -- helpers ----------------------------------------------------------------------
-    def _call_arguments(self, request: CompletionRequest, tally: _Tally) -> dict[str, Any]:
-        """What instructor's patched create is called with."""
-        return {
-            "messages": [dict(m) for m in request.messages],
-            "response_model": _wrapped(request.response_model),
-            "max_retries": max(0, request.max_retries),
-            "hooks": self._hooks(tally),
-            **self.generation_params(),
-        }
-
-    @staticmethod
-    def _hooks(tally: _Tally) -> Hooks:
-        hooks = Hooks()
-        hooks.on("parse:error", lambda error, **_: tally.errors.append(_brief(error)))
-        return hooks
-
     def _completion(self, parsed: BaseModel, tally: _Tally) -> Completion:
         return Completion(
             parsed=parsed,
