@@ -1,11 +1,11 @@
 """Retrying transport faults and pacing requests.
 
 Transport faults (HTTP 429 and 5xx, timeouts, dropped connections) are retried
-here, below instructor, with exponential backoff and full jitter, honouring the
+here, below the re-asks, with exponential backoff and full jitter, honouring the
 server's ``Retry-After``. They never reach the conversation with the model:
-only validation errors are re-asked, by instructor, above this layer.
+only validation errors are re-asked, above this layer.
 
-Retrying is tenacity's. Pacing is a small token bucket of our own rather than
+Retrying is a plain loop (see :meth:`RetryPolicy.call`). Pacing is a small token bucket of our own rather than
 aiolimiter's: it takes a request *and* a token cost in one step, and its clock and
 sleep can be handed in, so tests run it on a fake clock without patching ``time``
 for the whole process (aiolimiter reads the running event loop's clock).
@@ -20,8 +20,6 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
-
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from extract.core.errors import TransportError
 
@@ -45,11 +43,6 @@ class RetryPolicy:
         ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
         return (rng or random).uniform(0, ceiling)
 
-    def _wait(self, state: RetryCallState) -> float:
-        error = state.outcome.exception() if state.outcome is not None else None
-        assert isinstance(error, TransportError)
-        return self.delay(state.attempt_number, error)
-
     async def call(
         self,
         send: Callable[[], Awaitable[T]],
@@ -59,25 +52,24 @@ class RetryPolicy:
     ) -> T:
         """Await ``send()`` until it succeeds, fails for good, or attempts run out.
 
-        The error that ends it carries the number of attempts made.
+        Only a retryable :class:`TransportError` is tried again, after :meth:`delay`; any other
+        exception passes through at once. The error that ends it carries the number of attempts
+        made. A plain loop: this runs once per request, and building a retrier object for each
+        one cost more CPU than the loop.
         """
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.max_attempts),
-            wait=self._wait,
-            retry=retry_if_exception(lambda e: isinstance(e, TransportError) and e.retryable),
-            sleep=sleep,
-            reraise=True,
-        )
-        async for attempt in retrying:
-            with attempt:
-                if on_attempt:
-                    on_attempt()
-                try:
-                    return await send()
-                except TransportError as exc:
-                    exc.attempts = attempt.retry_state.attempt_number
+        attempt = 0
+        while True:
+            attempt += 1
+            if on_attempt:
+                on_attempt()
+            try:
+                return await send()
+            except TransportError as exc:
+                exc.attempts = attempt
+                if not exc.retryable or attempt >= self.max_attempts:
                     raise
-        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+                wait = self.delay(attempt, exc)
+            await sleep(wait)
 
 
 class RateLimiter:

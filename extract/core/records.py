@@ -43,10 +43,12 @@ class Usage(_Frozen):
     @staticmethod
     def total(usages: list[Usage]) -> Usage:
         """The sum of several; cached only if every part was."""
-        out = Usage()
-        for usage in usages:
-            out = out + usage
-        return out.model_copy(update={"cached": bool(usages) and all(u.cached for u in usages)})
+        return Usage(
+            requests=sum(u.requests for u in usages),
+            prompt_tokens=sum(u.prompt_tokens for u in usages),
+            completion_tokens=sum(u.completion_tokens for u in usages),
+            cached=bool(usages) and all(u.cached for u in usages),
+        )
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
