@@ -212,3 +212,25 @@ def test_log_lines_of_a_library_run_are_redacted(
     messages = [r.getMessage() for r in caplog.records]
     assert any("[redacted]" in m for m in messages), "no log line quoted the error: the test would prove nothing"
     assert not [m for m in messages if KEY in m]
+
+
+def test_a_ray_actor_redacts_its_log_lines_while_it_lives_and_leaves_the_handlers_as_they_were(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Ray keeps an actor's log lines in its worker logs: the backend's key is redacted there too."""
+    pytest.importorskip("ray", reason="needs the ray extra")
+    from extract.engines.ray import BackendSpec, ExtractActor, JobSpec
+
+    monkeypatch.setenv("MY_KEY", KEY)
+    caplog.set_level(logging.INFO)
+    before = [list(h.filters) for h in logging.getLogger().handlers]
+    with FakeOpenAIServer(api_key=KEY) as server:
+        options = {"base_url": server.base_url, "api_key_env": "MY_KEY"}
+        actor = ExtractActor(JobSpec(backend=BackendSpec("openai", "fake", options, cache=False)), done=[])
+        logging.getLogger("extract.test").warning("the endpoint refused key %s", KEY)
+        actor.close()
+    logging.getLogger("extract.test").warning("after the actor: %s", KEY)
+    during, after = (r.getMessage() for r in caplog.records if r.name == "extract.test")
+    assert KEY not in during and REDACTED in during
+    assert KEY in after  # the filter went with the actor
+    assert [list(h.filters) for h in logging.getLogger().handlers] == before

@@ -50,6 +50,7 @@ from extract.core.evidence import EvidenceMode
 from extract.core.pipeline import ExtractConfig, aextract_document, failure_result
 from extract.core.prompts import load_prompt_for
 from extract.core.records import DocumentResult
+from extract.core.secrets import backend_secrets, redacting_logs
 from extract.engines.recipe import make_backend
 from extract.io.corpus import TEXT_SUFFIXES, BadDocument
 from extract.io.output import RunWriter, read_run, run_state
@@ -230,6 +231,10 @@ class ExtractActor:
         self.config = job.config(self.backend)
         self.fields = Fields(job.id_field, job.text_field)
         self.loop = asyncio.new_event_loop()
+        # What the actor logs goes to Ray's worker logs, which outlive the run: the backend's
+        # secrets are redacted from it as from the driver's, for as long as the actor lives.
+        self._logs = contextlib.ExitStack()
+        self._logs.enter_context(redacting_logs(backend_secrets(self.backend)))
         # The actor's process exists for this job: what is alive now (the client, the SDK, the
         # schema) stays alive, so it is kept out of the collector's passes, as the default
         # engine does for the length of a run.
@@ -267,12 +272,18 @@ class ExtractActor:
 
         return await asyncio.gather(*(one(row) for row in rows))
 
-    def __del__(self) -> None:
+    def close(self) -> None:
+        """Close the backend's client and take the log filter off (Ray calls ``__del__`` when it ends the actor)."""
         closer = getattr(self.backend, "aclose", None)
         if closer is not None and not self.loop.is_closed():
             with contextlib.suppress(Exception):
                 self.loop.run_until_complete(closer())
                 self.loop.close()
+        self._logs.close()
+
+    def __del__(self) -> None:
+        if hasattr(self, "_logs"):  # a constructor that failed leaves nothing to close
+            self.close()
 
 
 def _fallback_id(row: Mapping[str, Any], fields: Fields) -> str:
