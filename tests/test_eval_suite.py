@@ -159,3 +159,11 @@ def test_eval_regrounds_against_a_corpus_and_names_repeated_ids(
     assert summary["grounding_rate"] == 0.0
     assert summary["grounding_claimed"]["rate"] == 1.0
     assert summary["grounding_disagreements"] == summary["grounding"]["total"] > 0
+
+
+def test_a_negative_bootstrap_count_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pred = tmp_path / "run.jsonl"
+    pred.write_text("", encoding="utf-8")
+    assert main(["eval", "--gold", str(GOLD), "--pred", str(pred), "--bootstrap", "-5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "bootstrap" in err and "-5" in err, err

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from extract.core.errors import InputError
+from extract.core.errors import ConfigError, InputError
 from extract.core.records import DocumentResult, Status, Usage
 from extract.core.runfile import RunContents, read_results
 from extract.core.schema import Incident
@@ -185,6 +185,11 @@ def evaluate(
     (compatible types, aligned for slot credit) counts as one spurious and one missing
     incident; ``incidents_lenient`` counts it as found.
     """
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or bootstrap < 0:
+        raise ConfigError(
+            f"bootstrap resamples must be a whole number, 0 or more; got {bootstrap!r}",
+            hint="--bootstrap 0 leaves out the confidence intervals",
+        )
     preds = _as_mapping(predictions)
     texts = {**gold.articles, **(articles or {})}
     aliases = AliasIndex(gold.aliases)
