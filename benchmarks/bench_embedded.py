@@ -110,13 +110,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus", default=str(REPO / "gold" / "articles"))
     parser.add_argument("--gold", default=str(REPO / "gold"))
     parser.add_argument("--out", default=None, help="append one JSON line per run to this file")
+    parser.add_argument("--keep", default=None, help="keep each run's records and scores in this folder")
     args = parser.parse_args(argv)
     configs = [c.split("=", 1) if "=" in c else [c, ""] for c in args.config] or [["default", ""]]
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench-embedded-") as tmp:
+        if args.keep:
+            Path(args.keep).mkdir(parents=True, exist_ok=True)
         for turn in range(args.repeat):
             for name, options in configs:
-                row = run_once(name, shlex.split(options), Path(tmp), Path(args.corpus), Path(args.gold))
+                workdir = Path(args.keep or tmp)
+                row = run_once(name, shlex.split(options), workdir, Path(args.corpus), Path(args.gold))
                 row["turn"] = turn
                 rows.append(row)
                 print(json.dumps(row), file=sys.stderr)

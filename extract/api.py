@@ -69,7 +69,7 @@ def extract_text(
     max_retries: int = 2,
     evidence: str = "quotes",
     schema_style: str = "full",
-    candidates: bool = False,
+    candidates: bool | str = False,
     **backend_options: Any,
 ) -> DocumentResult:
     """Extract the incidents of one text (no cache, no output file).
@@ -122,7 +122,7 @@ def run_corpus(
     on_result: Callable[[DocumentResult], None] | None = None,
     evidence: str = "quotes",
     schema_style: str = "full",
-    candidates: bool = False,
+    candidates: bool | str = False,
 ) -> RunSummary:
     """Extract a corpus into a JSON Lines file (resumed if it exists); return what the run did.
 
@@ -311,7 +311,7 @@ def _evidence_note(p: Any) -> str:
     """ ", evidence refs, compact schema, candidates" for a run not made with the defaults; empty otherwise."""
     notes = [f"evidence {p.evidence}"] if p.evidence != "quotes" else []
     notes += [f"{p.schema_style} schema"] if p.schema_style != "full" else []
-    notes += ["candidates"] if p.candidates else []
+    notes += [f"{p.candidates} candidates" if isinstance(p.candidates, str) else "candidates"] if p.candidates else []
     return "".join(f", {n}" for n in notes)
 
 
@@ -370,7 +370,7 @@ def run_suite(
         cache=False,
         evidence=spec.get("evidence", "quotes"),
         schema_style=spec.get("schema_style", "full"),
-        candidates=bool(spec.get("candidates", False)),
+        candidates=spec.get("candidates", False),
     )
     result = evaluate_run(rel("gold"), out, json_out=json_out, report=report, baseline=baseline)
     thresholds = dict(spec.get("thresholds", {}))
@@ -744,7 +744,9 @@ def measure_injection(
 # -- evidence by reference, compact schema -------------------------------------------------------------------------
 
 
-def evidence_options(evidence: str = "quotes", schema_style: str = "full", candidates: bool = False) -> dict[str, Any]:
+def evidence_options(
+    evidence: str = "quotes", schema_style: str = "full", candidates: bool | str = False
+) -> dict[str, Any]:
     """The :class:`ExtractConfig` fields for an evidence mode, a schema rendering and candidate values, checked."""
     from extract.core.errors import ConfigError
     from extract.core.evidence import EvidenceMode
@@ -755,7 +757,12 @@ def evidence_options(evidence: str = "quotes", schema_style: str = "full", candi
         raise ConfigError(f"unknown evidence mode {evidence!r}", hint="use quotes or refs") from None
     if schema_style not in ("full", "compact"):
         raise ConfigError(f"unknown schema style {schema_style!r}", hint="use full or compact")
-    return {"evidence": mode, "compact_schema": schema_style == "compact", "candidates": candidates}
+    from extract.core.candidates import MODES, STRICT
+
+    if candidates not in (True, False, *MODES):
+        raise ConfigError(f"unknown candidates mode {candidates!r}", hint=f"use {' or '.join(MODES)}")
+    chosen = STRICT if candidates == STRICT else bool(candidates)
+    return {"evidence": mode, "compact_schema": schema_style == "compact", "candidates": chosen}
 
 
 @dataclass(frozen=True)
@@ -770,7 +777,11 @@ class ArticleView:
         return {
             "source": self.source,
             "sentences": [{"n": s.number, "start": s.start, "end": s.end, "text": s.text} for s in self.sentences],
-            "candidates": {"names": list(self.candidates.names), "numbers": list(self.candidates.numbers)},
+            "candidates": {
+                "names": list(self.candidates.names),
+                "numbers": list(self.candidates.numbers),
+                "dates": list(self.candidates.dates),
+            },
         }
 
 

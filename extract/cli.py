@@ -94,8 +94,12 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--candidates",
-        action="store_true",
-        help="offer the article's own names and numbers as choices in the schema (for grammar-constrained models)",
+        nargs="?",
+        const="open",
+        default=None,
+        choices=("open", "strict"),
+        help="offer the article's own names, numbers and dates as choices in the schema (for grammar-constrained "
+        "models); open (the default when given): each with a free-text twin; strict: the article's values only",
     )
     run.add_argument("--prices", default=None, help='JSON price table {"model": {"input": USD/1M, "output": USD/1M}}')
     run.add_argument(
@@ -179,7 +183,9 @@ def _build_parser() -> argparse.ArgumentParser:
     sn = sub.add_parser("sentences", help="an article as numbered sentences with offsets (what --evidence refs shows)")
     sn.add_argument("file", help="a .txt or .md article")
     sn.add_argument("--max-chars", type=int, default=400, help="cut longer sentences into numbered spans (400)")
-    sn.add_argument("--candidates", action="store_true", help="also list the names and numbers --candidates offers")
+    sn.add_argument(
+        "--candidates", action="store_true", help="also list the names, numbers and dates --candidates offers"
+    )
     sn.add_argument("--json", action="store_true", help="print JSON instead")
     return parser
 
@@ -275,7 +281,7 @@ def _run_arguments(args: argparse.Namespace) -> dict[str, Any]:
         "parquet": args.parquet,
         "evidence": args.evidence,
         "schema_style": args.schema_style,
-        "candidates": args.candidates,
+        "candidates": args.candidates or False,
     }
 
 
@@ -473,6 +479,7 @@ def _cmd_sentences(args: argparse.Namespace) -> int:
     if args.candidates:
         print(f"names ({len(view.candidates.names)}): {'; '.join(view.candidates.names)}")
         print(f"numbers ({len(view.candidates.numbers)}): {', '.join(map(str, view.candidates.numbers))}")
+        print(f"dates ({len(view.candidates.dates)}): {'; '.join(view.candidates.dates)}")
     return EXIT_OK
 
 

@@ -97,6 +97,10 @@ def _integer_values(node: dict[str, Any]) -> list[int] | None:
     return list(range(low, high + 1)) if 0 <= high - low < MAX_INTEGER_ENUM else None
 
 
+#: A list bounded by at most this many items keeps its bound in the grammar (a small repetition rule).
+MAX_GRAMMAR_ITEMS = 16
+
+
 def grammar_schema(node: Any) -> Any:
     """A copy of a JSON schema without the constraints llama.cpp grammars handle badly.
 
@@ -107,13 +111,17 @@ def grammar_schema(node: Any) -> Any:
 
     A small integer range (the sentence numbers of an article, in refs mode) is kept, as the enum
     of its values: one alternative per number is a small grammar, and the model cannot cite a
-    sentence that does not exist.
+    sentence that does not exist. A small ``maxItems`` is kept too (strict candidate mode bounds
+    its lists): it unrolls into a few optional repetitions, and it ends a loop that repeats items.
     """
     if isinstance(node, dict):
         values = _integer_values(node)
         if values is not None:
             node = {**node, "enum": values}
-        return {k: grammar_schema(v) for k, v in node.items() if k not in _GRAMMAR_UNSAFE}
+        small = isinstance(node.get("maxItems"), int) and node["maxItems"] <= MAX_GRAMMAR_ITEMS
+        return {
+            k: grammar_schema(v) for k, v in node.items() if k not in _GRAMMAR_UNSAFE or (k == "maxItems" and small)
+        }
     if isinstance(node, list):
         return [grammar_schema(v) for v in node]
     return node

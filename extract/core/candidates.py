@@ -13,13 +13,19 @@ mode) can only pick one of them. The candidates are found without a model:
   "Russian-backed" end a run and are not names, and a run of three or more words in capitals is a
   shouted headline;
 * **designations** such as "Su-25", "Mi-28N", "F-16", "MQ-9": letters, a hyphen, digits;
+* **dates**: the article's own date phrases: weekdays ("Saturday", "Friday night", "late Tuesday"),
+  calendar dates ("March 3", "3 March 2021", "March 2021"), ISO dates and relative ones ("yesterday",
+  "last week", "earlier this month");
 * **numbers**: numerals and number words (:func:`~extract.core.support.numbers_in`; not the
   digits of a designation), the guidelines' values for "dozens", "scores" and "hundreds" where those words occur, 2 for
   "both", and 1, which articles state with "a" or "the" ("killed its pilot").
 
 A value the article implies but does not write (a country named only by its adjective) must still
-be possible, so every constrained name field has a free-text twin, ``<field>_other``, used only when
-no candidate fits; the pipeline folds it back into the field.
+be possible, so by default every constrained field has a free-text twin, ``<field>_other``, used only
+when no candidate fits; the pipeline folds it back into the field. In strict mode (``--candidates
+strict``) there is no twin and no free-text summary: a small model given a free string copies it from
+the prompt's examples (a place or date of another article), so it is given only the article's values
+to choose from, and the record's summary is the sentence the incident cites.
 """
 
 from __future__ import annotations
@@ -51,16 +57,71 @@ MAX_NAME_WORDS = 6
 MAX_NUMBER = 10_000_000
 
 
+#: ``--candidates`` modes: the article's values with a free-text twin each, or the article's values only.
+OPEN = "open"
+STRICT = "strict"
+MODES = (OPEN, STRICT)
+
+_WEEKDAY = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
+_MONTH = (
+    r"(?:January|February|March|April|May|June|July|August|September|October|November|December"
+    r"|Jan\.|Feb\.|Aug\.|Sept?\.|Oct\.|Nov\.|Dec\.)"
+)
+_DATE_PHRASES = re.compile(
+    "|".join(
+        (
+            rf"\b(?:(?:early|late)\s+)?{_WEEKDAY}(?:\s+(?:morning|afternoon|evening|night))?\b",
+            rf"\b{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?\b",
+            rf"\b\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH}(?:,?\s+\d{{4}})?\b",
+            rf"\b(?:(?:early|late|mid-?|last)\s*)?{_MONTH}(?:\s+\d{{4}})?\b",
+            r"\b\d{4}-\d{2}-\d{2}\b",
+            r"\b(?:yesterday|today|tonight|overnight|last\s+(?:night|week|month|year|weekend)"
+            r"|(?:earlier|later)\s+(?:this|that|in\s+the)\s+(?:day|week|month|year))\b",
+        )
+    ),
+    re.IGNORECASE,
+)
+_RELATIVE_START = re.compile(r"(?:yesterday|today|tonight|overnight|last|earlier|later|early|late|mid)\b")
+
+
 @dataclass(frozen=True)
 class Candidates:
-    """The names and numbers of one document, in order of first appearance."""
+    """The names, numbers and date phrases of one document, in order of first appearance.
+
+    ``strict``: offered without a free-text twin (see the module's docstring).
+    """
 
     names: tuple[str, ...]
     numbers: tuple[int, ...]
+    dates: tuple[str, ...] = ()
+    strict: bool = False
 
 
-def find_candidates(text: str) -> Candidates:
-    """The candidate names (with designations) and numbers of ``text``."""
+def find_dates(text: str) -> tuple[str, ...]:
+    """The date phrases of ``text``, as written (white space folded), in order of first appearance.
+
+    A phrase in lower case must start with a word of time ("yesterday", "last", "late"); "May" and
+    "March" alone count only after a word such as "in" or "since", so that the verbs are not dates.
+    """
+    found: dict[str, None] = {}
+    for m in _DATE_PHRASES.finditer(text):
+        phrase = " ".join(m.group(0).split())
+        if phrase[0].islower() and not _RELATIVE_START.match(phrase):
+            continue  # "monday" in a URL, "march" the verb
+        if phrase in ("May", "March") and not _month_context(text, m.start()):
+            continue  # "May" opening a sentence is usually the verb
+        found.setdefault(phrase, None)
+    return tuple(found)
+
+
+def _month_context(text: str, start: int) -> bool:
+    """Whether a bare "May" or "March" reads as a month: after "in", "since", "until", "of", "last", "early"..."""
+    before = text[max(0, start - 12) : start].lower().split()
+    return bool(before) and before[-1] in {"in", "since", "until", "of", "last", "early", "late", "mid", "by", "from"}
+
+
+def find_candidates(text: str, strict: bool = False) -> Candidates:
+    """The candidate names (with designations), numbers and date phrases of ``text``."""
     words = _WORD.findall(text)
     lower_words = {w for w in words if w[0].islower()}
     inner_capitals: set[str] = set()
@@ -83,7 +144,8 @@ def find_candidates(text: str) -> Candidates:
     numbers |= {value for word, value in VAGUE_QUANTITIES.items() if word in folded}
     if "both" in folded:
         numbers.add(2)
-    return Candidates(tuple(names), tuple(sorted(numbers)))
+    dates = find_dates(text)
+    return Candidates(tuple(n for n in names if n not in dates), tuple(sorted(numbers)), dates, strict)
 
 
 def _words(sentence: str) -> list[tuple[str, str, bool]]:

@@ -106,6 +106,10 @@ def answer_model(
 
 
 OTHER_DESCRIPTION = "Only when no choice above fits: the value as the article gives or implies it."
+#: Strict candidate mode bounds lists in the grammar: sentences cited per value, items per list ...
+STRICT_MAX_ITEMS = 4
+#: ... and incidents per request.
+STRICT_MAX_INCIDENTS = 8
 
 
 @lru_cache(maxsize=1024)
@@ -116,6 +120,7 @@ def _derive(
     its names and counts offered from ``candidates`` (when given)."""
     fields: dict[str, Any] = {}
     others: list[str] = []
+    strict = candidates is not None and candidates.strict
     for name, info in model.model_fields.items():
         if name == QUOTE_FIELD and refs:
             description = INCIDENT_REFS_DESCRIPTION if model is Incident else REFS_DESCRIPTION
@@ -123,20 +128,37 @@ def _derive(
             if candidates is not None:
                 numbers = list(range(refs[0], refs[1] + 1))
                 number = Annotated[number, WithJsonSchema({"enum": numbers, "type": "integer"})]
-            fields[REFS_FIELD] = (
+            bound: Any = {"maxItems": STRICT_MAX_ITEMS} if strict else None
+            cited = (
                 Annotated[list[number], EVIDENCE],
-                Field(min_length=1, description=description),
+                Field(min_length=1, description=description, json_schema_extra=bound),
             )
+            if strict:  # the evidence first: the values that follow are then read off the cited sentences
+                fields = {REFS_FIELD: cited, **fields}
+            else:
+                fields[REFS_FIELD] = cited
             continue
+        if strict and _is_prose(model, name):
+            continue  # filled from the incident's cited sentences (fill_prose)
         annotation = _substitute(info.annotation, refs, compact, candidates)
         copied = copy.copy(info)
+        if strict and get_origin(info.annotation) is list:
+            # a bound in the grammar only (validation accepts more): a small model repeats list items
+            # until max_tokens, and a bounded list ends its loop
+            most = STRICT_MAX_INCIDENTS if name == "incidents" else STRICT_MAX_ITEMS
+            extra = copied.json_schema_extra if isinstance(copied.json_schema_extra, dict) else {}
+            copied.json_schema_extra = {**extra, "maxItems": most}
         choices = _choices(model, name, candidates)
         if choices is not None:
             kind = "integer" if isinstance(choices[0], int) else "string"
-            offered: dict[str, Any] = {"anyOf": [{"enum": list(choices), "type": kind}, {"type": "null"}]}
+            enum: dict[str, Any] = {"enum": list(choices), "type": kind}
+            required = info.is_required() and candidates is not None and candidates.strict
+            offered: dict[str, Any] = enum if required else {"anyOf": [enum, {"type": "null"}]}
             if info.description:
-                offered["description"] = info.description
+                offered = {**offered, "description": info.description}
             fields[name] = (Annotated[annotation, copied, WithJsonSchema(offered)], copied)
+            if candidates is not None and candidates.strict:
+                continue
             other = int if kind == "integer" else str
             fields[name + OTHER_SUFFIX] = (other | None, Field(default=None, description=OTHER_DESCRIPTION))
             others.append(name)
@@ -162,6 +184,8 @@ def _choices(model: type[BaseModel], name: str, candidates: Candidates | None) -
     info = field_of(model, name)
     if info.spec.proper and candidates.names:
         return candidates.names
+    if info.spec.dated and candidates.dates:
+        return candidates.dates
     annotation = model.model_fields[name].annotation
     integer = annotation is int or (
         get_origin(annotation) in (typing.Union, types.UnionType) and int in get_args(annotation)
@@ -170,6 +194,24 @@ def _choices(model: type[BaseModel], name: str, candidates: Candidates | None) -
     if checked_number and candidates.numbers:
         return candidates.numbers
     return None
+
+
+def _is_prose(model: type[BaseModel], name: str) -> bool:
+    return name in {f.name for f in fields_of(model) if f.spec.prose}
+
+
+#: A prose field filled from evidence is cut to this many characters (the schema's limit for a name).
+MAX_PROSE = 300
+
+
+def fill_prose(data: dict[str, Any], quote: str) -> dict[str, Any]:
+    """An incident's data with every prose field it lacks (the summary, in strict candidate mode) set
+    to its cited text, cut at a word before :data:`MAX_PROSE` characters."""
+    text = " ".join(quote.split())
+    if len(text) > MAX_PROSE:
+        text = text[: MAX_PROSE - 1].rsplit(" ", 1)[0] + "…"
+    missing = {f.name for f in fields_of(Incident) if f.spec.prose} - data.keys()
+    return {**data, **dict.fromkeys(missing, text)} if text else data
 
 
 def _folder(names: tuple[str, ...]) -> Any:
@@ -393,13 +435,14 @@ def refs_to_incident(
     data = item.model_dump(mode="json") if isinstance(item, BaseModel) else item
     refs: dict[str, list[int]] = {}
     converted = _to_quotes(data, sentences, text, "incident", refs)
-    return Incident.model_validate(converted), refs
+    return Incident.model_validate(fill_prose(converted, str(converted.get(QUOTE_FIELD, "")))), refs
 
 
 def to_incident(item: BaseModel | dict[str, Any]) -> Incident:
     """A quotes-mode answer item (of any rendering) as a schema :class:`Incident`."""
     data = item.model_dump(mode="json") if isinstance(item, BaseModel) else item
-    return Incident.model_validate(_without_others(data))
+    data = _without_others(data)
+    return Incident.model_validate(fill_prose(data, str(data.get(QUOTE_FIELD, ""))))
 
 
 def _without_others(data: Any) -> Any:

@@ -114,6 +114,11 @@ class Spec:
     #: A proper name the article writes out (a place, a group, an aircraft model): a grammar-constrained
     #: backend may be given the article's own names to choose from (``extract.core.candidates``).
     proper: bool = False
+    #: A date phrase the article writes ("Saturday", "March 3"): offered from the article's own date phrases.
+    dated: bool = False
+    #: Free text in the model's own words (a summary). Strict candidate mode does not ask for it: the
+    #: record carries the text of the sentences the incident cites instead.
+    prose: bool = False
 
     def __post_init__(self) -> None:
         if self.excluded and self.compare is not None:

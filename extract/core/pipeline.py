@@ -26,7 +26,7 @@ from pydantic import BaseModel, ValidationError
 from extract.core import EXTRACTOR_VERSION
 from extract.core.aio import run_sync
 from extract.core.backend import Backend, Completion, CompletionRequest
-from extract.core.candidates import find_candidates
+from extract.core.candidates import MODES, OPEN, STRICT, find_candidates
 from extract.core.errors import (
     AuthenticationFailed,
     BackendError,
@@ -75,11 +75,15 @@ class ExtractConfig:
     compact_schema: bool = False
     #: Refs mode: sentences longer than this are shown (and cited) as several numbered spans.
     span_chars: int = MAX_SPAN_CHARS
-    #: Offer the document's own names and numbers as enums in the schema (for grammar-constrained backends).
-    candidates: bool = False
+    #: Offer the document's own names, numbers and dates as enums in the schema (for grammar-constrained
+    #: backends): True (or "open") with a free-text twin for each, "strict" without (and without a summary).
+    candidates: bool | str = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "evidence", EvidenceMode(self.evidence))
+        if self.candidates not in (True, False, OPEN, STRICT):
+            raise ConfigError(f"unknown candidates mode {self.candidates!r}", hint=f"use {' or '.join(MODES)}")
+        object.__setattr__(self, "candidates", STRICT if self.candidates == STRICT else bool(self.candidates))
 
     @property
     def schema_style(self) -> str:
@@ -233,7 +237,8 @@ def _steps(document: Document, config: ExtractConfig) -> _Steps:
         offered = None
         if config.candidates:
             offered = find_candidates(
-                text[chunk.sentences[0].start : chunk.sentences[-1].end] if chunk.sentences else chunk.text
+                text[chunk.sentences[0].start : chunk.sentences[-1].end] if chunk.sentences else chunk.text,
+                strict=config.candidates == STRICT,
             )
         model = answer_model(
             config.evidence, numbers[1], config.compact_schema, first=numbers[0] or 1, candidates=offered
@@ -254,7 +259,7 @@ def _steps(document: Document, config: ExtractConfig) -> _Steps:
             items = getattr(outcome.parsed, "incidents", None)
             assert isinstance(items, list)
             kept, lost = _convert(items, config, sentences, text, offset=len(rejected))
-            found.extend(kept)
+            found.extend(_without_repeats(kept))
             rejected.extend(lost)
             continue
         usages.append(outcome.usage if isinstance(outcome.usage, Usage) else Usage())
@@ -263,7 +268,7 @@ def _steps(document: Document, config: ExtractConfig) -> _Steps:
             kept, lost = _salvage(outcome.last_response, config, model, sentences, text, offset=len(rejected))
             rejected.extend(lost)  # kept for inspection, whether or not anything valid was salvaged
             if kept:
-                found.extend(kept)
+                found.extend(_without_repeats(kept))
                 if not lost:  # e.g. cut off at max_tokens between two items: say so
                     rejected.append(
                         RejectedItem(index=-1, error=f"reply did not validate as a whole: {outcome.message}")
@@ -306,6 +311,19 @@ def _steps(document: Document, config: ExtractConfig) -> _Steps:
         seconds=round(elapsed, 4),
         provenance=config.provenance(),
     )
+
+
+def _without_repeats(found: list[_Found]) -> list[_Found]:
+    """One answer's incidents without exact repeats (every value and citation the same, the primary
+    flag aside): a repeat is never a second event, and small models repeat list items in a loop."""
+    seen: set[str] = set()
+    out: list[_Found] = []
+    for incident, refs in found:
+        key = json.dumps([incident.model_dump(mode="json", exclude={"primary"}), refs], sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            out.append((incident, refs))
+    return out
 
 
 def _convert(

@@ -115,8 +115,9 @@ class Provenance(_Frozen):
     #: How the model cited evidence (quotes or refs) and which schema rendering it was shown.
     evidence: str = "quotes"
     schema_style: str = "full"
-    #: Whether the schema offered the document's own names and numbers as choices.
-    candidates: bool = False
+    #: Whether the schema offered the document's own values as choices: True (each with a free-text
+    #: twin) or "strict" (the article's values only).
+    candidates: bool | str = False
 
 
 class Failure(_Frozen):

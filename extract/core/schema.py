@@ -161,7 +161,7 @@ class SourceKind(StrEnum):
 class DateInfo(_Model):
     """When the incident happened, as the article gives it."""
 
-    text: Annotated[Name, Spec(excluded=SCORED_BY_PARENT, checked=True)] = Field(
+    text: Annotated[Name, Spec(excluded=SCORED_BY_PARENT, checked=True, dated=True)] = Field(
         description='The date or day exactly as written in the article, e.g. "Tuesday", "March 3", "last month".'
     )
     iso: Annotated[str | None, Spec(excluded=SCORED_BY_PARENT)] = Field(
@@ -333,9 +333,9 @@ class Incident(_Model):
         "to hostile fire; air_strike; missile_strike; shelling; armed_clash; other_attack."
     )
     quote: Quote = Field(description="The sentence of the article that reports this incident, copied word for word.")
-    summary: Annotated[Name, Spec(excluded="free text in the model's own words: not comparable with gold")] = Field(
-        description="One sentence in your own words: what happened, where, when."
-    )
+    summary: Annotated[
+        Name, Spec(excluded="free text in the model's own words: not comparable with gold", prose=True)
+    ] = Field(description="One sentence in your own words: what happened, where, when.")
     date: Annotated[DateInfo | None, Spec(Compare.DATE, family=Family.DATE)] = Field(
         default=None, description="When it happened; null if the article does not say."
     )

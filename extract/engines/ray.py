@@ -142,7 +142,7 @@ class JobSpec:
     #: How the model cites evidence (quotes or refs) and which schema rendering it sees (full or compact).
     evidence: str = "quotes"
     schema_style: str = "full"
-    candidates: bool = False
+    candidates: bool | str = False
 
     def config(self, backend: Backend) -> ExtractConfig:
         return ExtractConfig(
