@@ -1,0 +1,1 @@
+"""Converters from public corpora into the project's gold format (articles/ + labels/)."""
