@@ -24,7 +24,7 @@ The list below includes both manned and unmanned aircraft.
 
 ## 2016
  * Roundel of the USAF.svg 4 April 2016– A drone crashed near <b>Testtown</b> &amp; burned.
- * 5 May 2016 - A Russian Mi-28N crashed in Syria, killing both pilots.
+ * 5 May 2016 - A Mi-17 made a hard landing in Syria.
 
 
 ## Totals
@@ -49,7 +49,7 @@ def test_reserved_and_hand_excluded_entries_are_dropped_with_their_reason() -> N
     parsed = parse(SNIPPET, skip={"wiki-syria-2013-03-09-1": "kept back"})
     dropped = {e.id: reason for e, reason in parsed.dropped}
     assert dropped["wiki-syria-2013-03-09-1"] == "kept back"
-    assert "Mi-28N" in dropped["wiki-syria-2016-05-05-1"]
+    assert dropped["wiki-syria-2016-05-05-1"].startswith("seed: Mi-8")
     assert "wiki-syria-2013-03-09-1" not in {e.id for e in parsed.entries}
 
 
