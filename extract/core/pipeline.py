@@ -207,6 +207,49 @@ def split_sentence_groups(text: str, config: ExtractConfig) -> list[tuple[Senten
         first = back if back > first else last + 1
 
 
+@dataclass(frozen=True)
+class PlannedRequest:
+    """One chunk's request, as the pipeline sends it, with the chunk's text and numbered sentences."""
+
+    request: CompletionRequest
+    text: str
+    sentences: tuple[Sentence, ...] = ()
+
+
+def plan_requests(document: Document, config: ExtractConfig) -> list[PlannedRequest]:
+    """The requests a document is extracted with, one per chunk, before any is sent.
+
+    The one place where a chunk becomes a prompt and an answer model: extraction sends these, and
+    training (:mod:`extract.training`) renders its examples from them, so a model is taught on
+    exactly the prompts and the schema it is later asked with.
+    """
+    chunks = _chunks(document.text, config)
+    planned: list[PlannedRequest] = []
+    for k, chunk in enumerate(chunks):
+        chunk_id = document.id if len(chunks) == 1 else f"{document.id}#{k}"
+        numbers = (chunk.sentences[0].number, chunk.sentences[-1].number) if chunk.sentences else (0, 0)
+        offered = None
+        if config.candidates:
+            offered = find_candidates(
+                document.text[chunk.sentences[0].start : chunk.sentences[-1].end] if chunk.sentences else chunk.text,
+                strict=config.candidates == STRICT,
+            )
+        model = answer_model(
+            config.evidence, numbers[1], config.compact_schema, first=numbers[0] or 1, candidates=offered
+        )
+        request = CompletionRequest(
+            messages=tuple(config.prompt.render(chunk.text, chunk_id)),
+            response_model=model,
+            document_id=chunk_id,
+            prompt_hash=config.prompt.hash,
+            schema_version=SCHEMA_VERSION,
+            max_retries=config.max_retries,
+            evidence=config.evidence.value,
+        )
+        planned.append(PlannedRequest(request, chunk.text, chunk.sentences))
+    return planned
+
+
 #: An incident with the sentence numbers of its values (by evidence path, refs mode only).
 _Found = tuple[Incident, dict[str, list[int]]]
 
@@ -224,34 +267,15 @@ def _steps(document: Document, config: ExtractConfig) -> _Steps:
         )
         return failure_result(document.id, config, error)
 
-    chunks = _chunks(text, config)
-    sentences = {s.number: s for chunk in chunks for s in chunk.sentences}
+    planned = plan_requests(document, config)
+    sentences = {s.number: s for plan in planned for s in plan.sentences}
     found: list[_Found] = []
     rejected: list[RejectedItem] = []
     usages: list[Usage] = []
     attempts = 0
     failures: list[BackendError] = []
-    for k, chunk in enumerate(chunks):
-        chunk_id = document.id if len(chunks) == 1 else f"{document.id}#{k}"
-        numbers = (chunk.sentences[0].number, chunk.sentences[-1].number) if chunk.sentences else (0, 0)
-        offered = None
-        if config.candidates:
-            offered = find_candidates(
-                text[chunk.sentences[0].start : chunk.sentences[-1].end] if chunk.sentences else chunk.text,
-                strict=config.candidates == STRICT,
-            )
-        model = answer_model(
-            config.evidence, numbers[1], config.compact_schema, first=numbers[0] or 1, candidates=offered
-        )
-        request = CompletionRequest(
-            messages=tuple(config.prompt.render(chunk.text, chunk_id)),
-            response_model=model,
-            document_id=chunk_id,
-            prompt_hash=config.prompt.hash,
-            schema_version=SCHEMA_VERSION,
-            max_retries=config.max_retries,
-            evidence=config.evidence.value,
-        )
+    for plan in planned:
+        request, model = plan.request, plan.request.response_model
         outcome = yield request
         if isinstance(outcome, Completion):
             usages.append(outcome.usage)
@@ -280,13 +304,13 @@ def _steps(document: Document, config: ExtractConfig) -> _Steps:
 
     elapsed = time.perf_counter() - started
     usage = Usage.total(usages)
-    if failures and len(failures) == len(chunks):
+    if failures and len(failures) == len(planned):
         first = failures[0]
         first.attempts, first.usage = attempts, usage
         failed = failure_result(document.id, config, first, elapsed)
         return failed.model_copy(update={"rejected": rejected}) if rejected else failed
 
-    if len(chunks) > 1:
+    if len(planned) > 1:
         found = [found[k] for k in _merge_keep([f[0] for f in found], text)]
     incidents = _one_primary([f[0] for f in found])
     if config.evidence is EvidenceMode.REFS:
@@ -307,7 +331,7 @@ def _steps(document: Document, config: ExtractConfig) -> _Steps:
         rejected=rejected,
         usage=usage,
         attempts=attempts,
-        chunks=len(chunks),
+        chunks=len(planned),
         seconds=round(elapsed, 4),
         provenance=config.provenance(),
     )
