@@ -21,7 +21,7 @@ from extract.core.backend import Backend
 from extract.core.errors import CacheWarning, ConfigError, ExtractError, InputError, OutputError
 from extract.core.jsonfile import read_json_object
 from extract.core.pipeline import ExtractConfig, extract_document
-from extract.core.prompts import load_prompt_for
+from extract.core.prompts import DEFAULT_PROMPT, load_prompt_for
 from extract.core.records import Document, DocumentResult
 from extract.core.secrets import backend_secrets, redacting_logs
 from extract.engines.ray import RayEngine
@@ -65,22 +65,27 @@ def extract_text(
     id: str = "document",
     backend: str | Backend | None = None,
     model: str | None = None,
-    prompt: str = "incidents",
+    prompt: str | None = None,
     max_retries: int = 2,
-    evidence: str = "quotes",
-    schema_style: str = "full",
-    candidates: bool | str = False,
+    evidence: str | None = None,
+    schema_style: str | None = None,
+    candidates: bool | str | None = None,
     **backend_options: Any,
 ) -> DocumentResult:
     """Extract the incidents of one text (no cache, no output file).
 
     ``evidence``: ``quotes`` (each value copies a quote) or ``refs`` (each value cites numbered
     sentences); ``schema_style``: ``full`` or ``compact`` (the schema rendering the model is shown).
+    Left as None, these and ``prompt`` are what the local model's adapter was trained with (see
+    :func:`serving_choices`), else ``incidents``, ``quotes``, ``full`` and no candidates.
     """
     built = (
         backend
         if not isinstance(backend, str | None)
         else make_backend(backend, model, options=backend_options, cache=False)
+    )
+    prompt, evidence, schema_style, candidates = serving_choices(
+        built, model, backend_options, prompt, evidence, schema_style, candidates
     )
     config = ExtractConfig(
         backend=built,
@@ -98,7 +103,7 @@ def run_corpus(
     backend: str | Backend | None = None,
     model: str | None = None,
     backend_options: dict[str, Any] | None = None,
-    prompt: str = "incidents",
+    prompt: str | None = None,
     max_retries: int = 2,
     max_chars: int = 200_000,
     chunk_chars: int = 12_000,
@@ -120,9 +125,9 @@ def run_corpus(
     engine: str | RayEngine = "local",
     on_start: Callable[[int | None], None] | None = None,
     on_result: Callable[[DocumentResult], None] | None = None,
-    evidence: str = "quotes",
-    schema_style: str = "full",
-    candidates: bool | str = False,
+    evidence: str | None = None,
+    schema_style: str | None = None,
+    candidates: bool | str | None = None,
 ) -> RunSummary:
     """Extract a corpus into a JSON Lines file (resumed if it exists); return what the run did.
 
@@ -133,6 +138,9 @@ def run_corpus(
     Prints nothing: ``on_start`` is called with the number of documents (None when the
     corpus cannot tell), ``on_result`` with each record as it is written, for a progress
     display or a live view. ``summary.bundled`` says whether the bundled test-sized model answered.
+
+    ``prompt``, ``evidence``, ``schema_style`` and ``candidates`` left as None are what the local
+    model's adapter was trained with (:func:`serving_choices`), else the plain defaults.
     """
     from extract.io.output import export_parquet
 
@@ -148,6 +156,9 @@ def run_corpus(
         stem = Path(str(source)).stem if isinstance(source, str | Path) else "dataset"
         name = backend if isinstance(backend, str) else getattr(backend, "name", None)
         out = Path("runs") / f"{stem or 'corpus'}.{name or DEFAULT_BACKEND}.jsonl"
+    prompt, evidence, schema_style, candidates = serving_choices(
+        backend, model, backend_options, prompt, evidence, schema_style, candidates
+    )
     chosen = evidence_options(evidence, schema_style, candidates)  # checked once, for either engine
     if ray_engine is not None and ray_engine.write:
         # A folder of part files, Ray's writers' own: not the corpus, and no second export of it.
@@ -403,13 +414,19 @@ class DoctorReport:
     tokens: int = 0
     seconds: float = 0.0
     problem: str = ""
+    #: The LoRA adapter applied, with the start of its SHA-256; empty for none.
+    adapter: str = ""
 
     def one_line(self) -> str:
         built = " ".join(self.built_for) or "unknown"
         cpu = " ".join(self.cpu) or "unknown"
         where = f"llama.cpp {self.llama_cpp_version or '?'} built for {built}; this CPU reports {cpu}"
+        adapter = f"adapter {self.adapter}" if self.adapter else "no adapter"
         if self.ok:
-            return f"ok: {self.model} loads and generates ({self.tokens} tokens in {self.seconds:.2f} s); {where}"
+            return (
+                f"ok: {self.model} loads and generates ({self.tokens} tokens in {self.seconds:.2f} s); "
+                f"{adapter}; {where}"
+            )
         return f"not ok: {self.model}: {self.problem}; {where}"
 
 
@@ -442,14 +459,18 @@ def doctor(model: str | None = None, *, threads: int | None = None, **local_opti
         )
         version = str(info.get("llama_cpp_version", ""))
         name = backend.model
+        adapter = (
+            f"{backend.adapter.name} (sha256 {str(backend.adapter_sha256)[:12]})" if backend.adapter is not None else ""
+        )
         try:
             probe = backend.probe(tokens=8)
         except ExtractError as exc:
             return DoctorReport(False, name, version, built, cpu, problem=exc.message)
         usage = probe.get("reply", {}).get("usage", {})
         return DoctorReport(
-            True, name, version, built, cpu, tokens=int(usage.get("completion_tokens", 0)), seconds=probe["seconds"]
-        )
+            True, name, version, built, cpu, tokens=int(usage.get("completion_tokens", 0)), seconds=probe["seconds"],
+            adapter=adapter,
+        )  # fmt: skip
     except ExtractError as exc:
         return DoctorReport(False, name, cpu=cpu, problem=exc.message)
     finally:
@@ -742,6 +763,37 @@ def measure_injection(
 
 
 # -- evidence by reference, compact schema -------------------------------------------------------------------------
+
+
+def serving_choices(
+    backend: str | Backend | None,
+    model: str | None,
+    backend_options: dict[str, Any] | None,
+    prompt: str | None,
+    evidence: str | None,
+    schema_style: str | None,
+    candidates: bool | str | None,
+) -> tuple[str, str, str, bool | str]:
+    """The prompt, evidence mode, schema rendering and candidates a run uses.
+
+    What the caller gave wins. What it left as None is what the local backend's adapter was
+    trained to be asked with (an adapter trained by ``extract train`` says so in its file), so
+    the shipped adapter is asked as it was taught; otherwise ``incidents``, ``quotes``, ``full``
+    and no candidates.
+    """
+    trained: dict[str, Any] = {}
+    if isinstance(backend, str | None) and (backend or DEFAULT_BACKEND) == "local":
+        from extract.backends.local import serving_defaults
+
+        trained = serving_defaults(model, (backend_options or {}).get("adapter"))
+    elif not isinstance(backend, str | None):
+        trained = dict(getattr(getattr(backend, "inner", backend), "serving", None) or {})
+    return (
+        prompt if prompt is not None else str(trained.get("prompt", DEFAULT_PROMPT)),
+        evidence if evidence is not None else str(trained.get("evidence", "quotes")),
+        schema_style if schema_style is not None else str(trained.get("schema_style", "full")),
+        candidates if candidates is not None else trained.get("candidates", False),
+    )
 
 
 def evidence_options(

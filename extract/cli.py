@@ -32,7 +32,12 @@ def _add_backend_args(p: argparse.ArgumentParser) -> None:
         "--api-key-env", default=None, help="openai backend: variable holding the API key (default OPENAI_API_KEY)"
     )
     g.add_argument("--mode", default=None, help="instructor mode: tools, json, json_schema or md_json")
-    g.add_argument("--prompt", default="incidents", help="prompt template name in prompts/, or a path")
+    g.add_argument(
+        "--prompt",
+        default=None,
+        help="prompt template name in prompts/, or a path (default: incidents, or what the local adapter was "
+        "trained on)",
+    )
     g.add_argument("--max-tokens", type=int, default=None, help="completion budget per request")
     g.add_argument("--max-retries", type=int, default=2, help="re-asks after a reply fails validation (default 2)")
     g.add_argument("--timeout", type=float, default=None, help="openai backend: seconds per request (default 120)")
@@ -43,6 +48,12 @@ def _add_backend_args(p: argparse.ArgumentParser) -> None:
         default=None,
         help="local backend: the turn format, auto (default: the GGUF's template, else by architecture), gguf, "
         "gemma, chatml, llama-3, llama-2 or plain",
+    )
+    g.add_argument(
+        "--adapter",
+        default=None,
+        help="local backend: a LoRA adapter .gguf (from extract train), none, or default (the shipped adapter "
+        "on the bundled model)",
     )
 
 
@@ -82,15 +93,17 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--evidence",
         choices=("quotes", "refs"),
-        default="quotes",
-        help="quotes: each value copies a quote; refs: the article is numbered sentences and each value cites numbers",
+        default=None,
+        help="quotes: each value copies a quote; refs: the article is numbered sentences and each value cites numbers "
+        "(default: what the local adapter was trained on, else quotes)",
     )
     run.add_argument(
         "--schema",
         dest="schema_style",
         choices=("full", "compact"),
-        default="full",
-        help="the JSON schema the model sees: full, or compact (no titles, shared definitions; fewer prompt tokens)",
+        default=None,
+        help="the JSON schema the model sees: full, or compact (no titles, shared definitions; fewer prompt tokens); "
+        "default: what the local adapter was trained on, else full",
     )
     run.add_argument(
         "--candidates",
@@ -160,6 +173,7 @@ def _build_parser() -> argparse.ArgumentParser:
     doc = sub.add_parser("doctor", help="can this machine run the local model? load it and generate a few tokens")
     doc.add_argument("--model", default=None, help="a .gguf path (default: the bundled model)")
     doc.add_argument("--threads", type=int, default=None, help="CPU threads (default: half the cores)")
+    doc.add_argument("--adapter", default=None, help="a LoRA adapter .gguf, none, or default (the shipped one)")
 
     rv = sub.add_parser("review", help="write a static review site: evidence in the article, gold diff, events")
     rv.add_argument("run", help="a run's .jsonl output")
@@ -172,6 +186,34 @@ def _build_parser() -> argparse.ArgumentParser:
     rv.add_argument("--id-field", default="id", help="--articles: the id column")
     rv.add_argument("--text-field", default="text", help="--articles: the text column")
     rv.add_argument("--page-size", type=int, default=100, help="documents per index page (default 100)")
+
+    # --- train: a LoRA adapter for the local model ---
+    tr = sub.add_parser(
+        "train", help="train a LoRA adapter for the local model on labelled articles (needs the train extra)"
+    )
+    tr.add_argument("gold", nargs="*", help="gold folders (articles/ + labels/) to train on")
+    tr.add_argument("--out", required=True, help="folder for the adapter, its model card and the checkpoint")
+    tr.add_argument("--silver", default=None, help="a run file of any backend to train on (distillation)")
+    tr.add_argument("--silver-corpus", default=None, help="the corpus that run file was made from")
+    tr.add_argument(
+        "--min-grounded", type=float, default=1.0, help="silver: keep records with at least this share grounded (1.0)"
+    )
+    tr.add_argument("--model", default=None, help="the base .gguf (default: the bundled Gemma 3 270M)")
+    tr.add_argument("--epochs", type=int, default=1)
+    tr.add_argument("--rank", type=int, default=16, help="LoRA rank (16)")
+    tr.add_argument("--alpha", type=float, default=32.0, help="LoRA alpha (32)")
+    tr.add_argument("--lr", type=float, default=3e-4, help="peak learning rate (3e-4)")
+    tr.add_argument("--grad-accum", type=int, default=4, help="examples per optimizer step (4)")
+    tr.add_argument("--max-tokens", type=int, default=2304, help="leave out longer examples (2304 tokens)")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--dev-fraction", type=float, default=0.05, help="share of articles held out for development")
+    tr.add_argument("--dev-limit", type=int, default=16, help="score at most this many development articles")
+    tr.add_argument("--no-dev-eval", action="store_true", help="skip scoring the development set after each epoch")
+    tr.add_argument("--limit", type=int, default=None, help="train on at most this many examples")
+    tr.add_argument(
+        "--per-source", action="append", default=[], metavar="NAME=N", help="at most N articles of source NAME"
+    )
+    tr.add_argument("--evidence", choices=("quotes", "refs"), default="refs", help="what the adapter learns (refs)")
 
     # --- scan: text addressed to the model ---
     sc = sub.add_parser("scan", help="list the documents of a corpus that hold text addressed to the model (injection)")
@@ -281,7 +323,7 @@ def _run_arguments(args: argparse.Namespace) -> dict[str, Any]:
         "parquet": args.parquet,
         "evidence": args.evidence,
         "schema_style": args.schema_style,
-        "candidates": args.candidates or False,
+        "candidates": args.candidates,
     }
 
 
@@ -307,6 +349,7 @@ def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
         "threads": args.threads,
         "transport": getattr(args, "transport", None),
         "chat_format": args.chat_format,
+        "adapter": args.adapter,
     }
 
 
@@ -407,7 +450,7 @@ def _cmd_gold(args: argparse.Namespace) -> int:
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
-    report = api.doctor(args.model, threads=args.threads)
+    report = api.doctor(args.model, threads=args.threads, **({"adapter": args.adapter} if args.adapter else {}))
     print(report.one_line())
     return EXIT_OK if report.ok else EXIT_FAILURES
 
@@ -495,6 +538,56 @@ def _one_line_warnings(original: Callable[..., None]) -> Callable[..., None]:
     return show
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from extract.display import make_console
+    from extract.training.lora import TrainOptions
+    from extract.training.run import Source, train_adapter
+
+    console = make_console()
+    sources = [Source(Path(g)) for g in args.gold]
+    if args.silver:
+        if not args.silver_corpus:
+            raise api.ConfigError("--silver needs --silver-corpus, the corpus the run was made from")
+        sources.append(Source(Path(args.silver), "silver", Path(args.silver_corpus), min_grounded=args.min_grounded))
+    if not sources:
+        raise api.ConfigError("nothing to train on", hint="give gold folders, or --silver RUN --silver-corpus CORPUS")
+    limits: dict[str, int] = {}
+    for item in args.per_source:
+        name, _, count = item.partition("=")
+        if not count.isdigit():
+            raise api.ConfigError(f"--per-source {item!r}: expected NAME=N")
+        limits[name] = int(count)
+    options = TrainOptions(
+        rank=args.rank, alpha=args.alpha, learning_rate=args.lr, epochs=args.epochs, grad_accum=args.grad_accum,
+        max_tokens=args.max_tokens, seed=args.seed,
+    )  # fmt: skip
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+        TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(), TimeRemainingColumn(), console=console,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("training", total=None, loss="-")
+
+        def on_progress(progress: Any, total: int, loss: float) -> None:
+            recent = progress.losses[-1] if progress.losses else loss
+            bar.update(task, completed=progress.seen, total=total, loss=f"{recent:.3f}")
+
+        report = train_adapter(
+            sources, args.out, base_model=args.model, options=options, serving={"evidence": args.evidence},
+            dev_fraction=args.dev_fraction, dev_limit=args.dev_limit, train_limit=args.limit,
+            per_source_limit=limits or None, on_progress=on_progress, on_stage=lambda s: console.print(escape(s)),
+            evaluate_dev=not args.no_dev_eval,
+        )  # fmt: skip
+    console.print(f"adapter: {escape(str(report.adapter))}  model card: {escape(str(report.card))}")
+    for epoch in report.dev:
+        figures = ", ".join(f"{k} {v}" for k, v in epoch.items() if k not in ("epoch", "adapter"))
+        console.print(f"epoch {epoch['epoch']}: {escape(figures)}")
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
@@ -508,6 +601,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "review": _cmd_review,
         "scan": _cmd_scan,
         "sentences": _cmd_sentences,
+        "train": _cmd_train,
     }
     secrets = _secrets(args)
     try:

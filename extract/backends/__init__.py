@@ -48,6 +48,10 @@ class LocalOptions(BackendOptions):
     chat_format: str | None = Field(
         default=None, description="Turn format: auto (the GGUF's template, else by architecture), gguf, gemma, ..."
     )
+    adapter: str | None = Field(
+        default=None,
+        description="A LoRA adapter (.gguf), 'none', or 'default': the shipped adapter on the bundled model.",
+    )
 
 
 class OpenAIOptions(BackendOptions):
@@ -87,6 +91,8 @@ def _build_local(o: LocalOptions, retry: RetryPolicy, limiter: RateLimiter | Non
         extra["seed"] = o.seed
     if o.chat_format:
         extra["chat_format"] = o.chat_format
+    if o.adapter:
+        extra["adapter"] = o.adapter
     return LocalBackend(
         o.model, n_ctx=o.n_ctx, n_threads=o.threads, mode=o.mode or "json_schema", temperature=o.temperature, **extra
     )

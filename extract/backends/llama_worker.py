@@ -101,6 +101,8 @@ def _load(config: dict[str, Any]) -> Any:
         "seed": config["seed"],
         "verbose": config["verbose"],
     }
+    if config.get("lora_path"):
+        options["lora_path"] = config["lora_path"]
     return Llama(**options)
 
 

@@ -80,6 +80,63 @@ def bundled_model_path() -> Path:
     return Path(_bundled().assemble())
 
 
+#: The LoRA adapter the project ships for the bundled model (trained by ``extract train``; see its card).
+SHIPPED_ADAPTER = Path(__file__).resolve().parent.parent / "adapters" / "incidents-gemma3-270m.gguf"
+#: ``--adapter`` values: the shipped adapter when the model is the bundled one, or no adapter at all.
+DEFAULT_ADAPTER, NO_ADAPTER = "default", "none"
+
+
+def resolve_adapter(model: str | None, adapter: str | None) -> Path | None:
+    """The adapter file a local run uses: a path, none, or (by default) the shipped one on the bundled model."""
+    if adapter in (None, "", DEFAULT_ADAPTER):
+        bundled = model in (None, "", BUNDLED)
+        return SHIPPED_ADAPTER if bundled and SHIPPED_ADAPTER.is_file() else None
+    if adapter == NO_ADAPTER:
+        return None
+    path = Path(adapter).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"adapter file not found: {path}", hint="pass a LoRA .gguf path, 'none' or 'default'")
+    return path
+
+
+def serving_defaults(model: str | None, adapter: str | None) -> dict[str, Any]:
+    """How the adapter a local run uses was trained to be asked (prompt, evidence, schema, chat format).
+
+    Empty when there is no adapter or it carries no such note (an adapter from elsewhere).
+    """
+    path = resolve_adapter(model, adapter)
+    if path is None:
+        return {}
+    return adapter_info(path).get("serving") or {}
+
+
+def adapter_info(path: Path) -> dict[str, Any]:
+    """An adapter's metadata (see :mod:`extract.training.gguf_adapter`), read once per file version."""
+    stat = path.stat()
+    return _adapter_info(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _adapter_info(path: str, size: int, mtime_ns: int) -> dict[str, Any]:
+    import gguf
+
+    reader = gguf.GGUFReader(path)
+    out: dict[str, Any] = {}
+    names = {
+        "general.type": "type",
+        "adapter.type": "adapter_type",
+        "general.architecture": "architecture",
+        "incident_extract.serving": "serving",
+        "incident_extract.training": "training",
+    }
+    for key, name in names.items():
+        field = reader.get_field(key)
+        if field is not None:
+            value = field.contents()
+            out[name] = json.loads(value) if key.startswith("incident_extract.") else value
+    return out
+
+
 # Length and range limits become enormous grammars in llama.cpp (a 2,000-character
 # limit unrolls into 2,000 nested rules and crashes it); pydantic still checks them.
 _GRAMMAR_UNSAFE = {"maxLength", "minLength", "maximum", "minimum", "maxItems", "minItems", "pattern", "format"}
@@ -295,8 +352,12 @@ class LocalBackend(InstructorBackend):
         max_crashes: int = 3,
         crash_on: Collection[str] = (),
         chat_format: str | None = None,
+        adapter: str | None = None,
     ):
-        """``chat_format``: ``auto`` (default: the GGUF's template, else its architecture's format), ``gguf``,
+        """``adapter``: a LoRA GGUF path, ``none``, or ``default`` (None): the shipped adapter on the bundled
+        model (:data:`SHIPPED_ADAPTER`, when it is installed), none on any other.
+
+        ``chat_format``: ``auto`` (default: the GGUF's template, else its architecture's format), ``gguf``,
         or a named format (:data:`extract.backends.chat_templates.FORMATS`).
 
         ``crash_on`` is a test hook: the model process kills itself with SIGSEGV on those document ids.
@@ -320,8 +381,15 @@ class LocalBackend(InstructorBackend):
                     f"model file not found: {path}", hint="pass a .gguf path, or omit --model for the bundled one"
                 )
             sha256 = gguf_sha256(path)
+        self.adapter = resolve_adapter(model, adapter)
+        self.adapter_sha256 = gguf_sha256(self.adapter) if self.adapter is not None else None
+        if self.adapter is not None and adapter_info(self.adapter).get("type") != "adapter":
+            raise ConfigError(
+                f"{self.adapter}: not a LoRA adapter GGUF", hint="pass an adapter written by extract train"
+            )
         self.path = path
-        self.model = path.name
+        # The adapter changes every answer: it is part of the model's name in records and reports.
+        self.model = path.name + (f"+{self.adapter.stem}" if self.adapter is not None else "")
         self.model_sha256 = sha256
         self.n_ctx = n_ctx
         self.process = ModelProcess(
@@ -333,6 +401,7 @@ class LocalBackend(InstructorBackend):
                 "verbose": verbose,
                 "crash_on": sorted(crash_on),
                 "chat_format": chat_format or AUTO,
+                "lora_path": str(self.adapter) if self.adapter is not None else None,
             },
             max_crashes=max_crashes,
             verbose=verbose,
@@ -348,6 +417,7 @@ class LocalBackend(InstructorBackend):
             **super().identity(),
             "n_ctx": self.n_ctx,
             "model_sha256": self.model_sha256,
+            "adapter_sha256": self.adapter_sha256,
             "chat_format": self.chat_format,
         }
 
