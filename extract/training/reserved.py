@@ -39,8 +39,8 @@ RESERVED: tuple[Reserved, ...] = (
     Reserved(
         "seed: Mi-8 over Idlib (Aug 2016)",
         (2016, 2017),
-        (r"mi-?8\b", r"mi-?17\b"),
-        together=((r"mi-?8\b|mi-?17\b", r"syria|idlib"), (r"helicopter", r"idlib", r"russian")),
+        (r"mi-?8(?!\d)", r"mi-?17(?!\d)"),
+        together=((r"mi-?8(?!\d)|mi-?17(?!\d)", r"syria|idlib"), (r"helicopter", r"idlib", r"russian")),
     ),
     # Kept back for measurement from outside.
     Reserved(
@@ -49,12 +49,12 @@ RESERVED: tuple[Reserved, ...] = (
         (r"su-?24", r"sukhoi[- ]24"),
         together=((r"su-?24|sukhoi[- ]24", r"turk"),),
     ),
-    Reserved("Il-20 lost off Latakia (Sep 2018)", (2018, 2019), (r"il-?20\b", r"ilyushin[- ]20\b"), ()),
+    Reserved("Il-20 lost off Latakia (Sep 2018)", (2018, 2019), (r"il-?20(?!\d)", r"ilyushin[- ]20(?!\d)"), ()),
     Reserved("Su-22 downed near Raqqa (Jun 2017)", (2017, 2018), (r"su-?22", r"sukhoi[- ]22"), ()),
+    Reserved("Israeli F-16 and Iranian drone (Feb 2018)", (2018, 2019), (r"f-?16", r"sa[e']?[gq]h?eh", r"shahed"), ()),
     Reserved(
-        "Israeli F-16 and Iranian drone (Feb 2018)", (2018, 2019), (r"f-?16", r"saeqeh", r"shahed"), ()
+        "helicopter downed near Palmyra (Jul 2016)", (2016, 2017), (r"palmyra", r"tadmur", r"mi-?2[45](?!\d)"), ()
     ),
-    Reserved("helicopter downed near Palmyra (Jul 2016)", (2016, 2017), (r"palmyra", r"tadmur"), ()),
     Reserved(
         "helicopters downed near Idlib and Aleppo (Feb 2020)",
         (2020, 2021),

@@ -42,6 +42,8 @@ class Source:
     name: str = ""
     #: silver: keep a record only when at least this share of its evidence is grounded
     min_grounded: float = 1.0
+    #: Recase text in capitals like ordinary news (MUC-3/4), labels and all (:mod:`extract.training.recase`).
+    recase: bool = False
 
 
 @dataclass
@@ -76,6 +78,10 @@ def load_sources(sources: Sequence[Source]) -> list[Labelled]:
             docs, _ = silver_from(source)
         else:
             raise ConfigError(f"unknown source kind {source.kind!r}", hint="gold or silver")
+        if source.recase:
+            from extract.training.recase import recase
+
+            docs = [recase(d) for d in docs]
         out.extend(d for d in docs if reserved_reason(d.text) is None)
     return out
 
