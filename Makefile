@@ -32,9 +32,21 @@ LLAMA_FLAGS_HASH := $(shell printf '%s' '$(LLAMA_CMAKE)' | sha256sum | cut -c1-8
 WHEELS := .cache/wheels/llama-cpp-python-$(LLAMA_VERSION)-$(LLAMA_VARIANT)-$(LLAMA_FLAGS_HASH)
 STAMP  := $(VENV)/.installed-$(LLAMA_VARIANT)
 
-.PHONY: install run eval test test-fast lint bench bench-native doctor record clean browser review
+.PHONY: install install-train run eval test test-fast lint bench bench-native doctor record clean browser review
 
 install: $(STAMP)
+
+# Training (extract train) needs torch, transformers and peft: never part of make install or make run.
+# TORCH_SPEC names the torch to install first. A plain torch from PyPI on x86-64 Linux is a CUDA build of
+# several GB; where a CPU build is at hand (a local wheel, or your own index), point TORCH_SPEC or pip at it.
+TORCH_SPEC  ?= torch==2.13.0
+TRAIN_STAMP := $(VENV)/.installed-train
+install-train: $(TRAIN_STAMP)
+
+$(TRAIN_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet '$(TORCH_SPEC)'
+	$(BIN)/python -m pip install --quiet --only-binary llama-cpp-python --find-links $(WHEELS) -e '.[dev,ray,train]'
+	touch $@
 
 $(WHEELS)/.built:
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -70,8 +82,9 @@ review: install
 eval: install
 	$(BIN)/extract eval --suite evals/seed-replay.toml
 
-# Lint, types, the layer contract, then the test suite (which includes the eval suites' gates).
-test: install lint browser
+# Lint, types, the layer contract, then the test suite (which includes the eval suites' gates and a
+# tiny training run, so it installs the train extra).
+test: install install-train lint browser
 	EXTRACT_CHROMIUM=$(CHROMIUM) $(BIN)/pytest
 
 # The review site's tests drive headless Chromium. Playwright cannot download its own browser
@@ -94,7 +107,7 @@ browser:
 test-fast: install
 	$(BIN)/pytest -m "not slow"
 
-lint: install
+lint: install install-train
 	$(BIN)/ruff check extract tests benchmarks
 	$(BIN)/ruff format --check extract tests benchmarks
 	$(BIN)/mypy

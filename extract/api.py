@@ -478,6 +478,35 @@ def doctor(model: str | None = None, *, threads: int | None = None, **local_opti
             backend.close()
 
 
+def versions() -> dict[str, str | None]:
+    """The package, the schema, llama.cpp and the shipped adapter's SHA-256 (``extract --version``).
+
+    Reads files only: no model is loaded.
+    """
+    from importlib import metadata
+
+    from extract.core import EXTRACTOR_VERSION
+    from extract.core.schema import SCHEMA_VERSION
+
+    try:
+        llama = metadata.version("llama-cpp-python")
+    except metadata.PackageNotFoundError:
+        llama = None
+    adapter = None
+    try:
+        from extract.backends.local import SHIPPED_ADAPTER, gguf_sha256
+
+        adapter = gguf_sha256(SHIPPED_ADAPTER) if SHIPPED_ADAPTER.is_file() else None
+    except ImportError:
+        pass
+    return {
+        "incident-extract": EXTRACTOR_VERSION,
+        "schema": SCHEMA_VERSION,
+        "llama-cpp-python": llama,
+        "adapter": adapter,
+    }
+
+
 def gold_agreement(dir_a: str | Path, dir_b: str | Path, *, json_out: str | Path | None = None) -> Any:
     """Score two annotations of the same articles against each other (``extract gold agree``); prints nothing.
 

@@ -57,8 +57,26 @@ def _add_backend_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+class _VersionAction(argparse.Action):
+    """``extract --version``: one line, read from files (no model is loaded)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any, **__: Any) -> None:
+        found = api.versions()
+        adapter = found["adapter"]
+        print(
+            f"incident-extract {found['incident-extract']}; schema {found['schema']}; "
+            f"llama-cpp-python {found['llama-cpp-python'] or 'not installed'}; "
+            f"adapter {'sha256 ' + adapter[:16] if adapter else 'none shipped'}"
+        )
+        parser.exit()
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="extract", description="Incident records from news articles, with evidence.")
+    parser.add_argument("--version", action=_VersionAction, help="the package, schema, llama.cpp and adapter versions")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="extract incidents from a corpus into a JSON Lines file")

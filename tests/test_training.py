@@ -321,3 +321,42 @@ def test_the_local_backend_serves_an_adapter_and_keys_its_cache_on_it(tmp_path) 
     writer.close()
     with pytest.raises(ConfigError, match="not a LoRA adapter"):
         LocalBackend(None, adapter=str(not_adapter))
+
+
+@pytest.mark.slow
+def test_train_adapter_writes_an_adapter_a_card_and_scores_its_development_set(tiny, tmp_path) -> None:
+    """The whole of extract train on a tiny Gemma 3: render, tokenize, check, train, write, serve the dev set."""
+    pytest.importorskip("peft")
+    from extract.testing.tiny_gemma import tiny_model
+    from extract.training.gguf_adapter import read_metadata
+    from extract.training.lora import TrainOptions
+    from extract.training.run import Source, train_adapter
+
+    stages: list[str] = []
+    report = train_adapter(
+        [Source(WIKI)], tmp_path / "out", base_model=tiny,
+        options=TrainOptions(rank=4, alpha=8, grad_accum=2, epochs=1, dropout=0.0),
+        train_limit=4, dev_fraction=0.05, dev_limit=1, base_loader=lambda _: tiny_model(), on_stage=stages.append,
+    )  # fmt: skip
+    assert report.train_examples == 4 and report.dev_documents == 1
+    assert report.progress.seen == 4 and report.progress.step == 2
+    meta = read_metadata(report.adapter)
+    assert meta["serving"]["evidence"] == "refs" and meta["training"]["data_hash"] == report.data_hash
+    card = json.loads((tmp_path / "out" / "card.json").read_text())
+    [epoch] = card["epochs"]
+    assert epoch["documents"] == 1 and "incident_f1" in epoch  # the development article went through the scorer
+    assert card["sources"] == {"wikipedia-syria": report.sources["wikipedia-syria"]}
+    assert "## Development figures" in (tmp_path / "out" / "MODEL_CARD.md").read_text()
+    assert any("scoring 1 development" in s for s in stages)
+
+
+def test_version_names_the_package_schema_llama_cpp_and_adapter(capsys) -> None:
+    from extract.cli import main
+    from extract.core.schema import SCHEMA_VERSION
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("incident-extract ") and f"schema {SCHEMA_VERSION}" in line
+    assert "llama-cpp-python " in line and "adapter " in line and "\n" not in line
