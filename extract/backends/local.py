@@ -184,6 +184,20 @@ def grammar_schema(node: Any) -> Any:
     return node
 
 
+def answer_grammar_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema the local grammar is built from: :func:`grammar_schema`, with the answer's own keys required.
+
+    The answer's list of incidents has a default, so the plain grammar also allows ``{}``, which
+    Gemma's vocabulary holds as one token. A small model took that shortcut: an adapter that wrote
+    incidents for short texts answered ``{}`` for every news article, in one token, and with the key
+    required it wrote them. The empty answer is still there, as ``{"incidents":[]}``.
+    """
+    out = grammar_schema(schema)
+    if isinstance(out, dict) and isinstance(out.get("properties"), dict):
+        out = {**out, "required": list(out["properties"])}
+    return out
+
+
 def default_threads() -> int:
     """Half the cores, at least one.
 
@@ -419,6 +433,8 @@ class LocalBackend(InstructorBackend):
             "model_sha256": self.model_sha256,
             "adapter_sha256": self.adapter_sha256,
             "chat_format": self.chat_format,
+            # how the reply is constrained: an older grammar's cached answers are not this one's
+            "grammar": "answer-keys-required",
         }
 
     def _prepare(self, kwargs: dict[str, Any], request: CompletionRequest) -> dict[str, Any]:
@@ -428,7 +444,7 @@ class LocalBackend(InstructorBackend):
         kwargs["_document_id"] = request.document_id
         if self.mode == "tools":
             return kwargs  # llama.cpp constrains tool arguments itself
-        schema = grammar_schema(request.response_model.model_json_schema())
+        schema = answer_grammar_schema(request.response_model.model_json_schema())
         kwargs["response_format"] = {"type": "json_object", "schema": schema}
         return kwargs
 

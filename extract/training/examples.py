@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from extract.backends.local import grammar_schema
+from extract.backends.local import answer_grammar_schema
 from extract.core.errors import InputError
 from extract.core.evidence import QUOTE_FIELD, REFS_FIELD, EvidenceMode
 from extract.core.grounding import Grounder
@@ -278,7 +278,7 @@ def _render_one(doc: Labelled, config: ExtractConfig, report: RenderReport) -> I
     refs = config.evidence is EvidenceMode.REFS
     for chunk in planned:
         request = chunk.request
-        schema = grammar_schema(request.response_model.model_json_schema())
+        schema = answer_grammar_schema(request.response_model.model_json_schema())
         numbers_of = _numbers(doc.text, chunk.sentences) if refs else None
         items: list[dict[str, Any]] = []
         for incident in doc.incidents:
