@@ -401,6 +401,8 @@ class LocalBackend(InstructorBackend):
             raise ConfigError(
                 f"{self.adapter}: not a LoRA adapter GGUF", hint="pass an adapter written by extract train"
             )
+        #: How the adapter was trained to be asked (prompt, evidence, schema), for the run's defaults.
+        self.serving: dict[str, Any] = dict(adapter_info(self.adapter).get("serving") or {}) if self.adapter else {}
         self.path = path
         # The adapter changes every answer: it is part of the model's name in records and reports.
         self.model = path.name + (f"+{self.adapter.stem}" if self.adapter is not None else "")

@@ -74,11 +74,11 @@ class RenderReport:
 # -- reading labels ------------------------------------------------------------------------------------------------
 
 
-def gold_documents(directory: str | Path, source: str | None = None) -> list[Labelled]:
+def gold_documents(directory: str | Path, source: str | None = None, *, skip_missing: bool = False) -> list[Labelled]:
     """The labelled articles of a gold folder (``articles/<id>.txt`` + ``labels/<id>.json``).
 
     A label whose article is missing is an error naming it (rebuild the texts first, see the
-    folder's SOURCE.md).
+    folder's SOURCE.md), or, with ``skip_missing``, left out.
     """
     root = Path(directory)
     labels = root / "labels"
@@ -95,6 +95,8 @@ def gold_documents(directory: str | Path, source: str | None = None) -> list[Lab
         try:
             text = article.read_text(encoding="utf-8")
         except FileNotFoundError:
+            if skip_missing:
+                continue
             raise InputError(
                 f"{article}: missing article for {path.name}", hint=f"rebuild the texts (see {root}/SOURCE.md)"
             ) from None
