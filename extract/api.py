@@ -485,6 +485,7 @@ def versions() -> dict[str, str | None]:
     """
     from importlib import metadata
 
+    from extract.backends.local import SHIPPED_ADAPTER, gguf_sha256  # imports llama.cpp only when used
     from extract.core import EXTRACTOR_VERSION
     from extract.core.schema import SCHEMA_VERSION
 
@@ -492,13 +493,7 @@ def versions() -> dict[str, str | None]:
         llama = metadata.version("llama-cpp-python")
     except metadata.PackageNotFoundError:
         llama = None
-    adapter = None
-    try:
-        from extract.backends.local import SHIPPED_ADAPTER, gguf_sha256
-
-        adapter = gguf_sha256(SHIPPED_ADAPTER) if SHIPPED_ADAPTER.is_file() else None
-    except ImportError:
-        pass
+    adapter = gguf_sha256(SHIPPED_ADAPTER) if SHIPPED_ADAPTER.is_file() else None
     return {
         "incident-extract": EXTRACTOR_VERSION,
         "schema": SCHEMA_VERSION,

@@ -360,3 +360,28 @@ def test_version_names_the_package_schema_llama_cpp_and_adapter(capsys) -> None:
     line = capsys.readouterr().out.strip()
     assert line.startswith("incident-extract ") and f"schema {SCHEMA_VERSION}" in line
     assert "llama-cpp-python " in line and "adapter " in line and "\n" not in line
+
+
+def test_recasing_keeps_every_position_so_every_quote_is_still_in_the_article() -> None:
+    from extract.training.recase import recase
+
+    text = (
+        "SAN SALVADOR, 10 JAN 90 (ACAN-EFE) -- [TEXT] FMLN [FARABUNDO MARTI NATIONAL LIBERATION FRONT]\n"
+        "GUERRILLAS ATTACKED A POST IN SANTA TECLA ON 9 JANUARY, KILLING TWO SOLDIERS."
+    )
+    quote = "GUERRILLAS ATTACKED A POST IN SANTA TECLA ON 9 JANUARY, KILLING TWO SOLDIERS."
+    incident = {
+        "type": "other_attack", "quote": quote, "summary": "AN ATTACK IN SANTA TECLA.",
+        "location": {"place": "SANTA TECLA", "quote": quote},
+        "perpetrators": [{"name": "FMLN", "status": "confirmed", "quote": quote}],
+    }  # fmt: skip
+    doc = recase(Labelled("m", text, (incident,), "muc"))
+    assert len(doc.text) == len(text)
+    assert "Guerrillas attacked a post in Santa Tecla on 9 January, killing two soldiers." in doc.text
+    assert "FMLN [Farabundo Marti National Liberation Front]" in doc.text
+    [got] = doc.incidents
+    assert got["quote"] in doc.text and got["location"]["quote"] in doc.text
+    assert got["location"]["place"] == "Santa Tecla" and got["perpetrators"][0]["name"] == "FMLN"
+    assert got["type"] == "other_attack" and got["summary"] == "An attack in Santa Tecla."
+    mixed = Labelled("n", "Rebels attacked a post.", (), "x")
+    assert recase(mixed) is mixed  # ordinary text is left as it is

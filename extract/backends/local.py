@@ -110,10 +110,28 @@ def serving_defaults(model: str | None, adapter: str | None) -> dict[str, Any]:
     return adapter_info(path).get("serving") or {}
 
 
-def adapter_info(path: Path) -> dict[str, Any]:
-    """An adapter's metadata (see :mod:`extract.training.gguf_adapter`), read once per file version."""
+#: The adapter's own keys (written by :mod:`extract.training.gguf_adapter`): how it was trained to be asked,
+#: and a summary of its training, each as JSON.
+SERVING_KEY = "incident_extract.serving"
+TRAINING_KEY = "incident_extract.training"
+_ADAPTER_KEYS = {
+    "general.type": "type",
+    "adapter.type": "adapter_type",
+    "adapter.lora.alpha": "alpha",
+    "general.architecture": "architecture",
+    SERVING_KEY: "serving",
+    TRAINING_KEY: "training",
+}
+
+
+def adapter_info(path: str | Path) -> dict[str, Any]:
+    """An adapter's keys (``type``, ``alpha``, ``serving``, ``training``...) and ``tensors``, its tensor count.
+
+    Read once per file version.
+    """
+    path = Path(path)
     stat = path.stat()
-    return _adapter_info(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    return dict(_adapter_info(str(path.resolve()), stat.st_size, stat.st_mtime_ns))
 
 
 @functools.lru_cache(maxsize=16)
@@ -121,19 +139,12 @@ def _adapter_info(path: str, size: int, mtime_ns: int) -> dict[str, Any]:
     import gguf
 
     reader = gguf.GGUFReader(path)
-    out: dict[str, Any] = {}
-    names = {
-        "general.type": "type",
-        "adapter.type": "adapter_type",
-        "general.architecture": "architecture",
-        "incident_extract.serving": "serving",
-        "incident_extract.training": "training",
-    }
-    for key, name in names.items():
+    out: dict[str, Any] = {"tensors": len(reader.tensors)}
+    for key, name in _ADAPTER_KEYS.items():
         field = reader.get_field(key)
         if field is not None:
             value = field.contents()
-            out[name] = json.loads(value) if key.startswith("incident_extract.") else value
+            out[name] = json.loads(value) if key in (SERVING_KEY, TRAINING_KEY) else value
     return out
 
 
@@ -397,12 +408,13 @@ class LocalBackend(InstructorBackend):
             sha256 = gguf_sha256(path)
         self.adapter = resolve_adapter(model, adapter)
         self.adapter_sha256 = gguf_sha256(self.adapter) if self.adapter is not None else None
-        if self.adapter is not None and adapter_info(self.adapter).get("type") != "adapter":
+        info = adapter_info(self.adapter) if self.adapter is not None else {}
+        if self.adapter is not None and info.get("type") != "adapter":
             raise ConfigError(
                 f"{self.adapter}: not a LoRA adapter GGUF", hint="pass an adapter written by extract train"
             )
         #: How the adapter was trained to be asked (prompt, evidence, schema), for the run's defaults.
-        self.serving: dict[str, Any] = dict(adapter_info(self.adapter).get("serving") or {}) if self.adapter else {}
+        self.serving: dict[str, Any] = dict(info.get("serving") or {})
         self.path = path
         # The adapter changes every answer: it is part of the model's name in records and reports.
         self.model = path.name + (f"+{self.adapter.stem}" if self.adapter is not None else "")

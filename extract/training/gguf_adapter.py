@@ -14,17 +14,13 @@ was trained.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 from pathlib import Path
 from typing import Any
 
-#: The GGUF key that holds the adapter's serving configuration (JSON).
-SERVING_KEY = "incident_extract.serving"
-#: The GGUF key that holds the training summary (JSON).
-TRAINING_KEY = "incident_extract.training"
+from extract.backends.local import SERVING_KEY, TRAINING_KEY, adapter_info
 
 _PEFT_PREFIX = "base_model.model."
 
@@ -83,31 +79,5 @@ def write_adapter(
     return path
 
 
-def read_metadata(path: str | Path) -> dict[str, Any]:
-    """The adapter's keys: ``type``, ``alpha``, ``tensors``, and the decoded serving and training JSON."""
-    import gguf
-
-    reader = gguf.GGUFReader(str(path))
-    out: dict[str, Any] = {"tensors": len(reader.tensors)}
-    for key, name in (
-        ("general.type", "type"),
-        ("adapter.type", "adapter_type"),
-        ("adapter.lora.alpha", "alpha"),
-        ("general.architecture", "architecture"),
-        (SERVING_KEY, "serving"),
-        (TRAINING_KEY, "training"),
-    ):
-        field = reader.get_field(key)
-        if field is None:
-            continue
-        value = field.contents()
-        out[name] = json.loads(value) if name in ("serving", "training") else value
-    return out
-
-
-def adapter_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest()
+#: The adapter's keys and tensor count, read back (the local backend's reader: one reader for both).
+read_metadata = adapter_info

@@ -67,20 +67,20 @@ def _title(text: str) -> str:
     return re.sub(r"\b[a-z]", lambda c: c.group(0).upper(), text)
 
 
+def _recase_words(value: str, names: set[str], acronyms: frozenset[str]) -> str:
+    """Each word in the case of its kind (a labelled name, an acronym, a month or day, any other word)."""
+    return _WORD.sub(lambda m: _word_case(m.group(0), names, acronyms), value)
+
+
 def recase_text(text: str, names: set[str]) -> str:
     """``text`` in sentence case with ``names`` capitalised; same length, same positions."""
-    acronyms = frozenset(_acronyms(text))
-    out = _WORD.sub(lambda m: _word_case(m.group(0), names, acronyms), text)
+    out = _recase_words(text, names, frozenset(_acronyms(text)))
     out = re.sub(r"(?<!\n)\n(?!\n)", " ", out)
     out = _SENTENCE_START.sub(lambda m: m.group(1) + m.group(2).upper(), out)
     # words inside [brackets] are expansions of names: "[farabundo marti ...]"
     out = re.sub(r"\[([^\]]+)\]", lambda m: "[" + _title(m.group(1)) + "]", out)
     assert len(out) == len(text)
     return out
-
-
-def _recase_value(value: str, names: set[str], acronyms: frozenset[str]) -> str:
-    return _WORD.sub(lambda m: _word_case(m.group(0), names, acronyms), value)
 
 
 def recase(doc: Labelled) -> Labelled:
@@ -105,7 +105,7 @@ def recase(doc: Labelled) -> Labelled:
             at = original.upper().find(node.upper())
             if at >= 0 and key != "summary":
                 return text[at : at + len(node)]
-            value = _recase_value(node, names, acronyms)
+            value = _recase_words(node, names, acronyms)
             return value[:1].upper() + value[1:] if key == "summary" else value
         return node
 
