@@ -23,6 +23,7 @@ BENCHMARKS = [
     "bench_review.py",
     "bench_local.py",
     "bench_prompt_tokens.py",
+    "bench_adapter.py",
 ]
 
 

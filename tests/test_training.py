@@ -346,8 +346,23 @@ def test_train_adapter_writes_an_adapter_a_card_and_scores_its_development_set(t
     [epoch] = card["epochs"]
     assert epoch["documents"] == 1 and "incident_f1" in epoch  # the development article went through the scorer
     assert card["sources"] == {"wikipedia-syria": report.sources["wikipedia-syria"]}
-    assert "## Development figures" in (tmp_path / "out" / "MODEL_CARD.md").read_text()
+    card_text = (tmp_path / "out" / "MODEL_CARD.md").read_text()
+    assert "## Development figures" in card_text
+    assert "CC BY-SA 4.0" in card["terms"]["wikipedia-syria"] and "CC BY-SA 4.0" in card_text
     assert any("scoring 1 development" in s for s in stages)
+
+
+def test_a_model_card_carries_each_sources_stated_terms(tmp_path: Path) -> None:
+    from extract.training.run import Source, source_terms
+
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    assert "no SOURCE.md" in source_terms(Source(folder))
+    (folder / "SOURCE.md").write_text("# A corpus\n\nAbout it.\n\n## Licence\n\n* CC0, say.\n\n## Counts\n\n3\n")
+    assert source_terms(Source(folder)) == "* CC0, say."
+    (folder / "SOURCE.md").write_text("# A corpus\n\nNo terms here.\n")
+    assert "not stated" in source_terms(Source(folder))
+    assert "terms of the service" in source_terms(Source(tmp_path / "api.jsonl", kind="silver"))
 
 
 def test_version_names_the_package_schema_llama_cpp_and_adapter(capsys) -> None:

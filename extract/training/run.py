@@ -86,6 +86,34 @@ def load_sources(sources: Sequence[Source]) -> list[Labelled]:
     return out
 
 
+def source_name(source: Source) -> str:
+    """The name a source's examples carry (its folder's, unless given)."""
+    return source.name or (source.path.stem if source.kind == "silver" else source.path.name)
+
+
+def source_terms(source: Source) -> str:
+    """What a source's own SOURCE.md says under its licence heading, for the model card.
+
+    A run file (silver labels) carries no terms of its own: those of the service that wrote it apply.
+    """
+    if source.kind == "silver":
+        return f"silver labels from the run file {source.path.name}: the terms of the service that produced it apply"
+    notes = source.path / "SOURCE.md"
+    if not notes.is_file():
+        return f"not stated (no SOURCE.md in {source.path})"
+    section: list[str] = []
+    for line in notes.read_text(encoding="utf-8").splitlines():
+        if line.startswith("#"):
+            if section:
+                break
+            if "licen" in line.lower():
+                section.append(line)
+        elif section:
+            section.append(line)
+    body = "\n".join(section[1:]).strip()
+    return body or f"not stated under a licence heading in {notes}"
+
+
 def silver_from(source: Source) -> tuple[list[Labelled], dict[str, int]]:
     from extract.io.corpus import open_corpus
     from extract.training.examples import silver_documents
@@ -228,6 +256,7 @@ def train_adapter(
         "options": asdict(options),
         "data_hash": data_hash,
         "sources": by_source,
+        "terms": {source_name(source): source_terms(source) for source in sources},
         "dropped": dropped,
         "train_examples": len(tokenized),
         "dev_documents": len(dev_docs),
@@ -334,6 +363,9 @@ def model_card(card: dict[str, Any]) -> str:
         f"- left out: {json.dumps(card['dropped'])}" if card["dropped"] else "- left out: nothing",
         f"- development set: {card['dev_documents']} articles held out by a hash of their id",
         "",
+        "## Sources and their terms (from each source's SOURCE.md)",
+        "",
+        *(f"### {name}\n\n{terms}\n" for name, terms in sorted(card.get("terms", {}).items())),
         "## Training",
         "",
         *(f"- {k}: `{v}`" for k, v in card["options"].items()),
