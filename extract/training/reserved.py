@@ -5,12 +5,23 @@ measurement from outside the project. Every training source runs each document t
 :func:`reserved_reason` and drops what it names. The rule is deliberately wide: a
 document is dropped when it names the aircraft (or the place) of a reserved incident
 together with its year, whatever else it says, so that a background mention counts too.
+
+The held-out evaluation sets (:data:`HELD_OUT_EVALS`) are kept out by document id: the
+training loader drops every document whose id is a label id of one of them.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
+
+from extract.core.errors import ConfigError
+
+#: Evaluation sets no training source may draw on, as folders of the repository (each holds ``labels/<id>.json``).
+HELD_OUT_EVALS: tuple[str, ...] = ("evals/crossdoc-dev", "evals/crossdoc-test")
+
+_REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -93,3 +104,25 @@ def reserved_reason(text: str, *, years: set[int] | None = None) -> str | None:
                 continue
             return item.name
     return None
+
+
+def held_out_ids(root: str | Path | None = None) -> dict[str, str]:
+    """The document ids of the held-out evaluation sets, each mapped to the set's folder (as declared).
+
+    ``root`` is the repository (default: the one this package sits in). Without an ``evals/``
+    folder (an installed package) there is nothing to hold out; with one, a declared set that
+    is missing is an error, so that a moved or renamed set cannot silently stop being held out.
+    """
+    base = Path(root) if root is not None else _REPO
+    if not (base / "evals").is_dir():
+        return {}
+    ids: dict[str, str] = {}
+    for folder in HELD_OUT_EVALS:
+        labels = base / folder / "labels"
+        if not labels.is_dir():
+            raise ConfigError(
+                f"{base / folder}: held-out evaluation set not found",
+                hint=f"restore it or update HELD_OUT_EVALS in {Path(__file__).name}",
+            )
+        ids.update((path.stem, folder) for path in labels.glob("*.json"))
+    return ids

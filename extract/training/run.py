@@ -65,10 +65,18 @@ def is_dev(doc_id: str, fraction: float, seed: int) -> bool:
     return int.from_bytes(digest[:8], "big") / 2**64 < fraction
 
 
-def load_sources(sources: Sequence[Source]) -> list[Labelled]:
-    from extract.training.reserved import reserved_reason
+def load_sources(sources: Sequence[Source]) -> tuple[list[Labelled], dict[str, int]]:
+    """The labelled articles of ``sources``, and the count of articles left out by reason.
 
+    An article is left out when it may report a reserved incident
+    (:func:`~extract.training.reserved.reserved_reason`) or when its id is a document of a
+    held-out evaluation set (:data:`~extract.training.reserved.HELD_OUT_EVALS`).
+    """
+    from extract.training.reserved import held_out_ids, reserved_reason
+
+    held_out = held_out_ids()
     out: list[Labelled] = []
+    dropped: dict[str, int] = {}
     for source in sources:
         if source.kind == "gold":
             docs = gold_documents(source.path, source.name or None)
@@ -82,8 +90,16 @@ def load_sources(sources: Sequence[Source]) -> list[Labelled]:
             from extract.training.recase import recase
 
             docs = [recase(d) for d in docs]
-        out.extend(d for d in docs if reserved_reason(d.text) is None)
-    return out
+        for doc in docs:
+            if doc.id in held_out:
+                reason = f"held out for evaluation ({held_out[doc.id]})"
+            elif reserved_reason(doc.text) is not None:
+                reason = "may report a reserved incident"
+            else:
+                out.append(doc)
+                continue
+            dropped[reason] = dropped.get(reason, 0) + 1
+    return out, dropped
 
 
 def source_name(source: Source) -> str:
@@ -169,7 +185,7 @@ def train_adapter(
     base = Path(base_model) if base_model else bundled_model_path()
 
     stage("reading the labelled articles")
-    docs = load_sources(sources)
+    docs, left_out = load_sources(sources)
     dev_docs = [d for d in docs if is_dev(d.id, dev_fraction, options.seed)]
     train_docs = [d for d in docs if not is_dev(d.id, dev_fraction, options.seed)]
     if per_source_limit:
@@ -182,7 +198,7 @@ def train_adapter(
     examples = render(train_docs, config, report)
     vocab = Vocab(base, serving["chat_format"])
     tokenized = []
-    dropped = dict(report.dropped)
+    dropped = {**left_out, **report.dropped}
     for ex in examples:
         tok = vocab.tokenize(ex)
         if tok.length > options.max_tokens:
