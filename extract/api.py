@@ -10,8 +10,9 @@ The CLI is a thin layer over these functions::
 from __future__ import annotations
 
 import json
+import os
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -171,7 +172,7 @@ def run_corpus(
             )
         Path(out).parent.mkdir(parents=True, exist_ok=True)
     else:
-        check_outputs(source, out, parquet)
+        check_outputs([("--out", out), ("--parquet", parquet)], corpora=[("the corpus", source)])
     if engine == "local":
         from extract.io.corpus import open_corpus
 
@@ -264,6 +265,12 @@ def evaluate_run(
     from extract.scoring import evaluate, load_summary, read_predictions, write_json, write_markdown
     from extract.scoring.gold import load_gold
 
+    check_outputs(
+        [("--json", json_out), ("--report", report)],
+        inputs=[("the --gold folder", gold), ("the --pred run file", pred), ("the --baseline file", baseline),
+                ("the --prices file", prices)],
+        corpora=[("the --corpus", corpus)],
+    )  # fmt: skip
     gold_set = load_gold(gold)
     contents = read_predictions(pred)
     predictions = contents.results
@@ -510,6 +517,7 @@ def gold_agreement(dir_a: str | Path, dir_b: str | Path, *, json_out: str | Path
     """
     from extract.scoring.agreement import agreement_dirs
 
+    check_outputs([("--json", json_out)], inputs=[("the first gold folder", dir_a), ("the second gold folder", dir_b)])
     result = agreement_dirs(dir_a, dir_b)
     if json_out:
         Path(json_out).write_text(json.dumps(result.summary(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -562,6 +570,13 @@ def build_events_dataset(
         raise ConfigError(f"unknown --format {fmt!r}", hint="use one of " + ", ".join(FORMATS))
     if not runs:
         raise ConfigError("extract events needs at least one run file")
+    check_outputs(
+        [("--out", out)],
+        inputs=[*(("a run file", run) for run in runs), ("the --gold folder", gold),
+                ("the --published file", published), ("the --aliases file", aliases), ("the --actors file", actors)],
+        corpora=[("the --corpus", corpus)],
+        folders={"--out"} if fmt == "hf" else (),
+    )  # fmt: skip
     alias_table: dict[str, list[str]] = {}
     dates = {}
     if gold is not None:
@@ -694,6 +709,12 @@ def build_review(
 
     if page_size < 1:
         raise ConfigError(f"page size must be at least 1, got {page_size}")
+    check_outputs(
+        [("--out", out)],
+        inputs=[("the run file", run), ("the --gold folder", gold), ("the --events file", events)],
+        corpora=[("the --articles corpus", articles)],
+        folders={"--out"},
+    )
     return build_site(
         run,
         out,
@@ -883,26 +904,64 @@ def article_sentences(path: str | Path, *, max_chars: int = 400) -> ArticleView:
 # --- outputs that would lose data: checked before a run starts ----------------------------------------------------
 
 
-def check_outputs(source: Any, out: str | Path, parquet: str | Path | None = None) -> None:
-    """Refuse outputs that would destroy or feed the input, and create their folders.
+def check_outputs(
+    outputs: Sequence[tuple[str, str | Path | None]],
+    *,
+    inputs: Sequence[tuple[str, Any]] = (),
+    corpora: Sequence[tuple[str, Any]] = (),
+    folders: Collection[str] = (),
+) -> None:
+    """Refuse outputs that would destroy or feed an input, or each other, and create their folders.
 
-    An output that is the corpus itself (after resolving links), or a file inside a folder
-    corpus that the reader would pick up, is a :class:`ConfigError`; so is an output whose
-    folder cannot be created (under a regular file, no permission). Checked before the
-    model is loaded, so a mistake costs nothing.
+    ``outputs`` are (option, path) pairs, None for an output not asked for; ``folders`` names
+    the options whose output is a folder (replaced whole). ``inputs`` are (what, path) pairs of
+    files and folders read whole (a run file, a gold folder, a table); ``corpora`` are (what,
+    source) pairs read as ``extract run`` reads a corpus. An output that is an input (after
+    resolving links), lies inside an input folder (for a folder corpus: a file its reader would
+    pick up), or is a folder holding an input is a :class:`ConfigError`; so are two outputs at
+    one path and an output whose folder cannot be created (under a regular file, no permission).
+    Checked before any work is done, so a mistake costs nothing.
     """
     from extract.io.corpus import reads_path
     from extract.io.output import prepare_output
 
-    if parquet is not None and Path(parquet).resolve() == Path(out).resolve():
-        raise ConfigError(f"{parquet}: --parquet is the run file (--out); the export would overwrite the records")
-    for option, path in (("--out", out), ("--parquet", parquet)):
-        if path is None:
-            continue
-        if reads_path(source, path):
-            where = "is the corpus" if Path(path).exists() and Path(source).is_file() else "is inside the corpus"
-            raise ConfigError(
-                f"{path}: {option} {where} ({source}); writing it would destroy or feed the input",
-                hint=f"choose an {option} outside the corpus",
-            )
-        prepare_output(path, option)
+    given = [(option, Path(path)) for option, path in outputs if path is not None]
+    read = [(what, source, True) for what, source in inputs] + [(what, source, False) for what, source in corpora]
+    for k, (option, path) in enumerate(given):
+        for other, earlier in given[:k]:
+            relation = _relation(earlier, path)
+            if relation:
+                raise ConfigError(f"{path}: {option} {relation} {other} ({earlier}); one would overwrite the other")
+        for what, source, whole in read:
+            if not isinstance(source, str | os.PathLike):
+                continue
+            relation = _relation(Path(source), path)
+            if relation == "is inside" and not whole and not reads_path(source, path):
+                continue  # a file the corpus reader skips may live in a folder corpus
+            if relation == "holds":
+                raise ConfigError(
+                    f"{path}: {option} holds {what} ({source}); replacing it would delete the input",
+                    hint=f"choose another {option}",
+                )
+            if relation:
+                raise ConfigError(
+                    f"{path}: {option} {relation} {what} ({source}); writing it would destroy or feed the input",
+                    hint=f"choose a path outside {what}" if relation == "is inside" else f"choose another {option}",
+                )
+        prepare_output(path, option, folder=option in folders)
+
+
+def _relation(source: Path, out: Path) -> str | None:
+    """How an output path meets an input path: it "is" it, "is inside" it or "holds" it; None when apart."""
+    a, b = source.resolve(), out.resolve()
+    try:
+        same = a == b or (a.exists() and b.exists() and os.path.samefile(a, b))
+    except OSError:
+        same = False
+    if same:
+        return "is"
+    if b.is_relative_to(a):
+        return "is inside"
+    if a.is_relative_to(b):
+        return "holds"
+    return None

@@ -163,10 +163,15 @@ class RunLock:
         self.release()
 
 
-def prepare_output(path: str | os.PathLike[str], option: str = "--out") -> Path:
-    """Create the folder of an output file; a one-line :class:`ConfigError` when that cannot be done."""
+def prepare_output(path: str | os.PathLike[str], option: str = "--out", *, folder: bool = False) -> Path:
+    """Create the folder an output goes in; a one-line :class:`ConfigError` when that cannot be done.
+
+    The output is a file, or with ``folder=True`` a folder (which must not be a file already).
+    """
     target = Path(path)
-    if target.is_dir():
+    if folder and target.exists() and not target.is_dir():
+        raise ConfigError(f"{target}: {option} exists and is not a folder; choose another {option}")
+    if not folder and target.is_dir():
         raise ConfigError(f"{target}: {option} is a folder; give the path of a file")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
