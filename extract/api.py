@@ -9,6 +9,7 @@ The CLI is a thin layer over these functions::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tomllib
@@ -261,7 +262,10 @@ def evaluate_run(
     takes), the run's cost estimate is added to the JSON summary as ``cost`` (see
     :func:`run_cost`). Ids written more than once in the run file are named in the summary
     (and by :func:`extract.scoring.report.report_warnings`, which the command line prints).
+    The reports appear whole or not at all: each is written beside its path and renamed when
+    complete, so a failed write or an interruption leaves an earlier report as it was.
     """
+    from extract.io.output import staged_output
     from extract.scoring import evaluate, load_summary, read_predictions, write_json, write_markdown
     from extract.scoring.gold import load_gold
 
@@ -277,15 +281,18 @@ def evaluate_run(
     articles = corpus_texts(corpus, id_field=id_field, text_field=text_field) if corpus is not None else None
     result = evaluate(gold_set, predictions, bootstrap=bootstrap, articles=articles, duplicates=contents.duplicates)
     base = load_summary(baseline) if baseline else None
-    if json_out:
-        summary = write_json(result, json_out, baseline=base)
-        if prices:
-            summary["cost"] = round(_run_cost(predictions, prices), 6)
-            Path(json_out).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    if report:
-        write_markdown(result, report, baseline=base)
-    # --- events: cross-document merge scores (one separate call; see add_events_scores) ---
-    add_events_scores(gold_set, predictions, json_out=json_out, report=report)
+    with contextlib.ExitStack() as stack:  # each written beside its path, renamed when whole
+        json_path = stack.enter_context(staged_output(json_out, "--json")) if json_out else None
+        report_path = stack.enter_context(staged_output(report, "--report")) if report else None
+        if json_path is not None:
+            summary = write_json(result, json_path, baseline=base)
+            if prices:
+                summary["cost"] = round(_run_cost(predictions, prices), 6)
+                json_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        if report_path is not None:
+            write_markdown(result, report_path, baseline=base)
+        # --- events: cross-document merge scores (one separate call; see add_events_scores) ---
+        add_events_scores(gold_set, predictions, json_out=json_path, report=report_path)
     return result
 
 
@@ -515,12 +522,14 @@ def gold_agreement(dir_a: str | Path, dir_b: str | Path, *, json_out: str | Path
     Returns an :class:`~extract.scoring.agreement.AgreementReport`: per-field F1 both
     ways and Cohen's kappa for the categorical fields; writes its JSON summary to ``json_out``.
     """
+    from extract.io.output import staged_output
     from extract.scoring.agreement import agreement_dirs
 
     check_outputs([("--json", json_out)], inputs=[("the first gold folder", dir_a), ("the second gold folder", dir_b)])
     result = agreement_dirs(dir_a, dir_b)
     if json_out:
-        Path(json_out).write_text(json.dumps(result.summary(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        with staged_output(json_out, "--json") as staged:
+            staged.write_text(json.dumps(result.summary(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return result
 
 
@@ -551,7 +560,10 @@ def build_events_dataset(
     ACLED's inter codes (:mod:`extract.events.actors`). ``progress(done, total)`` is called as the clustering's blocks
     are compared (``done``: incidents whose event is final). Runs are read, clustered and
     written in memory bounded by the busiest weeks, not the corpus (see ``stream_events``).
-    Returns a summary: counts, clustering statistics and the path; prints nothing.
+    The output appears whole or not at all: it is written beside ``out`` and renamed when
+    complete (:func:`extract.io.output.staged_output`), so a failure or an interruption leaves
+    an earlier output as it was. Returns a summary: counts, clustering statistics and the path;
+    prints nothing.
     """
     import time
     from collections.abc import Iterable, Iterator
@@ -563,6 +575,8 @@ def build_events_dataset(
     from extract.events.geocode import default_gazetteer
     from extract.events.pipeline import gold_publication_dates, stream_events
     from extract.events.records import Event
+    from extract.io.formats.hf_datasets import is_saved_dataset
+    from extract.io.output import staged_output
     from extract.scoring.gold import load_gold
     from extract.scoring.normalize import AliasIndex
 
@@ -577,6 +591,8 @@ def build_events_dataset(
         corpora=[("the --corpus", corpus)],
         folders={"--out"} if fmt == "hf" else (),
     )  # fmt: skip
+    if fmt == "hf" and Path(out).is_dir() and any(Path(out).iterdir()) and not is_saved_dataset(Path(out)):
+        raise ConfigError(f"{out}: folder is not empty and holds no saved dataset; choose an empty or new --out")
     alias_table: dict[str, list[str]] = {}
     dates = {}
     if gold is not None:
@@ -611,10 +627,15 @@ def build_events_dataset(
     table = (
         ActorTable.load(actors, alias_index, country_code) if actors else ActorTable(None, alias_index, country_code)
     )
-    events = stream_events(
-        runs, published=dates, aliases=alias_index, gazetteer=gazetteer, stats=stats, progress=progress
-    )
-    written = export_events(counted(events), out, fmt, timestamp=int(time.time()), actors=table)
+    # Written beside --out and renamed when whole; the clustering's spill file goes in the same work folder,
+    # where the next run finds it if this one is killed.
+    with staged_output(out) as staged:
+        events = stream_events(
+            runs, published=dates, aliases=alias_index, gazetteer=gazetteer, stats=stats, progress=progress,
+            workdir=staged.parent,
+        )  # fmt: skip
+        with contextlib.closing(events):
+            written = export_events(counted(events), staged, fmt, timestamp=int(time.time()), actors=table)
     return {
         "out": str(out),
         "format": fmt,

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import sqlite3
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter
 
+from extract.core.errors import OutputError
 from extract.core.records import DocumentResult
 from extract.core.runfile import iter_results
 from extract.events.claims import Mention, build_event
@@ -126,7 +127,7 @@ def stream_events(
     stats: ClusterStats | None = None,
     progress: Callable[[int, int], None] | None = None,
     workdir: str | Path | None = None,
-) -> Iterator[Event]:
+) -> Generator[Event, None, None]:
     """Cluster the incidents of run files into events, in bounded memory; yields them in order.
 
     The same events, ids and order as :func:`events_from_runs`. The mentions are spilled to a
@@ -145,7 +146,10 @@ def stream_events(
     config = config or ClusterConfig()
     gazetteer = gazetteer or default_gazetteer(aliases)
     with tempfile.TemporaryDirectory(prefix="extract-events-", dir=workdir) as folder:
-        store = _Store(Path(folder))
+        try:
+            store = _Store(Path(folder))
+        except sqlite3.Error as exc:
+            raise _spill_error(folder, exc) from None
         try:
             for run, path in enumerate(paths):
                 for line, result in iter_results(path):
@@ -160,8 +164,23 @@ def stream_events(
 
             sweep(ordered, emit, aliases, config, stats, progress, total)
             yield from store.events()
+        except sqlite3.Error as exc:
+            if (getattr(exc, "sqlite_errorcode", 0) & 0xFF) not in _WRITE_ERRORS:
+                raise
+            raise _spill_error(folder, exc) from None
         finally:
             store.close()
+
+
+#: SQLite's primary result codes for a spill file that cannot be written (a full disk, a file size limit).
+_WRITE_ERRORS = frozenset({sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY})
+
+
+def _spill_error(folder: str, exc: sqlite3.Error) -> OutputError:
+    return OutputError(
+        f"{folder}: cannot write the clustering's spill file ({exc})",
+        hint="free some space, then run the command again",
+    )
 
 
 def events_from_runs(
