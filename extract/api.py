@@ -21,7 +21,6 @@ from typing import Any
 from extract.backends import DEFAULT_BACKEND
 from extract.core.backend import Backend
 from extract.core.errors import CacheWarning, ConfigError, ExtractError, InputError, OutputError
-from extract.core.jsonfile import read_json_object
 from extract.core.pipeline import ExtractConfig, extract_document
 from extract.core.prompts import DEFAULT_PROMPT, load_prompt_for
 from extract.core.records import Document, DocumentResult
@@ -577,7 +576,7 @@ def build_events_dataset(
     from extract.events.records import Event
     from extract.io.formats.hf_datasets import is_saved_dataset
     from extract.io.output import staged_output
-    from extract.scoring.gold import load_gold
+    from extract.scoring.gold import load_gold, read_alias_table
     from extract.scoring.normalize import AliasIndex
 
     if fmt not in FORMATS:
@@ -600,7 +599,7 @@ def build_events_dataset(
         alias_table = dict(gold_set.aliases)
         dates.update(gold_publication_dates(gold_set))
     if aliases is not None:
-        alias_table = _read_alias_table(aliases)
+        alias_table = read_alias_table(aliases)
     if published is not None:
         dates.update(load_publication_dates(published))
     if corpus is not None:
@@ -678,13 +677,6 @@ def add_events_scores(
         with Path(report).open("a", encoding="utf-8") as fh:
             fh.write("\n" + scores.markdown())
     return scores
-
-
-def _read_alias_table(path: str | Path) -> dict[str, list[str]]:
-    data = read_json_object(path, "the alias table", '{"name": ["variant", ...]}')
-    if not all(isinstance(v, list) for v in data.values()):
-        raise InputError(f'{path}: the alias table must be {{"name": ["variant", ...]}}')
-    return {str(k): [str(x) for x in v] for k, v in data.items()}
 
 
 def _corpus_dates(corpus: str | Path, id_field: str, text_field: str, date_field: str) -> dict[str, Any]:
