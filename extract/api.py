@@ -9,9 +9,11 @@ The CLI is a thin layer over these functions::
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,6 @@ from typing import Any
 from extract.backends import DEFAULT_BACKEND
 from extract.core.backend import Backend
 from extract.core.errors import CacheWarning, ConfigError, ExtractError, InputError, OutputError
-from extract.core.jsonfile import read_json_object
 from extract.core.pipeline import ExtractConfig, extract_document
 from extract.core.prompts import DEFAULT_PROMPT, load_prompt_for
 from extract.core.records import Document, DocumentResult
@@ -171,7 +172,7 @@ def run_corpus(
             )
         Path(out).parent.mkdir(parents=True, exist_ok=True)
     else:
-        check_outputs(source, out, parquet)
+        check_outputs([("--out", out), ("--parquet", parquet)], corpora=[("the corpus", source)])
     if engine == "local":
         from extract.io.corpus import open_corpus
 
@@ -260,25 +261,37 @@ def evaluate_run(
     takes), the run's cost estimate is added to the JSON summary as ``cost`` (see
     :func:`run_cost`). Ids written more than once in the run file are named in the summary
     (and by :func:`extract.scoring.report.report_warnings`, which the command line prints).
+    The reports appear whole or not at all: each is written beside its path and renamed when
+    complete, so a failed write or an interruption leaves an earlier report as it was.
     """
+    from extract.io.output import staged_output
     from extract.scoring import evaluate, load_summary, read_predictions, write_json, write_markdown
     from extract.scoring.gold import load_gold
 
+    check_outputs(
+        [("--json", json_out), ("--report", report)],
+        inputs=[("the --gold folder", gold), ("the --pred run file", pred), ("the --baseline file", baseline),
+                ("the --prices file", prices)],
+        corpora=[("the --corpus", corpus)],
+    )  # fmt: skip
     gold_set = load_gold(gold)
     contents = read_predictions(pred)
     predictions = contents.results
     articles = corpus_texts(corpus, id_field=id_field, text_field=text_field) if corpus is not None else None
     result = evaluate(gold_set, predictions, bootstrap=bootstrap, articles=articles, duplicates=contents.duplicates)
     base = load_summary(baseline) if baseline else None
-    if json_out:
-        summary = write_json(result, json_out, baseline=base)
-        if prices:
-            summary["cost"] = round(_run_cost(predictions, prices), 6)
-            Path(json_out).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    if report:
-        write_markdown(result, report, baseline=base)
-    # --- events: cross-document merge scores (one separate call; see add_events_scores) ---
-    add_events_scores(gold_set, predictions, json_out=json_out, report=report)
+    with contextlib.ExitStack() as stack:  # each written beside its path, renamed when whole
+        json_path = stack.enter_context(staged_output(json_out, "--json")) if json_out else None
+        report_path = stack.enter_context(staged_output(report, "--report")) if report else None
+        if json_path is not None:
+            summary = write_json(result, json_path, baseline=base)
+            if prices:
+                summary["cost"] = round(_run_cost(predictions, prices), 6)
+                json_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        if report_path is not None:
+            write_markdown(result, report_path, baseline=base)
+        # --- events: cross-document merge scores (one separate call; see add_events_scores) ---
+        add_events_scores(gold_set, predictions, json_out=json_path, report=report_path)
     return result
 
 
@@ -508,11 +521,14 @@ def gold_agreement(dir_a: str | Path, dir_b: str | Path, *, json_out: str | Path
     Returns an :class:`~extract.scoring.agreement.AgreementReport`: per-field F1 both
     ways and Cohen's kappa for the categorical fields; writes its JSON summary to ``json_out``.
     """
+    from extract.io.output import staged_output
     from extract.scoring.agreement import agreement_dirs
 
+    check_outputs([("--json", json_out)], inputs=[("the first gold folder", dir_a), ("the second gold folder", dir_b)])
     result = agreement_dirs(dir_a, dir_b)
     if json_out:
-        Path(json_out).write_text(json.dumps(result.summary(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        with staged_output(json_out, "--json") as staged:
+            staged.write_text(json.dumps(result.summary(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return result
 
 
@@ -543,7 +559,10 @@ def build_events_dataset(
     ACLED's inter codes (:mod:`extract.events.actors`). ``progress(done, total)`` is called as the clustering's blocks
     are compared (``done``: incidents whose event is final). Runs are read, clustered and
     written in memory bounded by the busiest weeks, not the corpus (see ``stream_events``).
-    Returns a summary: counts, clustering statistics and the path; prints nothing.
+    The output appears whole or not at all: it is written beside ``out`` and renamed when
+    complete (:func:`extract.io.output.staged_output`), so a failure or an interruption leaves
+    an earlier output as it was. Returns a summary: counts, clustering statistics and the path;
+    prints nothing.
     """
     import time
     from collections.abc import Iterable, Iterator
@@ -555,13 +574,24 @@ def build_events_dataset(
     from extract.events.geocode import default_gazetteer
     from extract.events.pipeline import gold_publication_dates, stream_events
     from extract.events.records import Event
-    from extract.scoring.gold import load_gold
+    from extract.io.formats.hf_datasets import is_saved_dataset
+    from extract.io.output import staged_output
+    from extract.scoring.gold import load_gold, read_alias_table
     from extract.scoring.normalize import AliasIndex
 
     if fmt not in FORMATS:
         raise ConfigError(f"unknown --format {fmt!r}", hint="use one of " + ", ".join(FORMATS))
     if not runs:
         raise ConfigError("extract events needs at least one run file")
+    check_outputs(
+        [("--out", out)],
+        inputs=[*(("a run file", run) for run in runs), ("the --gold folder", gold),
+                ("the --published file", published), ("the --aliases file", aliases), ("the --actors file", actors)],
+        corpora=[("the --corpus", corpus)],
+        folders={"--out"} if fmt == "hf" else (),
+    )  # fmt: skip
+    if fmt == "hf" and Path(out).is_dir() and any(Path(out).iterdir()) and not is_saved_dataset(Path(out)):
+        raise ConfigError(f"{out}: folder is not empty and holds no saved dataset; choose an empty or new --out")
     alias_table: dict[str, list[str]] = {}
     dates = {}
     if gold is not None:
@@ -569,7 +599,7 @@ def build_events_dataset(
         alias_table = dict(gold_set.aliases)
         dates.update(gold_publication_dates(gold_set))
     if aliases is not None:
-        alias_table = _read_alias_table(aliases)
+        alias_table = read_alias_table(aliases)
     if published is not None:
         dates.update(load_publication_dates(published))
     if corpus is not None:
@@ -596,10 +626,15 @@ def build_events_dataset(
     table = (
         ActorTable.load(actors, alias_index, country_code) if actors else ActorTable(None, alias_index, country_code)
     )
-    events = stream_events(
-        runs, published=dates, aliases=alias_index, gazetteer=gazetteer, stats=stats, progress=progress
-    )
-    written = export_events(counted(events), out, fmt, timestamp=int(time.time()), actors=table)
+    # Written beside --out and renamed when whole; the clustering's spill file goes in the same work folder,
+    # where the next run finds it if this one is killed.
+    with staged_output(out) as staged:
+        events = stream_events(
+            runs, published=dates, aliases=alias_index, gazetteer=gazetteer, stats=stats, progress=progress,
+            workdir=staged.parent,
+        )  # fmt: skip
+        with contextlib.closing(events):
+            written = export_events(counted(events), staged, fmt, timestamp=int(time.time()), actors=table)
     return {
         "out": str(out),
         "format": fmt,
@@ -642,13 +677,6 @@ def add_events_scores(
         with Path(report).open("a", encoding="utf-8") as fh:
             fh.write("\n" + scores.markdown())
     return scores
-
-
-def _read_alias_table(path: str | Path) -> dict[str, list[str]]:
-    data = read_json_object(path, "the alias table", '{"name": ["variant", ...]}')
-    if not all(isinstance(v, list) for v in data.values()):
-        raise InputError(f'{path}: the alias table must be {{"name": ["variant", ...]}}')
-    return {str(k): [str(x) for x in v] for k, v in data.items()}
 
 
 def _corpus_dates(corpus: str | Path, id_field: str, text_field: str, date_field: str) -> dict[str, Any]:
@@ -694,6 +722,12 @@ def build_review(
 
     if page_size < 1:
         raise ConfigError(f"page size must be at least 1, got {page_size}")
+    check_outputs(
+        [("--out", out)],
+        inputs=[("the run file", run), ("the --gold folder", gold), ("the --events file", events)],
+        corpora=[("the --articles corpus", articles)],
+        folders={"--out"},
+    )
     return build_site(
         run,
         out,
@@ -883,26 +917,64 @@ def article_sentences(path: str | Path, *, max_chars: int = 400) -> ArticleView:
 # --- outputs that would lose data: checked before a run starts ----------------------------------------------------
 
 
-def check_outputs(source: Any, out: str | Path, parquet: str | Path | None = None) -> None:
-    """Refuse outputs that would destroy or feed the input, and create their folders.
+def check_outputs(
+    outputs: Sequence[tuple[str, str | Path | None]],
+    *,
+    inputs: Sequence[tuple[str, Any]] = (),
+    corpora: Sequence[tuple[str, Any]] = (),
+    folders: Collection[str] = (),
+) -> None:
+    """Refuse outputs that would destroy or feed an input, or each other, and create their folders.
 
-    An output that is the corpus itself (after resolving links), or a file inside a folder
-    corpus that the reader would pick up, is a :class:`ConfigError`; so is an output whose
-    folder cannot be created (under a regular file, no permission). Checked before the
-    model is loaded, so a mistake costs nothing.
+    ``outputs`` are (option, path) pairs, None for an output not asked for; ``folders`` names
+    the options whose output is a folder (replaced whole). ``inputs`` are (what, path) pairs of
+    files and folders read whole (a run file, a gold folder, a table); ``corpora`` are (what,
+    source) pairs read as ``extract run`` reads a corpus. An output that is an input (after
+    resolving links), lies inside an input folder (for a folder corpus: a file its reader would
+    pick up), or is a folder holding an input is a :class:`ConfigError`; so are two outputs at
+    one path and an output whose folder cannot be created (under a regular file, no permission).
+    Checked before any work is done, so a mistake costs nothing.
     """
     from extract.io.corpus import reads_path
     from extract.io.output import prepare_output
 
-    if parquet is not None and Path(parquet).resolve() == Path(out).resolve():
-        raise ConfigError(f"{parquet}: --parquet is the run file (--out); the export would overwrite the records")
-    for option, path in (("--out", out), ("--parquet", parquet)):
-        if path is None:
-            continue
-        if reads_path(source, path):
-            where = "is the corpus" if Path(path).exists() and Path(source).is_file() else "is inside the corpus"
-            raise ConfigError(
-                f"{path}: {option} {where} ({source}); writing it would destroy or feed the input",
-                hint=f"choose an {option} outside the corpus",
-            )
-        prepare_output(path, option)
+    given = [(option, Path(path)) for option, path in outputs if path is not None]
+    read = [(what, source, True) for what, source in inputs] + [(what, source, False) for what, source in corpora]
+    for k, (option, path) in enumerate(given):
+        for other, earlier in given[:k]:
+            relation = _relation(earlier, path)
+            if relation:
+                raise ConfigError(f"{path}: {option} {relation} {other} ({earlier}); one would overwrite the other")
+        for what, source, whole in read:
+            if not isinstance(source, str | os.PathLike):
+                continue
+            relation = _relation(Path(source), path)
+            if relation == "is inside" and not whole and not reads_path(source, path):
+                continue  # a file the corpus reader skips may live in a folder corpus
+            if relation == "holds":
+                raise ConfigError(
+                    f"{path}: {option} holds {what} ({source}); replacing it would delete the input",
+                    hint=f"choose another {option}",
+                )
+            if relation:
+                raise ConfigError(
+                    f"{path}: {option} {relation} {what} ({source}); writing it would destroy or feed the input",
+                    hint=f"choose a path outside {what}" if relation == "is inside" else f"choose another {option}",
+                )
+        prepare_output(path, option, folder=option in folders)
+
+
+def _relation(source: Path, out: Path) -> str | None:
+    """How an output path meets an input path: it "is" it, "is inside" it or "holds" it; None when apart."""
+    a, b = source.resolve(), out.resolve()
+    try:
+        same = a == b or (a.exists() and b.exists() and os.path.samefile(a, b))
+    except OSError:
+        same = False
+    if same:
+        return "is"
+    if b.is_relative_to(a):
+        return "is inside"
+    if a.is_relative_to(b):
+        return "holds"
+    return None

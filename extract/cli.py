@@ -21,6 +21,8 @@ from extract.core.errors import CacheWarning, ExtractError
 from extract.core.secrets import redact, redacting_logs, url_secrets
 
 EXIT_OK, EXIT_FAILURES, EXIT_ERROR = 0, 1, 2
+#: The commands that continue where an interrupted one stopped.
+RESUMABLE = frozenset({"run", "train"})
 
 
 def _add_backend_args(p: argparse.ArgumentParser) -> None:
@@ -630,7 +632,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"extract: error: {redact(exc.one_line(), secrets)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
-        print("extract: interrupted; run the same command again to resume", file=sys.stderr)
+        # A run (and training) resumes from what it wrote; every other command writes its output whole or not at all.
+        then = (
+            "run the same command again to resume" if args.command in RESUMABLE else "no output was left half-written"
+        )
+        print(f"extract: interrupted; {then}", file=sys.stderr)
         return 130
 
 

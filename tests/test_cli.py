@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 from pathlib import Path
 
@@ -190,9 +191,10 @@ def test_cost_estimate_in_the_run_summary_and_in_eval(
     record = next(iter(_records(out).values()))
     expected = (record["usage"]["prompt_tokens"] * 1.0 + record["usage"]["completion_tokens"] * 2.0) / 1e6
     assert f"${expected:.4f}" in capsys.readouterr().out
-    gold = tmp_path / "gold"
+    gold = tmp_path / "gold"  # the corpus's one article, with no incident
     (gold / "labels").mkdir(parents=True)
-    (gold / "articles").mkdir()
+    (gold / "labels" / "good.json").write_text('{"id": "good", "incidents": []}', encoding="utf-8")
+    shutil.copytree(corpus, gold / "articles")
     summary = tmp_path / "summary.json"
     assert main(["eval", "--gold", str(gold), "--pred", str(out), "--prices", str(prices), "--json", str(summary)]) == 0
     assert json.loads(summary.read_text())["cost"] == pytest.approx(expected, abs=1e-6)

@@ -11,7 +11,7 @@ import pytest
 
 from extract import api
 from extract.cli import main
-from extract.core.records import DocumentResult, Provenance, Status
+from extract.core.records import DocumentResult, Failure, Provenance, Status
 from extract.core.schema import Casualty, DateInfo, Incident, Location
 from extract.events.claims import Mention, build_event, casualty_estimates
 from extract.events.cluster import (
@@ -27,6 +27,7 @@ from extract.events.geocode import Gazetteer, default_gazetteer
 from extract.events.pipeline import evaluate_events, gold_publication_dates
 from extract.events.records import DateMethod, DateRange, Event, PlaceFlag, read_events, write_events
 from extract.events.synthetic import SyntheticCorpus, synthetic_corpus
+from extract.io.output import results_by_id
 from extract.scoring.coref import coref_scores, singletons
 from extract.scoring.gold import GoldSet, load_gold
 from extract.scoring.normalize import AliasIndex
@@ -235,7 +236,7 @@ def test_two_incidents_of_one_article_never_merge(gold_mentions: list[Mention], 
 
 def test_eval_hook_scores_against_gold_keys_and_baseline(gold: GoldSet, tmp_path: Path) -> None:
     run = _gold_run(gold, tmp_path / "run.jsonl")
-    scores = evaluate_events(gold, {r.id: r for r in api_read(run)})
+    scores = evaluate_events(gold, results_by_id(run))
     assert scores.gold_input.conll_f1 == pytest.approx(1.0)
     assert scores.gold_input_baseline.muc.f1 == 0.0  # singletons make no links
     assert scores.gold_input.conll_f1 > scores.gold_input_baseline.conll_f1
@@ -246,12 +247,6 @@ def test_eval_hook_scores_against_gold_keys_and_baseline(gold: GoldSet, tmp_path
     events = json.loads(summary.read_text())["events"]
     assert events["gold_input"]["conll_f1"] == 1.0 and events["end_to_end"]["key_clusters"] == 11
     assert "## Events (cross-document merge)" in report.read_text()
-
-
-def api_read(path: Path) -> list[DocumentResult]:
-    from extract.events.pipeline import read_run
-
-    return list(read_run(path))
 
 
 # -- coreference metrics (hand-worked) -----------------------------------------------------------------------------
@@ -399,7 +394,7 @@ def test_cli_events_with_corpus_dates(gold: GoldSet, tmp_path: Path, capsys: pyt
 @pytest.mark.parametrize(
     ("content", "extra", "message"),
     [
-        pytest.param('{"id": "x"\n', [], "run.jsonl:1: not a run record", id="broken-json-line"),
+        pytest.param('{"id": "x"\n', [], "run.jsonl:1: not a result record", id="broken-json-line"),
         pytest.param("", ["--format", "xlsx"], "unknown --format 'xlsx'", id="unknown-format"),
         pytest.param("", ["--corpus", "c.jsonl"], "give --date-field too", id="corpus-without-date-field"),
         pytest.param("", ["--published", "missing.json"], "missing.json: cannot read", id="missing-dates-file"),
@@ -421,7 +416,7 @@ def test_cli_events_bad_input_is_one_line(
 def test_cli_events_missing_run_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["events", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "o"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
-    assert "nope.jsonl: cannot read the run file" in err and "\n" not in err
+    assert "nope.jsonl: no such run file" in err and "\n" not in err
 
 
 def test_runs_stream_once_per_document_with_progress(gold: GoldSet, aliases: AliasIndex, tmp_path: Path) -> None:
@@ -434,6 +429,49 @@ def test_runs_stream_once_per_document_with_progress(gold: GoldSet, aliases: Ali
     )
     assert len(events) == 11 and sum(len(e.mentions) for e in events) == 19  # the second copy is not read again
     assert calls and calls[-1][0] == calls[-1][1] and [d for d, _ in calls] == sorted(d for d, _ in calls)
+
+
+def test_events_eval_and_review_read_a_run_cut_by_a_kill_alike(
+    gold: GoldSet, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = _gold_run(gold, tmp_path / "run.jsonl")
+    with run.open("ab") as fh:
+        fh.write(b'{"id": "cut-by-a-kill", "status": "o')  # what a kill in the middle of a write leaves
+    commands = {
+        "events": ["events", str(run), "--out", str(tmp_path / "events.jsonl"), "--gold", str(GOLD), "--quiet"],
+        "eval": ["eval", "--gold", str(GOLD), "--pred", str(run), "--bootstrap", "10"],
+        "review": ["review", str(run), "--out", str(tmp_path / "site")],
+    }
+    for name, args in commands.items():
+        assert main(args) == 0, (name, capsys.readouterr().err)
+    out = capsys.readouterr().out
+    assert "11 events from 19 incidents" in out and "(5 documents," in out
+    # The same line ended by a newline was not cut by a kill: all three refuse it, naming the line.
+    with run.open("ab") as fh:
+        fh.write(b"\n")
+    for name, args in commands.items():
+        assert main(args) == 2, name
+        err = capsys.readouterr().err
+        assert f"{run}:6: not a result record" in err and len(err.strip().splitlines()) == 1, (name, err)
+
+
+def test_events_take_the_later_record_of_a_document_retried_in_the_same_run(
+    gold: GoldSet, aliases: AliasIndex, tmp_path: Path
+) -> None:
+    from extract.events.pipeline import events_from_runs
+
+    retried = sorted(gold.documents)[1]
+    prov = Provenance(
+        prompt="p", prompt_hash="-", schema_version="1.0.0", backend="b", model="m", extractor_version="0"
+    )
+    first = DocumentResult(
+        id=retried, status=Status.FAILED, failure=Failure(reason="timeout", message="no answer"), provenance=prov
+    )
+    run = _gold_run(gold, tmp_path / "run.jsonl")
+    run.write_text(first.to_json() + "\n" + run.read_text(encoding="utf-8"), encoding="utf-8")  # then it succeeded
+    events = events_from_runs([run], published=gold_publication_dates(gold), aliases=aliases)
+    assert sum(len(e.mentions) for e in events) == 19
+    assert len(events) == 11 and retried in {m.document_id for e in events for m in e.mentions}
 
 
 def test_eval_without_the_gazetteer_skips_events_with_a_reason(

@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 
+from extract.core.records import DocumentResult, Status
 from extract.core.schema import SCHEMA_VERSION, Extraction, Incident
 from extract.scoring.gold import GoldDocument, GoldIncident, load_gold
 from extract.scoring.gold_checks import GoldProblem, validate_gold
 from extract.scoring.normalize import AliasIndex, normalize_name
+from extract.testing.synthetic_runs import PROVENANCE
 
 GOLD = Path(__file__).resolve().parent.parent / "gold"
 DOC_ID = "doc_a"
@@ -322,6 +324,53 @@ def test_broken_aliases_are_caught(tmp_path: Path, aliases: Any, fragment: str) 
     assert len(problems) == 1, "\n".join(str(p) for p in problems)
     assert problems[0].file.endswith("aliases.json")
     assert fragment in problems[0].message
+
+
+def _label_is_a_folder(root: Path) -> Path:
+    (root / "labels" / "doc_b.json").mkdir()
+    return root / "labels" / "doc_b.json"
+
+
+def _aliases_of_numbers(root: Path) -> Path:
+    (root / "aliases.json").write_text('{"x": 5}', encoding="utf-8")
+    return root / "aliases.json"
+
+
+def _article_not_utf8(root: Path) -> Path:
+    (root / "articles" / f"{DOC_ID}.txt").write_bytes(ARTICLE.encode("utf-16"))
+    return root / "articles" / f"{DOC_ID}.txt"
+
+
+def _no_labels(root: Path) -> Path:
+    (root / "labels" / f"{DOC_ID}.json").unlink()
+    return root / "labels"
+
+
+@pytest.mark.parametrize(
+    ("breaks", "what"),
+    [
+        pytest.param(_label_is_a_folder, "cannot read the file (Is a directory)", id="label-path-is-a-folder"),
+        pytest.param(_aliases_of_numbers, '"x": variants must be a list', id="aliases-of-numbers"),
+        pytest.param(_article_not_utf8, "not UTF-8 text (byte 0)", id="article-not-utf8"),
+        pytest.param(_no_labels, "no label files", id="no-labels"),
+    ],
+)
+def test_broken_gold_is_one_line_naming_the_file_in_eval_and_validate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], breaks: Callable[[Path], Path], what: str
+) -> None:
+    from extract.cli import main
+
+    root = _write_gold(tmp_path / "gold", _label())
+    run = tmp_path / "run.jsonl"
+    run.write_text(DocumentResult(id=DOC_ID, status=Status.OK, provenance=PROVENANCE).to_json() + "\n")
+    culprit = breaks(root)
+    assert main(["eval", "--gold", str(root), "--pred", str(run), "--bootstrap", "10"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"extract: error: {culprit}: ") and what in err and len(err.splitlines()) == 1, err
+    assert main(["gold", "validate", str(root)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert any(line.startswith(f"{culprit}: ") for line in out[:-1]), out
+    assert all(line.startswith(str(root)) for line in out[:-1]) and out[-1].endswith(f"problem(s) in {root}"), out
 
 
 def test_alias_variants_differing_only_in_case_within_a_group_are_fine(tmp_path: Path) -> None:

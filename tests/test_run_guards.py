@@ -500,7 +500,7 @@ def test_run_options_are_declared_in_one_place() -> None:
 def test_parquet_equal_to_out_is_refused(tmp_path: Path) -> None:
     corpus = [{"id": "a", "text": SHORT}]
     out = tmp_path / "o.jsonl"
-    with pytest.raises(ConfigError, match="--parquet is the run file"):
+    with pytest.raises(ConfigError, match="--parquet is --out"):
         api.run_corpus(corpus, out=out, parquet=out, backend="mock")
     assert not out.exists()
 

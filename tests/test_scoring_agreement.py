@@ -86,7 +86,10 @@ def test_gold_agree_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 
 
 def test_gold_agree_without_shared_documents_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    other = tmp_path / "other"
+    other = tmp_path / "other"  # one article, not one of the seeds
     (other / "labels").mkdir(parents=True)
+    (other / "articles").mkdir()
+    (other / "labels" / "elsewhere.json").write_text('{"id": "elsewhere", "incidents": []}', encoding="utf-8")
+    (other / "articles" / "elsewhere.txt").write_text("Nothing happened here.", encoding="utf-8")
     assert main(["gold", "agree", str(GOLD), str(other)]) == 2
     assert "no document in common" in capsys.readouterr().err

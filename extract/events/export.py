@@ -349,7 +349,8 @@ def _write_dataset(events: Iterable[Event], out: Path) -> int:
 
     schema = arrow_schema()
     n = 0
-    with tempfile.TemporaryDirectory(prefix="extract-events-hf-") as folder:
+    # Beside the dataset, not in the system's temporary folder: a write staged in a work folder keeps it there.
+    with tempfile.TemporaryDirectory(prefix="extract-events-hf-", dir=out.parent) as folder:
         arrow = Path(folder) / "events.arrow"
         with pa.OSFile(str(arrow), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
             for batch in _batches(events):

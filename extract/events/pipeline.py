@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import sqlite3
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 
-from extract.core.errors import InputError
+from extract.core.errors import OutputError
 from extract.core.records import DocumentResult
+from extract.core.runfile import iter_results
 from extract.events.claims import Mention, build_event
 from extract.events.cluster import (
     ClusterConfig,
@@ -40,31 +41,6 @@ from extract.scoring.normalize import AliasIndex
 GOLD_PUBLISHED = "published.json"
 
 
-def read_run(path: str | Path) -> Iterator[DocumentResult]:
-    """Stream the records of a run file; a bad line raises :class:`InputError` naming file and line."""
-    p = Path(path)
-    try:
-        fh = p.open("rb")
-    except OSError as exc:
-        raise InputError(
-            f"{p}: cannot read the run file ({exc.strerror})", hint="give a file written by extract run"
-        ) from None
-    with fh:
-        for lineno, raw in enumerate(fh, 1):
-            if not raw.strip():
-                continue
-            try:
-                yield DocumentResult.model_validate_json(raw)
-            except ValidationError as exc:
-                errors = exc.errors()
-                what = errors[0]["msg"] if errors else str(exc)
-                where = ".".join(str(x) for x in errors[0]["loc"]) if errors and errors[0]["loc"] else ""
-                raise InputError(
-                    f"{p}:{lineno}: not a run record ({where + ': ' if where else ''}{what})",
-                    hint="events are built from the JSON Lines files extract run writes",
-                ) from None
-
-
 #: Mentions go to disk as JSON through pydantic's serialiser (several times faster than pickling the models).
 _MENTION = TypeAdapter(Mention)
 
@@ -75,6 +51,8 @@ class _Store:
     Mentions go in as they are read; the sweep reads them back by (first block week, rank by
     document id and incident index); events go in as components finish and come out in the
     order of their first mention. SQLite sorts on disk, so memory stays that of the sweep.
+    Each document's mentions are those of its record that is kept (see :meth:`keep`); the
+    others are left out when the mentions are ranked.
     """
 
     def __init__(self, folder: Path):
@@ -84,21 +62,31 @@ class _Store:
             PRAGMA journal_mode = OFF;
             PRAGMA synchronous = OFF;
             PRAGMA temp_store = FILE;
-            CREATE TABLE documents (id TEXT PRIMARY KEY);
-            CREATE TABLE mentions (doc TEXT, idx INTEGER, week INTEGER, part TEXT, body BLOB);
+            CREATE TABLE documents (id TEXT PRIMARY KEY, run INTEGER, line INTEGER);
+            CREATE TABLE mentions (doc TEXT, line INTEGER, idx INTEGER, week INTEGER, part TEXT, body BLOB);
             CREATE TABLE events (first INTEGER, body BLOB);
             """
         )
         self.db.execute("BEGIN")
 
-    def first_time(self, document_id: str) -> bool:
-        """Whether a document id is new (a second copy of it is skipped)."""
-        return self.db.execute("INSERT OR IGNORE INTO documents VALUES (?)", (document_id,)).rowcount == 1
+    def keep(self, document_id: str, run: int, line: int) -> bool:
+        """Whether the record at ``line`` of run file number ``run`` is the one kept for its document.
 
-    def add_mention(self, mention: Mention, key: tuple[int, str]) -> None:
+        Within a run file the later record wins, as for every reader of run files (a failure
+        retried on resume is written again); a document already read from an earlier run file
+        is not read again.
+        """
+        kept = self.db.execute(
+            "INSERT INTO documents VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET line = excluded.line "
+            "WHERE documents.run = excluded.run",
+            (document_id, run, line),
+        )
+        return kept.rowcount == 1
+
+    def add_mention(self, mention: Mention, line: int, key: tuple[int, str]) -> None:
         self.db.execute(
-            "INSERT INTO mentions VALUES (?, ?, ?, ?, ?)",
-            (mention.document_id, mention.index, key[0], key[1], _MENTION.dump_json(mention)),
+            "INSERT INTO mentions VALUES (?, ?, ?, ?, ?, ?)",
+            (mention.document_id, line, mention.index, key[0], key[1], _MENTION.dump_json(mention)),
         )
 
     def ordered(self) -> tuple[int, Iterator[tuple[tuple[int, str], int, Mention]]]:
@@ -107,7 +95,8 @@ class _Store:
         self.db.executescript(
             """
             CREATE TABLE ranked AS
-              SELECT ROW_NUMBER() OVER (ORDER BY doc, idx) - 1 AS seq, week, part, body FROM mentions;
+              SELECT ROW_NUMBER() OVER (ORDER BY doc, idx) - 1 AS seq, week, part, body
+              FROM mentions JOIN documents ON mentions.doc = documents.id AND mentions.line = documents.line;
             DROP TABLE mentions;
             CREATE INDEX ranked_order ON ranked (week, part, seq);
             """
@@ -138,7 +127,7 @@ def stream_events(
     stats: ClusterStats | None = None,
     progress: Callable[[int, int], None] | None = None,
     workdir: str | Path | None = None,
-) -> Iterator[Event]:
+) -> Generator[Event, None, None]:
     """Cluster the incidents of run files into events, in bounded memory; yields them in order.
 
     The same events, ids and order as :func:`events_from_runs`. The mentions are spilled to a
@@ -147,21 +136,27 @@ def stream_events(
     is held in memory is the mentions whose block weeks are still open, not the corpus. The
     file is removed when the iterator is exhausted or closed.
 
-    A document id seen in two run files is read once (the first file wins), so a run and its
-    resumed copy can be given together.
+    Run files are read as ``extract run`` and ``extract eval`` read them
+    (:func:`extract.core.runfile.iter_results`): a last line cut off by a kill is skipped, any
+    other bad line is an :class:`~extract.core.errors.InputError` naming ``file:line``, and
+    within a file the later record of a document wins. A document id seen in two run files is
+    read once (the first file wins), so a run and its resumed copy can be given together.
     """
     aliases = aliases or AliasIndex()
     config = config or ClusterConfig()
     gazetteer = gazetteer or default_gazetteer(aliases)
     with tempfile.TemporaryDirectory(prefix="extract-events-", dir=workdir) as folder:
-        store = _Store(Path(folder))
         try:
-            for path in paths:
-                for result in read_run(path):
-                    if not store.first_time(result.id):
+            store = _Store(Path(folder))
+        except sqlite3.Error as exc:
+            raise _spill_error(folder, exc) from None
+        try:
+            for run, path in enumerate(paths):
+                for line, result in iter_results(path):
+                    if not store.keep(result.id, run, line):
                         continue
                     for mention in mentions_from_results([result], gazetteer, published):
-                        store.add_mention(mention, sweep_key(mention, config))
+                        store.add_mention(mention, line, sweep_key(mention, config))
             total, ordered = store.ordered()
 
             def emit(first: int, group: list[Mention]) -> None:
@@ -169,8 +164,23 @@ def stream_events(
 
             sweep(ordered, emit, aliases, config, stats, progress, total)
             yield from store.events()
+        except sqlite3.Error as exc:
+            if (getattr(exc, "sqlite_errorcode", 0) & 0xFF) not in _WRITE_ERRORS:
+                raise
+            raise _spill_error(folder, exc) from None
         finally:
             store.close()
+
+
+#: SQLite's primary result codes for a spill file that cannot be written (a full disk, a file size limit).
+_WRITE_ERRORS = frozenset({sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY})
+
+
+def _spill_error(folder: str, exc: sqlite3.Error) -> OutputError:
+    return OutputError(
+        f"{folder}: cannot write the clustering's spill file ({exc})",
+        hint="free some space, then run the command again",
+    )
 
 
 def events_from_runs(

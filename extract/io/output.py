@@ -17,7 +17,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import glob
 import os
+import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -163,10 +165,15 @@ class RunLock:
         self.release()
 
 
-def prepare_output(path: str | os.PathLike[str], option: str = "--out") -> Path:
-    """Create the folder of an output file; a one-line :class:`ConfigError` when that cannot be done."""
+def prepare_output(path: str | os.PathLike[str], option: str = "--out", *, folder: bool = False) -> Path:
+    """Create the folder an output goes in; a one-line :class:`ConfigError` when that cannot be done.
+
+    The output is a file, or with ``folder=True`` a folder (which must not be a file already).
+    """
     target = Path(path)
-    if target.is_dir():
+    if folder and target.exists() and not target.is_dir():
+        raise ConfigError(f"{target}: {option} exists and is not a folder; choose another {option}")
+    if not folder and target.is_dir():
         raise ConfigError(f"{target}: {option} is a folder; give the path of a file")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -180,6 +187,77 @@ def prepare_output(path: str | os.PathLike[str], option: str = "--out") -> Path:
     if not os.access(target.parent, os.W_OK | os.X_OK):
         raise ConfigError(f"{target}: cannot write {option} there (no permission on {target.parent})")
     return target
+
+
+@contextlib.contextmanager
+def staged_output(path: str | os.PathLike[str], option: str = "--out") -> Iterator[Path]:
+    """Write an output (a file or a folder) beside its path, and put it in place only once it is whole.
+
+    Yields a path in a hidden work folder beside the output (``.NAME.PID.partial``): the caller
+    writes the file or folder there, and may keep scratch files in the same folder. When the
+    block ends, what was written takes the output's place by a rename (a folder: the old one is
+    moved aside first, then removed), so an earlier output stays whole until then and a reader
+    never finds half of one. When the block raises (Ctrl-C included), the output is left as it
+    was and the work folder is removed; a process killed outright leaves only its work folder,
+    which the next write of the same output removes. A write that fails (a full disk, a file
+    size limit, a read-only folder) is an :class:`OutputError` of one line naming the output.
+    Through a link, the file or folder it points to is replaced.
+    """
+    shown = Path(path)
+    target = Path(os.path.realpath(shown))
+    work = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    try:
+        _clear_leftovers(target)
+        work.mkdir(parents=True)
+        yield work / target.name
+        _put_in_place(work / target.name, target, _aside(work, target))
+    except OSError as exc:
+        raise OutputError(
+            f"{shown}: cannot write {option} ({exc.strerror or exc}); {shown} is left as it was",
+            hint=f"free some space or choose another {option}, then run the command again",
+        ) from None
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _clear_leftovers(target: Path) -> None:
+    """Remove the work folders that writes of this output left when their process was killed outright."""
+    for folder in target.parent.glob(f".{glob.escape(target.name)}.*.partial"):
+        pid = folder.name[len(target.name) + 2 : -len(".partial")]
+        if not pid.isdigit() or (int(pid) != os.getpid() and _running(int(pid))):
+            continue
+        previous = _aside(folder, target)
+        if previous.exists() and not target.exists():  # killed between the two renames of a folder swap
+            os.replace(previous, target)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _aside(work: Path, target: Path) -> Path:
+    """Where a folder swap moves the earlier output: in the work folder, under a name unlike the new one's."""
+    return work / f"{target.name}.previous"
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _put_in_place(staged: Path, target: Path, previous: Path) -> None:
+    """Rename what was written onto the output; a folder is swapped with the earlier one (moved to ``previous``)."""
+    if staged.is_dir() and target.is_dir():
+        os.replace(target, previous)  # a rename cannot put a folder over one that holds files
+        try:
+            os.replace(staged, target)
+        except OSError:
+            os.replace(previous, target)
+            raise
+    else:
+        os.replace(staged, target)
 
 
 def repair_run(path: str | os.PathLike[str]) -> int:
@@ -324,8 +402,8 @@ def export_parquet(
 ) -> int:
     """Write a run file as Parquet, one row per document (its latest record); return the row count.
 
-    Incidents and evidence are JSON strings. The file is written in batches, to a
-    temporary name renamed at the end, so a failed export leaves no partial file.
+    Incidents and evidence are JSON strings. The file is written in batches, beside its path
+    and renamed at the end (:func:`staged_output`), so a failed export leaves no partial file.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -337,25 +415,18 @@ def export_parquet(
         raise InputError(f"{source}: no such run file; check the path")
     last_line = {record["id"]: lineno for lineno, record in _records(source)}
     schema = _parquet_schema()
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     rows = 0
-    try:
-        with pq.ParquetWriter(tmp, schema) as writer:
-            batch: list[dict[str, Any]] = []
-            for lineno, result in _results(source):
-                if last_line.get(result.id) != lineno:
-                    continue
-                batch.append(_parquet_row(result))
-                if len(batch) >= batch_size:
-                    writer.write_batch(pa.RecordBatch.from_pylist(batch, schema=schema))
-                    rows += len(batch)
-                    batch = []
-            if batch:
+    with staged_output(target, "--parquet") as staged, pq.ParquetWriter(staged, schema) as writer:
+        batch: list[dict[str, Any]] = []
+        for lineno, result in _results(source):
+            if last_line.get(result.id) != lineno:
+                continue
+            batch.append(_parquet_row(result))
+            if len(batch) >= batch_size:
                 writer.write_batch(pa.RecordBatch.from_pylist(batch, schema=schema))
                 rows += len(batch)
-        os.replace(tmp, target)
-    except OSError as exc:  # pyarrow's I/O errors are OSErrors too
-        raise OutputError(f"{target}: cannot write the Parquet file ({exc.strerror or exc})") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+                batch = []
+        if batch:
+            writer.write_batch(pa.RecordBatch.from_pylist(batch, schema=schema))
+            rows += len(batch)
     return rows

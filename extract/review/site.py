@@ -13,7 +13,6 @@ import itertools
 import json
 import os
 import re
-import shutil
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -395,21 +394,15 @@ def _environment() -> Environment:
     return env
 
 
-def _prepare_out(out: Path) -> None:
-    if out.exists():
-        if not out.is_dir():
-            raise ConfigError(f"{out}: exists and is not a folder; choose another --out")
-        if any(out.iterdir()) and not (out / MARKER).exists():
-            raise ConfigError(
-                f"{out}: folder is not empty and was not written by extract review; choose an empty or new --out"
-            )
-        for sub in ("docs", "static"):
-            shutil.rmtree(out / sub, ignore_errors=True)
-        for name in ("index.html", "index-data.js", "events.html"):
-            (out / name).unlink(missing_ok=True)
-    (out / "docs").mkdir(parents=True, exist_ok=True)
-    (out / "static").mkdir(exist_ok=True)
-    (out / MARKER).write_text("written by extract review; the whole folder is replaced on the next build\n")
+def _check_out(out: Path) -> None:
+    """Refuse to replace a file, or a folder that holds files and is not a review site."""
+    from extract.io.output import prepare_output
+
+    prepare_output(out, "--out", folder=True)
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
+        raise ConfigError(
+            f"{out}: folder is not empty and was not written by extract review; choose an empty or new --out"
+        )
 
 
 def _load_articles(
@@ -458,11 +451,16 @@ def build_site(
     text, and its labels the per-field verdicts. ``articles``: the corpus the run was
     extracted from (any format ``extract run`` reads), for the text of documents not
     in the gold set. ``events``: an events JSON Lines file. Prints nothing.
+
+    The site is built beside ``out`` and swapped in when complete
+    (:func:`extract.io.output.staged_output`): an earlier site stays whole until then, and a
+    failed or interrupted build leaves it as it was.
     """
-    from extract.io.output import results_by_id
+    from extract.io.output import results_by_id, staged_output
 
     started = time.perf_counter()
-    run_path, out_dir = Path(run), Path(out)
+    run_path, final = Path(run), Path(out)
+    _check_out(final)
     results = results_by_id(run_path)
     warnings: list[str] = []
 
@@ -484,124 +482,129 @@ def build_site(
         event_list = list(read_events(Path(events)))
     event_links = _event_links(event_list)
 
-    _prepare_out(out_dir)
-    env = _environment()
-    static = resources.files("extract.review").joinpath("static")
-    for name in STATIC_FILES:
-        (out_dir / "static" / name).write_bytes(static.joinpath(name).read_bytes())
+    with staged_output(final) as out_dir:
+        (out_dir / "docs").mkdir(parents=True)
+        (out_dir / "static").mkdir()
+        (out_dir / MARKER).write_text("written by extract review; the whole folder is replaced on the next build\n")
+        env = _environment()
+        static = resources.files("extract.review").joinpath("static")
+        for name in STATIC_FILES:
+            (out_dir / "static" / name).write_bytes(static.joinpath(name).read_bytes())
 
-    used: set[str] = set()
-    pages = {doc_id: page_name(doc_id, used) for doc_id in results}
-    doc_template = env.get_template("document.html")
-    rows: list[list[Any]] = []
-    no_text = 0
-    ids = list(results)
-    for position, doc_id in enumerate(ids):
-        result = results[doc_id]
-        text = texts.get(doc_id)
-        if text is None and (result.evidence or result.status is not Status.FAILED):
-            no_text += 1
-        spans = span_views(result.evidence, text)
-        doc_verdicts = verdicts.documents.get(doc_id) if verdicts is not None else None
-        cards = build_cards(result, spans, doc_verdicts, event_links)
-        placed = sum(s.placed for s in spans)
-        not_found = sum(s.alignment == Alignment.NOT_FOUND.value for s in spans)
-        unplaced = [s for s in spans if not s.placed]
-        html = doc_template.render(
-            title=doc_id,
-            root="../",
-            result=result,
-            text=text,
-            segments=segments(text, spans) if text is not None else [],
-            spans=spans,
-            unplaced=unplaced,
-            cards=cards,
-            verdicts=doc_verdicts,
-            with_gold=verdicts is not None,
-            in_gold=doc_verdicts is not None,
-            prev_page=pages[ids[position - 1]] if position > 0 else None,
-            next_page=pages[ids[position + 1]] if position + 1 < len(ids) else None,
-            has_events=bool(event_list),
-        )
-        (out_dir / "docs" / pages[doc_id]).write_text(html, encoding="utf-8")
-        grounded = sum(s.alignment != Alignment.NOT_FOUND.value for s in spans)
-        rows.append(
-            [
-                pages[doc_id],
-                doc_id,
-                result.status.value,
-                len(result.incidents),
-                grounded,
-                len(spans),
-                not_found,
-                len(result.rejected),
-                result.failure.reason if result.failure else "",
-                None if doc_verdicts is None or doc_verdicts.f1 is None else round(doc_verdicts.f1, 4),
-                None if doc_verdicts is None else [doc_verdicts.matched, doc_verdicts.spurious, doc_verdicts.missing],
-                placed,
-            ]
-        )
-    if no_text:
-        hint = "pass --articles with the corpus given to extract run" if articles is None else "check --articles"
-        warnings.append(
-            f"{no_text} document(s) have no article text, so their evidence is listed but not highlighted; {hint}"
-        )
-    if verdicts is not None and verdicts.missing_documents:
-        warnings.append(
-            f"{len(verdicts.missing_documents)} gold document(s) have no record in the run; scored as empty"
-        )
+        used: set[str] = set()
+        pages = {doc_id: page_name(doc_id, used) for doc_id in results}
+        doc_template = env.get_template("document.html")
+        rows: list[list[Any]] = []
+        no_text = 0
+        ids = list(results)
+        for position, doc_id in enumerate(ids):
+            result = results[doc_id]
+            text = texts.get(doc_id)
+            if text is None and (result.evidence or result.status is not Status.FAILED):
+                no_text += 1
+            spans = span_views(result.evidence, text)
+            doc_verdicts = verdicts.documents.get(doc_id) if verdicts is not None else None
+            cards = build_cards(result, spans, doc_verdicts, event_links)
+            placed = sum(s.placed for s in spans)
+            not_found = sum(s.alignment == Alignment.NOT_FOUND.value for s in spans)
+            unplaced = [s for s in spans if not s.placed]
+            html = doc_template.render(
+                title=doc_id,
+                root="../",
+                result=result,
+                text=text,
+                segments=segments(text, spans) if text is not None else [],
+                spans=spans,
+                unplaced=unplaced,
+                cards=cards,
+                verdicts=doc_verdicts,
+                with_gold=verdicts is not None,
+                in_gold=doc_verdicts is not None,
+                prev_page=pages[ids[position - 1]] if position > 0 else None,
+                next_page=pages[ids[position + 1]] if position + 1 < len(ids) else None,
+                has_events=bool(event_list),
+            )
+            (out_dir / "docs" / pages[doc_id]).write_text(html, encoding="utf-8")
+            grounded = sum(s.alignment != Alignment.NOT_FOUND.value for s in spans)
+            rows.append(
+                [
+                    pages[doc_id],
+                    doc_id,
+                    result.status.value,
+                    len(result.incidents),
+                    grounded,
+                    len(spans),
+                    not_found,
+                    len(result.rejected),
+                    result.failure.reason if result.failure else "",
+                    None if doc_verdicts is None or doc_verdicts.f1 is None else round(doc_verdicts.f1, 4),
+                    None
+                    if doc_verdicts is None
+                    else [doc_verdicts.matched, doc_verdicts.spurious, doc_verdicts.missing],
+                    placed,
+                ]
+            )
+        if no_text:
+            hint = "pass --articles with the corpus given to extract run" if articles is None else "check --articles"
+            warnings.append(
+                f"{no_text} document(s) have no article text, so their evidence is listed but not highlighted; {hint}"
+            )
+        if verdicts is not None and verdicts.missing_documents:
+            warnings.append(
+                f"{len(verdicts.missing_documents)} gold document(s) have no record in the run; scored as empty"
+            )
 
-    worst = _worst_order(rows, with_gold=verdicts is not None)
-    index_data = {
-        "columns": [
-            "page",
-            "id",
-            "status",
-            "incidents",
-            "grounded",
-            "evidence",
-            "ungrounded",
-            "rejected",
-            "failure",
-            "f1",
-            "detection",
-            "placed",
-        ],
-        "rows": rows,
-        "worst": worst,
-        "gold": verdicts is not None,
-        "pageSize": page_size,
-    }
-    (out_dir / "index-data.js").write_text(_json_js("REVIEW_INDEX", index_data), encoding="utf-8")
-    totals = _totals(results.values(), verdicts)
-    (out_dir / "index.html").write_text(
-        env.get_template("index.html").render(
-            title=f"Review: {run_path.name}",
-            root="",
-            run=run_path.name,
-            totals=totals,
-            verdicts=verdicts,
-            has_events=bool(event_list),
-            warnings=warnings,
-            first_rows=rows[:page_size],
-        ),
-        encoding="utf-8",
-    )
-    if event_list:
-        (out_dir / "events.html").write_text(
-            env.get_template("events.html").render(
-                title=f"Events: {Path(events).name if events else ''}",
+        worst = _worst_order(rows, with_gold=verdicts is not None)
+        index_data = {
+            "columns": [
+                "page",
+                "id",
+                "status",
+                "incidents",
+                "grounded",
+                "evidence",
+                "ungrounded",
+                "rejected",
+                "failure",
+                "f1",
+                "detection",
+                "placed",
+            ],
+            "rows": rows,
+            "worst": worst,
+            "gold": verdicts is not None,
+            "pageSize": page_size,
+        }
+        (out_dir / "index-data.js").write_text(_json_js("REVIEW_INDEX", index_data), encoding="utf-8")
+        totals = _totals(results.values(), verdicts)
+        (out_dir / "index.html").write_text(
+            env.get_template("index.html").render(
+                title=f"Review: {run_path.name}",
                 root="",
-                events=event_list,
-                pages=pages,
-                has_events=True,
+                run=run_path.name,
+                totals=totals,
+                verdicts=verdicts,
+                has_events=bool(event_list),
+                warnings=warnings,
+                first_rows=rows[:page_size],
             ),
             encoding="utf-8",
         )
-    files, size = _measure(out_dir)
+        if event_list:
+            (out_dir / "events.html").write_text(
+                env.get_template("events.html").render(
+                    title=f"Events: {Path(events).name if events else ''}",
+                    root="",
+                    events=event_list,
+                    pages=pages,
+                    has_events=True,
+                ),
+                encoding="utf-8",
+            )
+        files, size = _measure(out_dir)
     return SiteSummary(
-        out=out_dir,
-        index=out_dir / "index.html",
+        out=final,
+        index=final / "index.html",
         documents=len(results),
         events=len(event_list),
         files=files,

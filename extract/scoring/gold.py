@@ -30,6 +30,7 @@ from pydantic import Field, ValidationError
 
 from extract.core.errors import InputError
 from extract.core.fields import Spec
+from extract.core.jsonfile import read_json_object
 from extract.core.schema import SCHEMA_VERSION, Incident, _Model
 
 _GOLD_ONLY = Spec(excluded="gold annotation only: the key links reports, alternatives widen what is correct")
@@ -74,10 +75,13 @@ def load_gold(directory: str | Path) -> GoldSet:
     labels_dir = root / "labels"
     if not labels_dir.is_dir():
         raise InputError(f"{root}: no labels/ folder", hint="a gold directory holds labels/*.json and articles/*.txt")
+    label_paths = sorted(labels_dir.glob("*.json"))
+    if not label_paths:
+        raise InputError(f"{labels_dir}: no label files, so there is nothing to score against", hint=_ONE_PER_ARTICLE)
     documents: dict[str, GoldDocument] = {}
-    for path in sorted(labels_dir.glob("*.json")):
+    for path in label_paths:
         try:
-            doc = GoldDocument.model_validate_json(path.read_text(encoding="utf-8"))
+            doc = GoldDocument.model_validate_json(_read(path))
         except ValidationError as exc:
             first = exc.errors()[0]
             loc = ".".join(str(p) for p in first["loc"])
@@ -90,12 +94,40 @@ def load_gold(directory: str | Path) -> GoldSet:
         article = root / "articles" / f"{doc_id}.txt"
         if not article.is_file():
             raise InputError(f"{article}: article text missing for gold document {doc_id}")
-        articles[doc_id] = article.read_text(encoding="utf-8")
-    aliases: dict[str, list[str]] = {}
+        articles[doc_id] = _read(article)
     alias_path = root / "aliases.json"
-    if alias_path.is_file():
-        try:
-            aliases = json.loads(alias_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{alias_path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+    aliases = read_alias_table(alias_path) if alias_path.is_file() else {}
     return GoldSet(documents=documents, articles=articles, aliases=aliases, root=root)
+
+
+_ONE_PER_ARTICLE = "add labels/<doc id>.json, one per article"
+
+#: What an alias table looks like, for messages.
+ALIAS_TABLE_SHAPE = '{"canonical name": ["variant", ...]}'
+
+
+def read_alias_table(path: str | Path) -> dict[str, list[str]]:
+    """An alias table ``{"canonical name": ["variant", ...]}``; an :class:`InputError` naming the file and the
+    entry when it is not one."""
+    data = read_json_object(path, "the alias table", ALIAS_TABLE_SHAPE)
+    for canonical, variants in data.items():
+        if not isinstance(variants, list) or not all(isinstance(v, str) for v in variants):
+            raise InputError(
+                f"{path}: {json.dumps(canonical, ensure_ascii=False)}: variants must be a list of names",
+                hint=f"the alias table is {ALIAS_TABLE_SHAPE}",
+            )
+    return data
+
+
+def unreadable(exc: OSError | UnicodeDecodeError) -> str:
+    """Why a gold file could not be read, in a few words (the message names the file)."""
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text (byte {exc.start}); save it as UTF-8"
+    return f"cannot read the file ({exc.strerror or exc})"
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: {unreadable(exc)}") from None

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from extract.core.fields import evidenced_values
 from extract.core.grounding import Grounder
 from extract.core.schema import SCHEMA_VERSION, Incident
-from extract.scoring.gold import GoldDocument, GoldIncident
+from extract.scoring.gold import ALIAS_TABLE_SHAPE, GoldDocument, GoldIncident, unreadable
 
 #: Cross-document keys are readable lowercase slugs, e.g. ``2018-02-03-su25-downing-saraqeb``.
 KEY_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -93,7 +93,7 @@ def _check_label_file(root: Path, path: Path) -> list[GoldProblem]:
     except json.JSONDecodeError as exc:
         return [GoldProblem(file, "", f"not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}")]
     except (OSError, UnicodeDecodeError) as exc:
-        return [GoldProblem(file, "", f"cannot read the file: {exc}")]
+        return [GoldProblem(file, "", unreadable(exc))]
     if not isinstance(raw, dict):
         return [GoldProblem(file, "", "a label file holds one JSON object, a gold document")]
 
@@ -121,8 +121,11 @@ def _check_label_file(root: Path, path: Path) -> list[GoldProblem]:
     article = root / "articles" / f"{path.stem}.txt"
     grounder: Grounder | None = None
     if article.is_file():
-        # Threshold 0 so that a missing quote is always reported with its closest passage.
-        grounder = Grounder(article.read_text(encoding="utf-8"), threshold=0.0)
+        try:
+            # Threshold 0 so that a missing quote is always reported with its closest passage.
+            grounder = Grounder(article.read_text(encoding="utf-8"), threshold=0.0)
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(GoldProblem(str(article), "", f"{unreadable(exc)}; the quotes cannot be checked"))
     else:
         problems.append(GoldProblem(file, "", f"no article at {article}; the quotes cannot be checked"))
 
@@ -309,8 +312,10 @@ def _check_aliases(path: Path) -> list[GoldProblem]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         return [GoldProblem(file, "", f"not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}")]
+    except (OSError, UnicodeDecodeError) as exc:
+        return [GoldProblem(file, "", unreadable(exc))]
     if not isinstance(data, dict):
-        return [GoldProblem(file, "", 'the alias table is one object: {"canonical name": ["variant", ...]}')]
+        return [GoldProblem(file, "", f"the alias table is one object: {ALIAS_TABLE_SHAPE}")]
     problems: list[GoldProblem] = []
     # Matching folds case, so two groups that share a name up to case would make the table ambiguous.
     owner: dict[str, str] = {}
