@@ -26,6 +26,7 @@ from extract.store import CachingBackend, ResponseStore
 from extract.testing import FakeOpenAIServer
 from extract.testing.faults import Fault, always, first_attempts
 from extract.transport import RetryPolicy
+from tests.conftest import GOLD
 
 # Long enough for a subprocess to import the package on a loaded machine, short enough that a hang
 # fails the test within a couple of minutes rather than at pytest's own timeout.
@@ -300,7 +301,7 @@ def test_resume_refuses_a_complete_last_line_that_is_not_a_record(tmp_path: Path
     with out.open("a", encoding="utf-8") as fh:
         fh.write('{"note": "a human wrote this"}\n')
     before = out.read_bytes()
-    with pytest.raises(InputError, match=r"o\.jsonl:2: not a result record"):
+    with pytest.raises(InputError, match=r"o\.jsonl:2: not a valid result record \(id: Field required\)"):
         api.run_corpus(corpus, out=out, backend="mock")
     assert out.read_bytes() == before
 
@@ -314,6 +315,26 @@ def test_resume_still_repairs_a_cut_off_last_line(tmp_path: Path) -> None:
     summary = api.run_corpus(corpus, out=out, backend="mock")
     assert summary.documents == 1
     assert [r["id"] for r in _lines(out)] == ["a", "b"]
+
+
+@pytest.mark.parametrize("retry", [pytest.param([], id="resume"), pytest.param(["--retry-failed"], id="retry-failed")])
+def test_resume_refuses_a_line_with_an_id_that_is_not_a_record(
+    tmp_path: Path, capsys: pytest.CaptureFixture, retry: list[str]
+) -> None:
+    # Such a line once made the run skip that document for good, while eval, events and review refused it.
+    corpus = _jsonl(tmp_path / "c.jsonl", [{"id": f"a-{i:05d}", "text": SHORT} for i in range(3)])
+    out = tmp_path / "o.jsonl"
+    args = ["run", str(corpus), "--backend", "mock", "--model", "echo", "--out", str(out), "--quiet", "--no-show"]
+    assert main(args[:-2]) == 0
+    with out.open("a", encoding="utf-8") as fh:
+        fh.write('{"id": "a-00021"}\n')
+    before = out.read_bytes()
+    code = main([*args, *retry])
+    line = _one_error_line(capsys.readouterr().err)
+    assert code == 2 and f"{out}:4: not a valid result record" in line
+    assert out.read_bytes() == before
+    assert main(["eval", "--gold", str(GOLD), "--pred", str(out)]) == 2
+    assert f"{out}:4: not a valid result record" in _one_error_line(capsys.readouterr().err)
 
 
 # -- 9. a CSV quote that is never closed -----------------------------------------------------------------------------

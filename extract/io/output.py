@@ -30,7 +30,7 @@ from pydantic import TypeAdapter
 
 from extract.core.errors import ConfigError, InputError, OutputError
 from extract.core.records import DocumentResult, EvidenceSpan, Status
-from extract.core.runfile import iter_records, iter_results, parse_record, read_results
+from extract.core.runfile import BadLine, iter_results, parse_result, read_results
 from extract.core.schema import Incident
 
 _INCIDENTS = TypeAdapter(list[Incident])
@@ -263,10 +263,10 @@ def _put_in_place(staged: Path, target: Path, previous: Path) -> None:
 def repair_run(path: str | os.PathLike[str]) -> int:
     """Cut off an interrupted last line of a run file; return how many bytes were removed.
 
-    An unterminated last line that does not parse is what a kill mid-write leaves; it
-    is removed so that appending starts on a fresh line. A last line that parses but
-    lacks its newline is complete, and only gets the newline. A complete (terminated)
-    last line that is not a record was not left by a kill: it is an
+    An unterminated last line that is not JSON is what a kill mid-write leaves; it is
+    removed so that appending starts on a fresh line. A record that lacks its newline
+    is complete, and only gets the newline. Any other last line that is not a record
+    (:func:`~extract.core.runfile.parse_result`) was not left by a kill: it is an
     :class:`InputError` naming the line, and nothing is touched.
     """
     path = Path(path)
@@ -280,21 +280,20 @@ def repair_run(path: str | os.PathLike[str]) -> int:
         fh.seek(start)
         line = fh.read()
         terminated = line.endswith(b"\n")
-        if _parse_record(line) is not None:
-            if not terminated:
-                fh.write(b"\n")
-            return 0
         if not line.strip() and terminated:
             return 0  # a blank last line is harmless
-        if terminated:
-            fh.seek(0)
-            lineno = 1 + sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b"")) - 1
-            raise InputError(
-                f"{path}:{lineno}: not a result record (only a cut-off last line is repaired); "
-                "remove or fix that line, or start a new run file"
-            )
-        fh.truncate(start)
-        return size - start
+        try:
+            parse_result(line)
+        except BadLine as bad:
+            if terminated or not bad.cut_off:
+                fh.seek(0)
+                lineno = sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b"")) + (not terminated)
+                raise InputError(f"{path}:{lineno}: {bad}") from None
+            fh.truncate(start)
+            return size - start
+        if not terminated:
+            fh.write(b"\n")
+        return 0
 
 
 def _last_line_start(fh: Any, size: int) -> int:
@@ -312,22 +311,18 @@ def _last_line_start(fh: Any, size: int) -> int:
     return 0
 
 
-# The reading side lives in the core (the scorer shares it); these names stay for the writer and old callers.
-_parse_record = parse_record
-_records = iter_records
-_results = iter_results
-
-
 def run_state(path: str | os.PathLike[str]) -> tuple[set[str], set[str]]:
     """In one read of a run file: the ids written, and those whose latest record is a failure."""
     written: set[str] = set()
     failed: set[str] = set()
-    for _, record in _records(Path(path)):
-        written.add(record["id"])
-        if record.get("status") == Status.FAILED.value:
-            failed.add(record["id"])
+    if not Path(path).exists():
+        return written, failed
+    for _, result in iter_results(path):
+        written.add(result.id)
+        if result.status is Status.FAILED:
+            failed.add(result.id)
         else:
-            failed.discard(record["id"])
+            failed.discard(result.id)
     return written, failed
 
 
@@ -413,12 +408,12 @@ def export_parquet(
     # per document without holding the results themselves.
     if not source.exists():
         raise InputError(f"{source}: no such run file; check the path")
-    last_line = {record["id"]: lineno for lineno, record in _records(source)}
+    last_line = {result.id: lineno for lineno, result in iter_results(source)}
     schema = _parquet_schema()
     rows = 0
     with staged_output(target, "--parquet") as staged, pq.ParquetWriter(staged, schema) as writer:
         batch: list[dict[str, Any]] = []
-        for lineno, result in _results(source):
+        for lineno, result in iter_results(source):
             if last_line.get(result.id) != lineno:
                 continue
             batch.append(_parquet_row(result))
