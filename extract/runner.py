@@ -19,6 +19,7 @@ import asyncio
 import dataclasses
 import gc
 import json
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -257,7 +258,7 @@ async def _arun(
         written, failed_before = run_state(out)
         done = written - failed_before if retry_failed else written
     if not resume and out.exists():
-        out.unlink()
+        os.truncate(out, 0)  # in place: the run lock is on this file (see RunLock)
     # A document tried again must not be answered by the cached reply that failed it.
     retry_config = config
     fresh = getattr(config.backend, "without_cached_failures", None)

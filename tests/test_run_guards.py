@@ -14,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -171,6 +172,40 @@ def test_the_lock_is_released_when_the_run_ends(tmp_path: Path) -> None:
         pass
     with RunLock(tmp_path / "new" / "folder" / "o.jsonl"):  # like the writer, it creates the folder
         assert (tmp_path / "new" / "folder" / ".o.jsonl.lock").read_text(encoding="utf-8") == f"{os.getpid()}\n"
+
+
+@pytest.mark.parametrize("make_link", [pytest.param(os.symlink, id="symlink"), pytest.param(os.link, id="hardlink")])
+def test_a_second_run_through_a_link_to_a_locked_output_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture, make_link: Any
+) -> None:
+    from extract.io.output import RunLock
+
+    corpus = _jsonl(tmp_path / "c.jsonl", [{"id": f"d{i}", "text": f"{SHORT} ({i})"} for i in range(4)])
+    out = tmp_path / "out.jsonl"
+    assert main(["run", str(corpus), "--backend", "mock", "--out", str(out), "--limit", "1", "--quiet"]) == 0
+    link = tmp_path / "elsewhere" / "link.jsonl"  # another folder, so nothing beside the name is shared
+    link.parent.mkdir()
+    make_link(out, link)
+    before = out.read_bytes()
+    capsys.readouterr()
+    with RunLock(out):  # the first run, still writing
+        for extra in ([], ["--overwrite"]):
+            code = main(["run", str(corpus), "--backend", "mock", "--out", str(link), "--quiet", *extra])
+            assert code == 2
+            assert "another run" in _one_error_line(capsys.readouterr().err)
+    assert out.read_bytes() == before
+
+
+def test_overwrite_through_a_symlink_starts_the_real_file_afresh(tmp_path: Path) -> None:
+    # The lock is on the real file, so that is the file a run writes: --overwrite must not swap the link for
+    # a new file beside it (which a third run through the link would then find unlocked).
+    corpus = _jsonl(tmp_path / "c.jsonl", [{"id": "a", "text": SHORT}, {"id": "b", "text": SHORT}])
+    out, link = tmp_path / "out.jsonl", tmp_path / "link.jsonl"
+    api.run_corpus(corpus, out=out, backend="mock", limit=1)
+    link.symlink_to(out)
+    summary = api.run_corpus(corpus, out=link, backend="mock", resume=False)
+    assert summary.documents == 2 and link.is_symlink()
+    assert [r["id"] for r in _lines(out)] == ["a", "b"]
 
 
 # -- 4. duplicate ids ------------------------------------------------------------------------------------------------

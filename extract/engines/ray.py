@@ -482,7 +482,7 @@ def run_dataset(
             for part in _parts(out):
                 part.unlink()
         else:
-            out.unlink()
+            os.truncate(out, 0)  # in place: the run lock is on this file (see RunLock)
 
     name, model = job.backend.backend or "", job.backend.model or ""
     if job.backend.backend != "local":  # fail fast, once, on the driver (the local model would load here)

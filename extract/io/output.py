@@ -109,19 +109,26 @@ class RunWriter:
 
 
 class RunLock:
-    """An exclusive lock on a run file, held for as long as a run writes it.
+    """An exclusive lock on a run file (or a folder of part files), held for as long as a run writes it.
 
-    The lock is ``flock`` on a hidden file beside the output (``.NAME.lock``), not on the
-    output itself, because a run with ``--overwrite`` deletes the output before writing
-    it again. The kernel drops the lock when the process ends, however it ends (SIGKILL
-    included), so a stale lock file is harmless. The holder writes its process id into
-    it, so that a second run can say which process holds the file.
+    Every name of the output finds the same lock, because the lock is on the real file, not
+    on the name given: ``flock`` on a hidden file beside the output's real path
+    (``.NAME.lock``, symbolic links resolved), and, for a file, also on the output itself,
+    which a hard link (a name in another folder, beside another lock file) shares. The hidden
+    file is opened by nothing else, so its lock holds even where ``flock`` is emulated with
+    locks that closing any descriptor of the file drops (NFS); the holder writes its process
+    id into it, so that a second run can say which process holds the file. The output is
+    created when missing, so that there is a file to lock, and a run with ``--overwrite``
+    empties it in place rather than deleting it, so that the locked file stays the output.
+    The kernel drops the locks when the process ends, however it ends (SIGKILL included), so
+    a stale lock file is harmless.
     """
 
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
-        self.lock_path = self.path.with_name(f".{self.path.name}.lock")
-        self._fd: int | None = None
+        real = self.path.resolve()
+        self.lock_path = real.with_name(f".{real.name}.lock")
+        self._fds: list[int] = []
 
     def acquire(self) -> RunLock:
         try:
@@ -132,29 +139,43 @@ class RunLock:
             raise ConfigError(
                 f"{self.path}: cannot create its lock file {self.lock_path} ({why}); choose another --out"
             ) from None
+        self._take(fd, says_who=True)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        if not self.path.is_dir():  # a folder of parts cannot have a second (hard) name
+            try:
+                out = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+            except OSError as exc:
+                self.release()
+                why = exc.strerror or exc
+                raise ConfigError(f"{self.path}: cannot open the run file ({why}); choose another --out") from None
+            self._take(out, says_who=False)  # held under another name, whose lock file says who
+        return self
+
+    def _take(self, fd: int, *, says_who: bool) -> None:
+        """Lock ``fd`` and keep it; on failure close it, release what is held, and say who holds the file."""
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
-            holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip()
+            who = os.pread(fd, 64, 0).decode("ascii", "replace").strip() if says_who else ""
             os.close(fd)
+            self.release()
             if exc.errno not in (errno.EWOULDBLOCK, errno.EACCES, errno.EAGAIN):
                 raise ConfigError(f"{self.path}: cannot lock the run file ({exc.strerror or exc})") from None
-            who = f"process {holder}" if holder.isdigit() else "another process"
             raise ConfigError(
-                f"{self.path}: another run ({who}) is writing this file",
+                f"{self.path}: another run ({f'process {who}' if who.isdigit() else 'another process'}) "
+                "is writing this file",
                 hint="wait for it to end, or choose another --out",
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._fd = fd
-        return self
+        self._fds.append(fd)
 
     def release(self) -> None:
-        if self._fd is not None:
+        if self._fds:
             with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, 0)
-            os.close(self._fd)  # closing the descriptor drops the flock
-            self._fd = None
+                os.ftruncate(self._fds[0], 0)  # the lock file's process id
+        for fd in self._fds:
+            os.close(fd)  # closing the descriptor drops its flock
+        self._fds = []
 
     def __enter__(self) -> RunLock:
         return self.acquire()
