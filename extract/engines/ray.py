@@ -256,7 +256,7 @@ class ExtractActor:
 
         async def one(row: dict[str, Any]) -> tuple[str, str, str]:
             problem = row.pop(PROBLEM, None)
-            item = row_item(row, self.fields, self.job.origin, _fallback_id(row, self.fields))
+            item = row_item(row, self.fields, self.job.origin, _fallback_id(row, self.fields)).item
             if problem:
                 item = BadDocument(item.id, self.job.origin, str(problem))
             if item.id in self.done:

@@ -13,6 +13,12 @@ Two kinds of problem are kept apart:
   a duplicate id) becomes a :class:`BadDocument` in the stream, so that the batch
   writes a failure record for it and goes on.
 
+Every item has its own id. An id the source gives is kept; an id the reader makes
+up (``coll:2`` for line 2 of ``coll.jsonl`` when it has none, ``x@coll.jsonl:2``
+for a second ``x``) never takes an id the source gives anywhere, before or after it,
+nor one made up earlier: it gets a ``#2``, ``#3``... suffix instead. So every
+document is extracted under its own id, and every read gives the same ids.
+
 Nothing reads the whole corpus into memory: text and CSV files are read line by
 line, JSON arrays element by element (with ijson), Parquet and saved datasets a
 batch of rows at a time. Only the ids seen so far are kept, to catch duplicates. A file found
@@ -28,6 +34,7 @@ limits and de-duplicates, and the dispatch.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -37,7 +44,7 @@ from typing import Any
 from extract.core.errors import ConfigError, InputError
 from extract.core.records import Document
 from extract.io.formats import csv_file, hf_datasets, items, json_file, jsonl, parquet, text
-from extract.io.rows import BadDocument, CorpusItem, Fields, Source
+from extract.io.rows import BadDocument, CorpusItem, Entry, Fields, Source
 
 #: Suffixes read as one document per file, in a folder or on their own.
 TEXT_SUFFIXES = text.TEXT_SUFFIXES
@@ -73,23 +80,25 @@ class Corpus:
     format. ``length`` is the number of items iteration yields when that is cheap
     to know (computed on first access, at most one fast pass over the file), else
     ``None``. Iterating again reads the source again, which works for files and
-    datasets but not for a one-shot generator. Duplicate ids become
-    :class:`BadDocument` items here, for every source; to do so each id is kept
-    with where it was first seen, which is the only memory that grows with the corpus.
+    datasets but not for a one-shot generator. Ids are made unique here, for every
+    source (see :class:`IdBook`); to do so each id is kept with where it was first
+    seen, which is the only memory that grows with the corpus.
     """
 
     def __init__(
         self,
         name: str,
         kind: str,
-        read: Callable[[], Iterator[CorpusItem]],
+        read: Callable[[], Iterator[Entry]],
         *,
         count: Callable[[], int | None] | int | None = None,
         limit: int | None = None,
+        rereadable: bool = True,
     ):
         self.name = name
         self.kind = kind
         self.limit = limit
+        self.rereadable = rereadable
         self._read = read
         self._count = count
 
@@ -104,32 +113,23 @@ class Corpus:
     def __iter__(self) -> Iterator[CorpusItem]:
         if self.limit == 0:
             return
-        first_seen: dict[str, str] = {}
-        items = self._read()
+        book = IdBook(self._given_ids if self.rereadable else None)
+        entries = self._read()
         try:
-            for n, item in enumerate(items, 1):
-                origin = item.origin or self.name
-                earlier = first_seen.get(item.id)
-                if earlier is not None:
-                    # Its own id (the repeated one with where it was found), so that its failure record
-                    # never replaces the record of the first document with that id.
-                    yield BadDocument(
-                        f"{item.id}@{origin}",
-                        origin,
-                        f"duplicate id {item.id!r}: first seen at {earlier}; not extracted "
-                        "(give every document its own id)",
-                        kind="duplicate_id",
-                    )
-                else:
-                    first_seen[item.id] = origin
-                    yield item
+            for n, (item, made_id) in enumerate(entries, 1):
+                yield book.enter(item, made_id, item.origin or self.name)
                 if self.limit is not None and n >= self.limit:
                     break
         finally:
-            # Close files now when the caller stops early, not at garbage collection.
-            close = getattr(items, "close", None)
-            if close is not None:
-                close()
+            _close(entries)
+
+    def _given_ids(self) -> set[str]:
+        """Every id the source itself gives (a whole pass over it, the limit not applied)."""
+        entries = self._read()
+        try:
+            return {item.id for item, made_id in entries if not made_id}
+        finally:
+            _close(entries)
 
     def documents(self) -> Iterator[Document]:
         """Only the good documents (for callers that record bad ones some other way)."""
@@ -175,11 +175,67 @@ def open_corpus(
     )
 
 
+class IdBook:
+    """The ids a pass over a corpus has handed out, so that no two items share one.
+
+    An id the source gives is kept; a later item with the same id becomes a
+    ``duplicate_id`` :class:`BadDocument` with an id of its own (the repeated id with
+    where it was found), so that its failure record never replaces the first one's
+    record. An id the reader made up is changed with a ``#N`` suffix when it equals an
+    id handed out already or one the source gives further on. Finding the latter takes
+    one pass over the source's ids (``given_ids``), made the first time an id is made
+    up; a source that can be read only once has none (``None``), and a real id that
+    then turns up after an equal made-up one becomes a duplicate, with its record.
+    """
+
+    def __init__(self, given_ids: Callable[[], set[str]] | None):
+        self._given_ids = given_ids
+        self._given: set[str] | None = None
+        self._first_seen: dict[str, str] = {}
+
+    def enter(self, item: CorpusItem, made_id: bool, origin: str) -> CorpusItem:
+        """The item, under an id no other item of this pass has."""
+        if made_id:
+            fresh = self._fresh(item.id)
+            if fresh != item.id:
+                item = (
+                    dataclasses.replace(item, id=fresh)
+                    if isinstance(item, BadDocument)
+                    else item.model_copy(update={"id": fresh})
+                )
+        elif item.id in self._first_seen:
+            item = BadDocument(
+                self._fresh(f"{item.id}@{origin}"),
+                origin,
+                f"duplicate id {item.id!r}: first seen at {self._first_seen[item.id]}; not extracted "
+                "(give every document its own id)",
+                kind="duplicate_id",
+            )
+        self._first_seen[item.id] = origin
+        return item
+
+    def _fresh(self, wanted: str) -> str:
+        if self._given is None:
+            self._given = self._given_ids() if self._given_ids is not None else set()
+        candidate, n = wanted, 1
+        while candidate in self._first_seen or candidate in self._given:
+            n += 1
+            candidate = f"{wanted}#{n}"
+        return candidate
+
+
+def _close(entries: Iterator[Entry]) -> None:
+    # Close files now when the caller stops early, not at garbage collection.
+    close = getattr(entries, "close", None)
+    if close is not None:
+        close()
+
+
 # --- dispatch --------------------------------------------------------------------------------------------------------
 
 
 def _corpus(display: str, source: Source, limit: int | None) -> Corpus:
-    return Corpus(display, source.kind, source.read, count=source.count, limit=limit)
+    return Corpus(display, source.kind, source.read, count=source.count, limit=limit, rereadable=source.rereadable)
 
 
 def _open_path(path: Path, display: str, fields: Fields, split: str) -> Source:

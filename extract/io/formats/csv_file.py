@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from extract.core.errors import InputError
-from extract.io.rows import BadDocument, CorpusItem, Fields, Source, missing_field, row_item
+from extract.io.rows import BadDocument, Entry, Fields, Source, missing_field, row_item
 
 _CSV_FIELD_LIMIT = 2**31 - 1
 
@@ -26,12 +26,12 @@ def open_csv(path: Path, display: str, fields: Fields, split: str) -> Source:
         raise missing_field(display, "column", fields.text, header, "--text-field")
     stem = path.stem
 
-    def read() -> Iterator[CorpusItem]:
+    def read() -> Iterator[Entry]:
         for n, row in _csv_rows(path, display):
             origin, fallback = f"{display}:row {n}", f"{stem}:{n}"
             if len(row) != len(header):
                 reason = f"row has {len(row)} fields but the header has {len(header)}; quote fields holding commas"
-                yield BadDocument(fallback, origin, reason)
+                yield Entry(BadDocument(fallback, origin, reason), made_id=True)
             else:
                 yield row_item(dict(zip(header, row, strict=True)), fields, origin, fallback)
 
