@@ -428,15 +428,55 @@ def test_null_text_in_parquet_is_a_bad_document(tmp_path: Path) -> None:
             "data.parquet: column 'text' holds int64, not text; choose another with --text-field",
             id="parquet-text-not-a-string",
         ),
+        *(
+            pytest.param(
+                build,
+                f"{name}: no {what} 'nosuch' ({what}s: id, text, source); choose one with --id-field",
+                id=f"{kind}-id-field",
+            )
+            for kind, build, name, what in (
+                ("jsonl", lambda tmp: write_jsonl(tmp / "data.jsonl", ROWS), "data.jsonl", "field"),
+                ("json", lambda tmp: _json_file(tmp, ROWS), "c.json", "field"),
+                ("csv", lambda tmp: write_csv(tmp / "data.csv", ROWS), "data.csv", "column"),
+                ("parquet", lambda tmp: write_parquet(tmp / "data.parquet", ROWS), "data.parquet", "column"),
+                ("saved-dataset", lambda tmp: _saved(tmp, ROWS), "saved", "column"),
+            )
+        ),
     ],
 )
-def test_missing_text_column_is_an_input_error_naming_file_and_columns(
+def test_missing_text_or_named_id_column_is_an_input_error_naming_file_and_columns(
     tmp_path: Path, build: Callable[[Path], Path], message: str
 ) -> None:
+    # A named id field no record has used to fall back to positional ids: a typo gave every document a made-up id.
     path = build(tmp_path)
     with pytest.raises(InputError) as caught:
-        open_corpus(path)
+        open_corpus(path, id_field="nosuch" if "--id-field" in message else "id")
     assert str(caught.value) == str(path.parent / message)
+
+
+def test_the_default_id_field_may_be_missing_positional_ids_then(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "wire.jsonl", [{"text": "one"}, {"text": "two"}])
+    assert [d.id for d in open_corpus(path)] == ["wire:1", "wire:2"]
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        pytest.param(lambda tmp: write_jsonl(tmp / "data.jsonl", ROWS), id="jsonl"),
+        pytest.param(lambda tmp: write_csv(tmp / "data.csv", ROWS), id="csv"),
+        pytest.param(lambda tmp: write_parquet(tmp / "data.parquet", ROWS), id="parquet"),
+        pytest.param(lambda tmp: _saved(tmp, ROWS), id="saved-dataset-without-splits"),
+        pytest.param(_folder, id="text-folder"),
+        pytest.param(lambda tmp: ROWS, id="list-of-dicts"),
+    ],
+)
+def test_a_split_given_for_a_source_without_splits_is_an_input_error(
+    tmp_path: Path, build: Callable[[Path], Any]
+) -> None:
+    source = build(tmp_path)
+    with pytest.raises(InputError, match=r"no split 'nosuch': .* has no splits; --split is for a saved DatasetDict"):
+        open_corpus(source, split="nosuch")
+    assert len(items(open_corpus(source, split="train"))) == 3  # the default is no choice, so it is never refused
 
 
 def _saved(tmp: Path, rows: list[dict[str, Any]]) -> Path:

@@ -399,21 +399,32 @@ def test_a_csv_header_with_a_quote_never_closed_names_line_1(tmp_path: Path) -> 
 # -- clear errors ----------------------------------------------------------------------------------------------------
 
 
+_OPENAI = ["--backend", "openai", "--model", "m"]
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        pytest.param(["--base-url", "http://127.0.0.1:99999/v1"], "--base-url", id="port-out-of-range"),
-        pytest.param(["--base-url", "http://[::1/v1"], "--base-url", id="unclosed-ipv6-bracket"),
-        pytest.param(["--base-url", "127.0.0.1:8000/v1"], "--base-url", id="no-scheme"),
+        pytest.param([*_OPENAI, "--base-url", "http://127.0.0.1:99999/v1"], "--base-url", id="port-out-of-range"),
+        pytest.param([*_OPENAI, "--base-url", "http://[::1/v1"], "--base-url", id="unclosed-ipv6-bracket"),
+        pytest.param([*_OPENAI, "--base-url", "127.0.0.1:8000/v1"], "--base-url", id="no-scheme"),
+        # Options the run cannot use are errors, not dropped.
+        pytest.param(["--actors", "0"], "--actors applies to the ray engine only", id="actors"),
+        pytest.param(["--batch-size", "0"], "--batch-size applies to the ray engine only", id="batch-size"),
+        pytest.param(["--actors", "3"], "--actors applies to the ray engine only", id="actors-not-dropped"),
+        pytest.param(["--id-field", "nosuch"], "no field 'nosuch' (fields: id, text)", id="id-field"),
+        pytest.param(["--split", "nosuch"], "no split 'nosuch'", id="split"),
     ],
 )
-def test_a_malformed_base_url_is_one_line(
+def test_a_bad_option_is_one_line_before_the_run(
     tmp_path: Path, capsys: pytest.CaptureFixture, args: list[str], expected: str
 ) -> None:
     corpus = _jsonl(tmp_path / "c.jsonl", [{"id": "a", "text": SHORT}])
-    code = main(["run", str(corpus), "--backend", "openai", "--model", "m", *args, "--out", str(tmp_path / "o.jsonl")])
+    backend = [] if "--backend" in args else ["--backend", "mock"]
+    code = main(["run", str(corpus), *backend, *args, "--out", str(tmp_path / "o.jsonl"), "--quiet"])
     assert code == 2
     assert expected in _one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "o.jsonl").exists()
 
 
 def test_out_under_a_regular_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

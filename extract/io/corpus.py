@@ -44,7 +44,17 @@ from typing import Any
 from extract.core.errors import ConfigError, InputError
 from extract.core.records import Document
 from extract.io.formats import csv_file, hf_datasets, items, json_file, jsonl, parquet, text
-from extract.io.rows import BadDocument, CorpusItem, Entry, Fields, Source
+from extract.io.rows import (
+    DEFAULT_ID_FIELD,
+    DEFAULT_SPLIT,
+    DEFAULT_TEXT_FIELD,
+    BadDocument,
+    CorpusItem,
+    Entry,
+    Fields,
+    Source,
+    refuse_split,
+)
 
 #: Suffixes read as one document per file, in a folder or on their own.
 TEXT_SUFFIXES = text.TEXT_SUFFIXES
@@ -71,6 +81,8 @@ FOLDER_OPENERS: tuple[tuple[Callable[[Path], bool], Opener], ...] = (
     (hf_datasets.is_saved_dataset, hf_datasets.open_saved),
     (lambda _path: True, text.open_folder),
 )
+#: The openers of sources that may have splits (which check ``--split`` themselves); every other refuses one.
+SPLIT_OPENERS: tuple[Opener, ...] = (hf_datasets.open_saved,)
 
 
 class Corpus:
@@ -142,18 +154,20 @@ class Corpus:
 def open_corpus(
     source: Any,
     *,
-    id_field: str = "id",
-    text_field: str = "text",
+    id_field: str = DEFAULT_ID_FIELD,
+    text_field: str = DEFAULT_TEXT_FIELD,
     limit: int | None = None,
-    split: str = "train",
+    split: str = DEFAULT_SPLIT,
 ) -> Corpus:
     """Open ``source`` as a :class:`Corpus` after checking what concerns the whole source.
 
     ``source`` is a path (folder, ``.txt``, ``.md``, ``.jsonl``, ``.json``, ``.csv``,
     ``.parquet`` or a ``save_to_disk`` folder), a ``datasets`` dataset or dataset
     dict, or an iterable of dicts or documents. ``split`` picks the split of a
-    dataset dict; ``limit`` stops after that many items. Raises :class:`InputError`
-    when the source cannot be used at all.
+    dataset dict (another source refuses one); ``limit`` stops after that many items.
+    ``id_field`` may be missing from every record when it is the default (ids are then
+    made up from positions); a field named otherwise must be there, as ``text_field``
+    must. Raises :class:`InputError` when the source cannot be used at all.
     """
     if limit is not None and limit < 0:
         raise ConfigError(f"limit must be 0 or more, got {limit}; pass a count of documents to read")
@@ -168,6 +182,7 @@ def open_corpus(
             f"cannot read a corpus from a single {type(source).__name__}; pass a path, a dataset or a list of documents"
         )
     if isinstance(source, Iterable):
+        refuse_split("<items>", split, "a Python iterable")
         return _corpus("<items>", items.open_items(source, fields), limit)
     raise InputError(
         f"cannot read a corpus from {type(source).__name__}; "
@@ -241,15 +256,19 @@ def _corpus(display: str, source: Source, limit: int | None) -> Corpus:
 def _open_path(path: Path, display: str, fields: Fields, split: str) -> Source:
     if not path.exists():
         raise InputError(f"{display}: no such file or directory; check the path")
+    suffix = path.suffix.lower()
     if path.is_dir():
         opener = next(open_folder for applies, open_folder in FOLDER_OPENERS if applies(path))
-        return opener(path, display, fields, split)
-    suffix = path.suffix.lower()
-    open_file = SUFFIX_OPENERS.get(suffix)
-    if open_file is None:
-        known = f"a folder of .txt/.md files, {', '.join(SUFFIX_OPENERS)} or a save_to_disk dataset folder"
-        raise InputError(f"{display}: unknown corpus format {suffix or '(no suffix)'!r}; use {known}")
-    return open_file(path, display, fields, split)
+        what = "a folder of text files"
+    else:
+        found = SUFFIX_OPENERS.get(suffix)
+        if found is None:
+            known = f"a folder of .txt/.md files, {', '.join(SUFFIX_OPENERS)} or a save_to_disk dataset folder"
+            raise InputError(f"{display}: unknown corpus format {suffix or '(no suffix)'!r}; use {known}")
+        opener, what = found, f"a {suffix} file"
+    if opener not in SPLIT_OPENERS:
+        refuse_split(display, split, what)
+    return opener(path, display, fields, split)
 
 
 def reads_path(source: Any, path: str | os.PathLike[str]) -> bool:

@@ -25,6 +25,11 @@ SCAN_RECORDS = 1000
 # that memory does not depend on how the file was written.
 STREAM_BATCH_ROWS = 256
 _META_MAX_KEYS = 20
+#: The defaults of --id-field, --text-field and --split. Records may lack the default id field (their ids are
+#: then made up from their position); a field named otherwise must be there, as the text field must.
+DEFAULT_ID_FIELD = "id"
+DEFAULT_TEXT_FIELD = "text"
+DEFAULT_SPLIT = "train"
 _META_MAX_CHARS = 200
 
 
@@ -55,6 +60,12 @@ class Fields:
 
     id: str
     text: str
+
+    @property
+    def required(self) -> tuple[tuple[str, str], ...]:
+        """(name, option) of each field a source's records must have: the text field, and the id field if named."""
+        named_id = ((self.id, "--id-field"),) if self.id != DEFAULT_ID_FIELD else ()
+        return ((self.text, "--text-field"), *named_id)
 
 
 @dataclass(frozen=True)
@@ -152,21 +163,25 @@ def type_name(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
-def missing_field(display: str, what: str, name: str, present: Iterable[str], option: str) -> InputError:
-    """The error for a source whose records lack the id or text field."""
-    names = ", ".join(map(str, present)) or "none"
-    plural = "columns" if what == "column" else "fields"
-    return InputError(f"{display}: no {what} {name!r} ({plural}: {names}); choose one with {option}")
+def check_columns(display: str, columns: Iterable[str], fields: Fields) -> None:
+    """Raise when a source's columns lack a field its records must have (:attr:`Fields.required`)."""
+    columns = list(columns)
+    for name, option in fields.required:
+        if name not in columns:
+            raise _missing(display, "column", name, columns, option)
 
 
-def check_records_have_text(display: str, records: Iterable[Any], fields: Fields) -> None:
-    """Raise when none of the first records has the text field: the field name is wrong, not the records."""
+def check_records_have_fields(display: str, records: Iterable[Any], fields: Fields) -> None:
+    """Raise when none of the first records has a required field: the field name is wrong, not the records."""
     first_keys: list[str] | None = None
+    missing = dict(fields.required)
     seen = 0
     for obj in records:
         if not isinstance(obj, dict):
             continue
-        if fields.text in obj:
+        for name in [name for name in missing if name in obj]:
+            del missing[name]
+        if not missing:
             return
         if first_keys is None:
             first_keys = list(obj)
@@ -174,7 +189,20 @@ def check_records_have_text(display: str, records: Iterable[Any], fields: Fields
         if seen >= SCAN_RECORDS:
             break
     if first_keys is not None:
-        raise missing_field(display, "field", fields.text, first_keys, "--text-field")
+        name, option = next(iter(missing.items()))
+        raise _missing(display, "field", name, first_keys, option)
+
+
+def _missing(display: str, what: str, name: str, present: Iterable[str], option: str) -> InputError:
+    names = ", ".join(map(str, present)) or "none"
+    plural = "columns" if what == "column" else "fields"
+    return InputError(f"{display}: no {what} {name!r} ({plural}: {names}); choose one with {option}")
+
+
+def refuse_split(display: str, split: str, what: str) -> None:
+    """Raise when a split is chosen for a source that has none (``what`` says which kind of source it is)."""
+    if split != DEFAULT_SPLIT:
+        raise InputError(f"{display}: no split {split!r}: {what} has no splits; --split is for a saved DatasetDict")
 
 
 def iter_rows(rows: Iterable[Mapping[str, Any]], display: str, stem: str, fields: Fields) -> Iterator[Entry]:

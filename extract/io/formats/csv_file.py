@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from extract.core.errors import InputError
-from extract.io.rows import BadDocument, Entry, Fields, Source, missing_field, row_item
+from extract.io.rows import BadDocument, Entry, Fields, Source, check_columns, row_item
 
 _CSV_FIELD_LIMIT = 2**31 - 1
 
@@ -22,8 +22,7 @@ def open_csv(path: Path, display: str, fields: Fields, split: str) -> Source:
     # stays a string: ids keep leading zeros and an empty cell is "" rather than NaN.
     _allow_long_csv_fields()
     header = _csv_header(path, display)
-    if fields.text not in header:
-        raise missing_field(display, "column", fields.text, header, "--text-field")
+    check_columns(display, header, fields)
     stem = path.stem
 
     def read() -> Iterator[Entry]:

@@ -26,7 +26,7 @@ from extract.io.rows import (
     Entry,
     Fields,
     Source,
-    check_records_have_text,
+    check_records_have_fields,
     row_item,
     type_name,
 )
@@ -52,7 +52,7 @@ def open_json(path: Path, display: str, fields: Fields, split: str) -> Source:
         counted += 1
         if len(first_records) < SCAN_RECORDS and isinstance(record, dict):
             first_records.append({key: None for key in record})  # only the keys are needed
-    check_records_have_text(display, first_records, fields)
+    check_records_have_fields(display, first_records, fields)
     stem = path.stem
 
     def read() -> Iterator[Entry]:

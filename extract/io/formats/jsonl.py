@@ -8,12 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from extract.io.rows import BadDocument, Entry, Fields, Source, check_records_have_text, row_item, type_name
+from extract.io.rows import BadDocument, Entry, Fields, Source, check_records_have_fields, row_item, type_name
 
 
 def open_jsonl(path: Path, display: str, fields: Fields, split: str) -> Source:
-    """A ``.jsonl`` file, after checking that the first records have the text field."""
-    check_records_have_text(display, (obj for _, obj in _jsonl_objects(path)), fields)
+    """A ``.jsonl`` file, after checking that the first records have the fields they must have."""
+    check_records_have_fields(display, (obj for _, obj in _jsonl_objects(path)), fields)
     stem = path.stem
 
     def read() -> Iterator[Entry]:
