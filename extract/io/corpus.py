@@ -56,6 +56,9 @@ from extract.io.rows import (
     refuse_split,
 )
 
+#: The failure reason of an item whose id an earlier item of the corpus already has.
+DUPLICATE_ID = "duplicate_id"
+
 #: Suffixes read as one document per file, in a folder or on their own.
 TEXT_SUFFIXES = text.TEXT_SUFFIXES
 #: Keys under which a ``.json`` object may hold its list of records (the first in the file that holds one).
@@ -129,7 +132,23 @@ class Corpus:
         entries = self._read()
         try:
             for n, (item, made_id) in enumerate(entries, 1):
-                yield book.enter(item, made_id, item.origin or self.name)
+                origin = item.origin or self.name
+                item_id, earlier = book.enter(item.id, made_id, origin)
+                if earlier is not None:
+                    item = BadDocument(
+                        item_id,
+                        origin,
+                        f"duplicate id {item.id!r}: first seen at {earlier}; not extracted "
+                        "(give every document its own id)",
+                        kind=DUPLICATE_ID,
+                    )
+                elif item_id != item.id:
+                    item = (
+                        dataclasses.replace(item, id=item_id)
+                        if isinstance(item, BadDocument)
+                        else item.model_copy(update={"id": item_id})
+                    )
+                yield item
                 if self.limit is not None and n >= self.limit:
                     break
         finally:
@@ -174,7 +193,8 @@ def open_corpus(
     fields = Fields(id_field, text_field)
     if isinstance(source, (str, os.PathLike)):
         display = str(source)
-        return _corpus(display, _open_path(Path(source), display, fields, split), limit)
+        # Read by its absolute path (shown as given), so that a Ray read task elsewhere reads the same file.
+        return _corpus(display, _open_path(Path(source).absolute(), display, fields, split), limit)
     if hf_datasets.is_datasets_object(source):
         return _corpus("<dataset>", hf_datasets.open_dataset(source, "<dataset>", fields, split), limit)
     if isinstance(source, (Document, Mapping, bytes)):
@@ -193,14 +213,14 @@ def open_corpus(
 class IdBook:
     """The ids a pass over a corpus has handed out, so that no two items share one.
 
-    An id the source gives is kept; a later item with the same id becomes a
-    ``duplicate_id`` :class:`BadDocument` with an id of its own (the repeated id with
-    where it was found), so that its failure record never replaces the first one's
-    record. An id the reader made up is changed with a ``#N`` suffix when it equals an
-    id handed out already or one the source gives further on. Finding the latter takes
-    one pass over the source's ids (``given_ids``), made the first time an id is made
-    up; a source that can be read only once has none (``None``), and a real id that
-    then turns up after an equal made-up one becomes a duplicate, with its record.
+    An id the source gives is kept; a later item with the same id is a duplicate, and
+    gets an id of its own (the repeated id with where it was found), so that its
+    failure record never replaces the first one's record. An id the reader made up is
+    changed with a ``#N`` suffix when it equals an id handed out already or one the
+    source gives further on. Finding the latter takes one pass over the source's ids
+    (``given_ids``), made the first time an id is made up; a source that can be read
+    only once has none (``None``), and a real id that then turns up after an equal
+    made-up one is a duplicate, with its own record.
     """
 
     def __init__(self, given_ids: Callable[[], set[str]] | None):
@@ -208,26 +228,15 @@ class IdBook:
         self._given: set[str] | None = None
         self._first_seen: dict[str, str] = {}
 
-    def enter(self, item: CorpusItem, made_id: bool, origin: str) -> CorpusItem:
-        """The item, under an id no other item of this pass has."""
+    def enter(self, item_id: str, made_id: bool, origin: str) -> tuple[str, str | None]:
+        """The id the item found at ``origin`` gets, and where its own id was first seen if it is a duplicate."""
+        earlier = None if made_id else self._first_seen.get(item_id)
         if made_id:
-            fresh = self._fresh(item.id)
-            if fresh != item.id:
-                item = (
-                    dataclasses.replace(item, id=fresh)
-                    if isinstance(item, BadDocument)
-                    else item.model_copy(update={"id": fresh})
-                )
-        elif item.id in self._first_seen:
-            item = BadDocument(
-                self._fresh(f"{item.id}@{origin}"),
-                origin,
-                f"duplicate id {item.id!r}: first seen at {self._first_seen[item.id]}; not extracted "
-                "(give every document its own id)",
-                kind="duplicate_id",
-            )
-        self._first_seen[item.id] = origin
-        return item
+            item_id = self._fresh(item_id)
+        elif earlier is not None:
+            item_id = self._fresh(f"{item_id}@{origin}")
+        self._first_seen[item_id] = origin
+        return item_id, earlier
 
     def _fresh(self, wanted: str) -> str:
         if self._given is None:

@@ -45,7 +45,7 @@ def open_saved(path: Path, display: str, fields: Fields, split: str) -> Source:
     # so resident memory would grow with the corpus. Reading the same files as Arrow
     # streams frees each batch once it is used. (save_to_disk applies any index
     # mapping, so the files hold the rows in order.)
-    stem = path.name
+    stem = Path(display).name  # as given: the path itself may have been made absolute
     read = lambda: iter_rows(batch_rows(_arrow_stream_batches(files)), display, stem, fields)  # noqa: E731
     return Source("dataset", read, count=len(ds))
 
