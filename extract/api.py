@@ -170,7 +170,9 @@ def run_corpus(
                 "--parquet exports a run file; with --ray-write the parts are the output",
                 hint="use --ray-write parquet",
             )
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        from extract.io.output import prepare_output
+
+        prepare_output(out, "--out", folder=True).mkdir(exist_ok=True)  # the folder, before the run lock is taken on it
     else:
         check_outputs([("--out", out), ("--parquet", parquet)], corpora=[("the corpus", source)])
     if engine == "local":

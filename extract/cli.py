@@ -267,9 +267,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if args.show is not False and len(shown) <= 20:
             shown.append(result)
 
+    ray_options = _ray_options(args)
     try:
         summary = (
-            _run_on_ray(args)
+            _run_on_ray(args, ray_options)
             if args.engine == "ray"
             else api.run_corpus(args.corpus, **_run_arguments(args), on_start=on_start, on_result=on_result)
         )
@@ -303,7 +304,9 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
         "--engine", choices=("local", "ray"), default="local", help="local (one process, default) or ray (Ray Data)"
     )
     g.add_argument("--ray-address", default=None, help="ray: a cluster (auto, ray://HOST:10001); default: start one")
-    g.add_argument("--actors", type=int, default=2, help="ray: backend actors, each with --concurrency in flight")
+    g.add_argument(
+        "--actors", type=int, default=None, help="ray: backend actors, each with --concurrency in flight (default 2)"
+    )
     g.add_argument("--batch-size", type=int, default=None, help="ray: rows per batch (default 4 x --concurrency)")
     g.add_argument(
         "--ray-write",
@@ -347,14 +350,24 @@ def _run_arguments(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _run_on_ray(args: argparse.Namespace) -> Any:
-    engine = api.RayEngine(
-        address=args.ray_address,
-        actors=args.actors,
-        batch_size=args.batch_size,
-        write=args.ray_write,
-        progress=not args.quiet and sys.stderr.isatty(),
-    )
+#: The ray engine's flags and the RayEngine fields they set.
+_RAY_FLAGS = {"--ray-address": "address", "--actors": "actors", "--batch-size": "batch_size", "--ray-write": "write"}
+
+
+def _ray_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The ray engine's options that were given, by RayEngine field; with the local engine any of them is an error."""
+    given = {flag: getattr(args, flag[2:].replace("-", "_")) for flag in _RAY_FLAGS}
+    given = {flag: value for flag, value in given.items() if value is not None}
+    if given and args.engine != "ray":
+        flag = next(iter(given))
+        raise api.ConfigError(
+            f"{flag} applies to the ray engine only, not to local", hint="add --engine ray or drop it"
+        )
+    return {_RAY_FLAGS[flag]: value for flag, value in given.items()}
+
+
+def _run_on_ray(args: argparse.Namespace, options: dict[str, Any]) -> Any:
+    engine = api.RayEngine(**options, progress=not args.quiet and sys.stderr.isatty())
     return api.run_corpus(args.corpus, **_run_arguments(args), engine=engine)
 
 

@@ -19,6 +19,7 @@ import asyncio
 import dataclasses
 import gc
 import json
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -33,7 +34,7 @@ from extract.core.errors import ConfigError, ExtractError, InputError
 from extract.core.injection import INJECTION_FLAG
 from extract.core.pipeline import ExtractConfig, aextract_document, failure_result
 from extract.core.records import DocumentResult, Status, Usage
-from extract.io.corpus import BadDocument, CorpusItem
+from extract.io.corpus import DUPLICATE_ID, BadDocument, CorpusItem
 from extract.io.output import RunLock, RunWriter, run_state
 
 
@@ -185,8 +186,12 @@ class RunSummary:
 
 Item = CorpusItem
 
-#: The failure reason of a document whose id an earlier document of the corpus already has.
-DUPLICATE_ID = "duplicate_id"
+
+def bad_document_result(item: BadDocument, config: ExtractConfig) -> DocumentResult:
+    """The failure record of an item that could not become a document (every engine writes this one)."""
+    error = InputError(f"{item.origin}: {item.reason}" if item.origin else item.reason)
+    error.reason = item.kind
+    return failure_result(item.id, config, error)
 
 
 def freeze_heap() -> bool:
@@ -257,7 +262,7 @@ async def _arun(
         written, failed_before = run_state(out)
         done = written - failed_before if retry_failed else written
     if not resume and out.exists():
-        out.unlink()
+        os.truncate(out, 0)  # in place: the run lock is on this file (see RunLock)
     # A document tried again must not be answered by the cached reply that failed it.
     retry_config = config
     fresh = getattr(config.backend, "without_cached_failures", None)
@@ -285,9 +290,7 @@ async def _arun(
                 if fatal:
                     continue  # drain, so the reader is never left blocked
                 if isinstance(item, BadDocument):
-                    error = InputError(f"{item.origin}: {item.reason}" if item.origin else item.reason)
-                    error.reason = item.kind
-                    emit(failure_result(item.id, config, error))
+                    emit(bad_document_result(item, config))
                     continue
                 emit(await aextract_document(item, retry_config if item.id in failed_before else config))
             except ExtractError as exc:  # affects every document alike (or the output is unwritable): stop

@@ -254,6 +254,66 @@ def test_duplicate_ids_are_caught_for_in_memory_documents_too() -> None:
     assert isinstance(got[1], BadDocument) and got[1].reason.startswith("duplicate id 'd'")
 
 
+def _ids_and_reasons(corpus: Corpus) -> list[tuple[str, str]]:
+    return [(i.id, i.kind if isinstance(i, BadDocument) else "document") for i in corpus]
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        pytest.param(
+            [{"id": "x", "text": "one"}, {"id": "x", "text": "two"}, {"id": "x@{path}:2", "text": "three"}],
+            [("x", "document"), ("x@{path}:2#2", "duplicate_id"), ("x@{path}:2", "document")],
+            id="a-real-id-equal-to-a-duplicates-id",
+        ),
+        pytest.param(
+            ["{not json", {"id": "coll:1", "text": "real"}],
+            [("coll:1#2", "bad_input"), ("coll:1", "document")],
+            id="a-real-id-equal-to-a-bad-lines-fallback",
+        ),
+        pytest.param(
+            [{"id": "coll:2", "text": "real"}, {"text": "no id"}],
+            [("coll:2", "document"), ("coll:2#2", "document")],
+            id="a-positional-id-equal-to-an-earlier-real-id",
+        ),
+        pytest.param(
+            [{"text": "no id"}, {"id": "coll:1#2", "text": "real"}, {"id": "coll:1", "text": "real"}],
+            [("coll:1#3", "document"), ("coll:1#2", "document"), ("coll:1", "document")],
+            id="the-suffixed-id-is-taken-too",
+        ),
+    ],
+)
+def test_generated_ids_never_take_an_id_the_source_gives(
+    tmp_path: Path, rows: list[Any], expected: list[tuple[str, str]]
+) -> None:
+    path = tmp_path / "coll.jsonl"
+    lines = [row if isinstance(row, str) else json.dumps(row).replace("{path}", str(path)) for row in rows]
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    got = _ids_and_reasons(open_corpus(path))
+    assert got == [(i.replace("{path}", str(path)), kind) for i, kind in expected]
+    assert _ids_and_reasons(open_corpus(path)) == got, "the same ids on every read, so that a resume finds them"
+
+
+def test_every_document_gets_a_record_when_a_real_id_equals_a_generated_one(tmp_path: Path) -> None:
+    from extract.api import run_corpus
+
+    path = tmp_path / "c.jsonl"
+    rows = [{"id": "x", "text": "one"}, {"id": "x", "text": "two"}, {"id": f"x@{path}:2", "text": "three"}]
+    write_jsonl(path, rows)
+    out = tmp_path / "o.jsonl"
+    summary = run_corpus(path, out=out, backend="mock", model="echo")
+    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert (summary.documents, summary.ok, summary.duplicates, summary.skipped) == (3, 2, 1, 0)
+    assert {r["id"] for r in records if r["status"] == "ok"} == {"x", f"x@{path}:2"}
+
+
+def test_a_one_shot_generator_never_loses_a_document_to_an_id_made_up_before_it() -> None:
+    # A generator cannot be read twice to find the ids to come: the later real id is then a duplicate, with a record.
+    rows = iter([{"text": "no id"}, {"id": "items:1", "text": "real"}])
+    got = _ids_and_reasons(open_corpus(rows))
+    assert got == [("items:1", "document"), ("items:1@<items>:row 2", "duplicate_id")]
+
+
 def test_empty_and_whitespace_text_pass_through_as_documents(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "c.jsonl", [{"id": "e", "text": ""}, {"id": "w", "text": " \n\t"}])
     assert pairs(open_corpus(path)) == [("e", ""), ("w", " \n\t")]
@@ -368,15 +428,55 @@ def test_null_text_in_parquet_is_a_bad_document(tmp_path: Path) -> None:
             "data.parquet: column 'text' holds int64, not text; choose another with --text-field",
             id="parquet-text-not-a-string",
         ),
+        *(
+            pytest.param(
+                build,
+                f"{name}: no {what} 'nosuch' ({what}s: id, text, source); choose one with --id-field",
+                id=f"{kind}-id-field",
+            )
+            for kind, build, name, what in (
+                ("jsonl", lambda tmp: write_jsonl(tmp / "data.jsonl", ROWS), "data.jsonl", "field"),
+                ("json", lambda tmp: _json_file(tmp, ROWS), "c.json", "field"),
+                ("csv", lambda tmp: write_csv(tmp / "data.csv", ROWS), "data.csv", "column"),
+                ("parquet", lambda tmp: write_parquet(tmp / "data.parquet", ROWS), "data.parquet", "column"),
+                ("saved-dataset", lambda tmp: _saved(tmp, ROWS), "saved", "column"),
+            )
+        ),
     ],
 )
-def test_missing_text_column_is_an_input_error_naming_file_and_columns(
+def test_missing_text_or_named_id_column_is_an_input_error_naming_file_and_columns(
     tmp_path: Path, build: Callable[[Path], Path], message: str
 ) -> None:
+    # A named id field no record has used to fall back to positional ids: a typo gave every document a made-up id.
     path = build(tmp_path)
     with pytest.raises(InputError) as caught:
-        open_corpus(path)
+        open_corpus(path, id_field="nosuch" if "--id-field" in message else "id")
     assert str(caught.value) == str(path.parent / message)
+
+
+def test_the_default_id_field_may_be_missing_positional_ids_then(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "wire.jsonl", [{"text": "one"}, {"text": "two"}])
+    assert [d.id for d in open_corpus(path)] == ["wire:1", "wire:2"]
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        pytest.param(lambda tmp: write_jsonl(tmp / "data.jsonl", ROWS), id="jsonl"),
+        pytest.param(lambda tmp: write_csv(tmp / "data.csv", ROWS), id="csv"),
+        pytest.param(lambda tmp: write_parquet(tmp / "data.parquet", ROWS), id="parquet"),
+        pytest.param(lambda tmp: _saved(tmp, ROWS), id="saved-dataset-without-splits"),
+        pytest.param(_folder, id="text-folder"),
+        pytest.param(lambda tmp: ROWS, id="list-of-dicts"),
+    ],
+)
+def test_a_split_given_for_a_source_without_splits_is_an_input_error(
+    tmp_path: Path, build: Callable[[Path], Any]
+) -> None:
+    source = build(tmp_path)
+    with pytest.raises(InputError, match=r"no split 'nosuch': .* has no splits; --split is for a saved DatasetDict"):
+        open_corpus(source, split="nosuch")
+    assert len(items(open_corpus(source, split="train"))) == 3  # the default is no choice, so it is never refused
 
 
 def _saved(tmp: Path, rows: list[dict[str, Any]]) -> Path:

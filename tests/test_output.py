@@ -277,12 +277,41 @@ def test_bad_line_in_the_middle_is_an_input_error_naming_file_and_line(tmp_path:
     assert repair_run(path) == 0
 
 
-def test_record_of_another_shape_is_an_input_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("line", "why"),
+    [
+        pytest.param({"id": "a", "status": "maybe"}, r"status: ", id="unknown-status"),
+        pytest.param({"id": "a"}, r"status: Field required", id="only-an-id"),
+        pytest.param({"id": "a", "status": "ok"}, r"provenance: Field required", id="no-provenance"),
+    ],
+)
+def test_resume_and_scoring_refuse_the_same_line_that_is_not_a_record(
+    tmp_path: Path, line: dict[str, str], why: str
+) -> None:
+    # One rule for every reader: a line that would make resume skip a document must be a record scoring accepts.
     path = tmp_path / "run.jsonl"
-    path.write_text(json.dumps({"id": "a", "status": "maybe"}) + "\n", encoding="utf-8")
-    assert completed_ids(path) == {"a"}  # resuming needs only the id
-    with pytest.raises(InputError, match=rf"^{path}:1: not a valid result record \(status: "):
-        list(read_run(path))
+    with RunWriter(path) as writer:
+        writer.write(ok("b"))
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(line) + "\n")
+    expected = rf"^{path}:2: not a valid result record \({why}"
+    for reader in (completed_ids, lambda p: list(read_run(p)), results_by_id, repair_run):
+        with pytest.raises(InputError, match=expected):
+            reader(path)
+
+
+def test_an_unterminated_last_line_that_is_json_but_not_a_record_is_not_cut_off(tmp_path: Path) -> None:
+    # A kill mid-write leaves a line that is not JSON; a JSON object without its newline was written whole.
+    path = tmp_path / "run.jsonl"
+    with RunWriter(path) as writer:
+        writer.write(ok("a"))
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write('{"id": "b"}')
+    before = path.read_bytes()
+    for reader in (completed_ids, RunWriter):
+        with pytest.raises(InputError, match=rf"^{path}:2: not a valid result record"):
+            reader(path)
+    assert path.read_bytes() == before
 
 
 def test_results_by_id_keeps_the_later_record(tmp_path: Path) -> None:

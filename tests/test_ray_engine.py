@@ -25,6 +25,7 @@ psutil = pytest.importorskip("psutil")
 
 from extract import cli  # noqa: E402
 from extract.api import RayEngine, run_corpus  # noqa: E402
+from extract.core.errors import InputError  # noqa: E402
 from extract.engines.ray import (  # noqa: E402
     BackendSpec,
     JobSpec,
@@ -336,6 +337,103 @@ def test_ray_readers_give_the_ids_and_failures_of_the_default_engine(kind: str, 
     ok_local = {i: comparable(r) for i, r in outs["local"].items() if r["status"] != "failed"}
     ok_ray = {i: comparable(r) for i, r in outs["ray"].items() if r["status"] != "failed"}
     assert ok_local == ok_ray
+
+
+T = "Rebels shelled Aleppo on Monday."
+
+
+def _line(record: dict[str, str]) -> bytes:
+    return json.dumps(record).encode() + b"\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        pytest.param(
+            "c.jsonl",
+            _line({"id": "a", "text": T})
+            + b"{not json\n"
+            + b'{"id": "x", "text": "caf\xe9"}\n'
+            + _line({"id": "b", "text": T}),
+            id="malformed-and-not-utf8-lines",
+        ),
+        pytest.param(
+            "c.jsonl",
+            b"".join(_line({"id": i, "text": f"{T} {n}"}) for n, i in enumerate("abab")),
+            id="duplicate-ids",
+        ),
+        pytest.param(
+            "c.jsonl",
+            b"".join(_line({"id": i, "text": T}) for i in ("x", "x", "x@{corpus}:2")),
+            id="a-real-id-equal-to-a-made-up-one",
+        ),
+        pytest.param("c.csv", b'id,text\n1,"Rebels shelled\n2,Aleppo\n3,on Monday\n', id="csv-quote-never-closed"),
+        pytest.param("c.csv", b'id,text\n1,"He said "no" today"\n2,ok\n', id="csv-stray-quote"),
+    ],
+)
+def test_bad_input_gives_the_records_and_errors_of_the_default_engine(
+    tmp_path: Path, name: str, content: bytes
+) -> None:
+    # Both engines read a file through the same row reader: the same records, or the same one-line error.
+    corpus = tmp_path / name
+    corpus.write_bytes(content.replace(b"{corpus}", str(corpus).encode()))
+    outcomes: dict[str, Any] = {}
+    for engine in ("local", "ray"):
+        out = tmp_path / f"{engine}.jsonl"
+        try:
+            summary = run_corpus(str(corpus), out=out, backend="mock", model="echo", cache=False, engine=engine)
+            outcome: Any = (summary.documents, summary.duplicates, summary.failures)
+        except InputError as exc:
+            outcome = str(exc)
+        written = records(out) if out.exists() else {}
+        outcomes[engine] = (outcome, {i: comparable(r) for i, r in written.items()})
+    assert outcomes["ray"] == outcomes["local"]
+    outcome, written = outcomes["ray"]
+    lines = content.count(b"\n") - (name == "c.csv")
+    if isinstance(outcome, str):
+        assert outcome.startswith(f"{corpus}: line 2: a quote") and written == {}
+    else:
+        assert outcome[0] == len(written) == lines, "every line has its record"
+
+
+def test_a_corpus_found_broken_part_way_is_one_line_on_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpus = tmp_path / "c.csv"
+    corpus.write_text('id,text\n1,ok\n2,"He said "no" today"\n', encoding="utf-8")
+    args = ["run", str(corpus), "--engine", "ray", "--backend", "mock", "--model", "echo", "--no-cache", "--quiet"]
+    assert cli.main([*args, "--out", str(tmp_path / "out.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.splitlines()[-1].startswith(f"extract: error: {corpus}: line 3: a quote in this row is not closed")
+
+
+def test_a_folder_named_through_dot_dot_is_read_as_on_the_default_engine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "articles").mkdir()
+    (tmp_path / "work").mkdir()
+    for doc in sample_documents(3):
+        (tmp_path / "articles" / f"{doc['id']}.txt").write_text(doc["text"], encoding="utf-8")
+    monkeypatch.chdir(tmp_path / "work")  # Ray's workers keep the directory they started in
+    outs = {}
+    for engine in ("local", "ray"):
+        out = tmp_path / f"{engine}.jsonl"
+        run_corpus("../articles", out=out, backend="mock", model="echo", cache=False, engine=engine)
+        outs[engine] = {i: comparable(r) for i, r in records(out).items()}
+    assert outs["ray"] == outs["local"] and len(outs["ray"]) == 3
+
+
+def test_rows_of_a_ray_dataset_that_repeat_an_id_get_duplicate_records(tmp_path: Path) -> None:
+    # Rows Ray's readers read never pass the corpus reader: the driver gives a repeat its own failure record.
+    rows = [{"id": i, "text": f"{T} {n}"} for n, i in enumerate("abab")]
+    out = tmp_path / "out.jsonl"
+    summary = run_corpus(ray.data.from_items(rows), out=out, backend="mock", model="echo", cache=False, engine="ray")
+    written = records(out)
+    duplicates = {i: r for i, r in written.items() if r["status"] == "failed"}
+    assert set(written) - set(duplicates) == {"a", "b"} and len(duplicates) == 2
+    assert {r["failure"]["reason"] for r in duplicates.values()} == {"duplicate_id"}
+    assert (summary.documents, summary.duplicates) == (4, 2)
 
 
 def test_retry_failed_extracts_only_the_failed_documents_again(tmp_path: Path) -> None:

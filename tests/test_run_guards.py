@@ -14,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,6 +27,7 @@ from extract.store import CachingBackend, ResponseStore
 from extract.testing import FakeOpenAIServer
 from extract.testing.faults import Fault, always, first_attempts
 from extract.transport import RetryPolicy
+from tests.conftest import GOLD
 
 # Long enough for a subprocess to import the package on a loaded machine, short enough that a hang
 # fails the test within a couple of minutes rather than at pytest's own timeout.
@@ -172,6 +174,40 @@ def test_the_lock_is_released_when_the_run_ends(tmp_path: Path) -> None:
         assert (tmp_path / "new" / "folder" / ".o.jsonl.lock").read_text(encoding="utf-8") == f"{os.getpid()}\n"
 
 
+@pytest.mark.parametrize("make_link", [pytest.param(os.symlink, id="symlink"), pytest.param(os.link, id="hardlink")])
+def test_a_second_run_through_a_link_to_a_locked_output_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture, make_link: Any
+) -> None:
+    from extract.io.output import RunLock
+
+    corpus = _jsonl(tmp_path / "c.jsonl", [{"id": f"d{i}", "text": f"{SHORT} ({i})"} for i in range(4)])
+    out = tmp_path / "out.jsonl"
+    assert main(["run", str(corpus), "--backend", "mock", "--out", str(out), "--limit", "1", "--quiet"]) == 0
+    link = tmp_path / "elsewhere" / "link.jsonl"  # another folder, so nothing beside the name is shared
+    link.parent.mkdir()
+    make_link(out, link)
+    before = out.read_bytes()
+    capsys.readouterr()
+    with RunLock(out):  # the first run, still writing
+        for extra in ([], ["--overwrite"]):
+            code = main(["run", str(corpus), "--backend", "mock", "--out", str(link), "--quiet", *extra])
+            assert code == 2
+            assert "another run" in _one_error_line(capsys.readouterr().err)
+    assert out.read_bytes() == before
+
+
+def test_overwrite_through_a_symlink_starts_the_real_file_afresh(tmp_path: Path) -> None:
+    # The lock is on the real file, so that is the file a run writes: --overwrite must not swap the link for
+    # a new file beside it (which a third run through the link would then find unlocked).
+    corpus = _jsonl(tmp_path / "c.jsonl", [{"id": "a", "text": SHORT}, {"id": "b", "text": SHORT}])
+    out, link = tmp_path / "out.jsonl", tmp_path / "link.jsonl"
+    api.run_corpus(corpus, out=out, backend="mock", limit=1)
+    link.symlink_to(out)
+    summary = api.run_corpus(corpus, out=link, backend="mock", resume=False)
+    assert summary.documents == 2 and link.is_symlink()
+    assert [r["id"] for r in _lines(out)] == ["a", "b"]
+
+
 # -- 4. duplicate ids ------------------------------------------------------------------------------------------------
 
 
@@ -300,7 +336,7 @@ def test_resume_refuses_a_complete_last_line_that_is_not_a_record(tmp_path: Path
     with out.open("a", encoding="utf-8") as fh:
         fh.write('{"note": "a human wrote this"}\n')
     before = out.read_bytes()
-    with pytest.raises(InputError, match=r"o\.jsonl:2: not a result record"):
+    with pytest.raises(InputError, match=r"o\.jsonl:2: not a valid result record \(id: Field required\)"):
         api.run_corpus(corpus, out=out, backend="mock")
     assert out.read_bytes() == before
 
@@ -314,6 +350,26 @@ def test_resume_still_repairs_a_cut_off_last_line(tmp_path: Path) -> None:
     summary = api.run_corpus(corpus, out=out, backend="mock")
     assert summary.documents == 1
     assert [r["id"] for r in _lines(out)] == ["a", "b"]
+
+
+@pytest.mark.parametrize("retry", [pytest.param([], id="resume"), pytest.param(["--retry-failed"], id="retry-failed")])
+def test_resume_refuses_a_line_with_an_id_that_is_not_a_record(
+    tmp_path: Path, capsys: pytest.CaptureFixture, retry: list[str]
+) -> None:
+    # Such a line once made the run skip that document for good, while eval, events and review refused it.
+    corpus = _jsonl(tmp_path / "c.jsonl", [{"id": f"a-{i:05d}", "text": SHORT} for i in range(3)])
+    out = tmp_path / "o.jsonl"
+    args = ["run", str(corpus), "--backend", "mock", "--model", "echo", "--out", str(out), "--quiet", "--no-show"]
+    assert main(args[:-2]) == 0
+    with out.open("a", encoding="utf-8") as fh:
+        fh.write('{"id": "a-00021"}\n')
+    before = out.read_bytes()
+    code = main([*args, *retry])
+    line = _one_error_line(capsys.readouterr().err)
+    assert code == 2 and f"{out}:4: not a valid result record" in line
+    assert out.read_bytes() == before
+    assert main(["eval", "--gold", str(GOLD), "--pred", str(out)]) == 2
+    assert f"{out}:4: not a valid result record" in _one_error_line(capsys.readouterr().err)
 
 
 # -- 9. a CSV quote that is never closed -----------------------------------------------------------------------------
@@ -343,21 +399,32 @@ def test_a_csv_header_with_a_quote_never_closed_names_line_1(tmp_path: Path) -> 
 # -- clear errors ----------------------------------------------------------------------------------------------------
 
 
+_OPENAI = ["--backend", "openai", "--model", "m"]
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        pytest.param(["--base-url", "http://127.0.0.1:99999/v1"], "--base-url", id="port-out-of-range"),
-        pytest.param(["--base-url", "http://[::1/v1"], "--base-url", id="unclosed-ipv6-bracket"),
-        pytest.param(["--base-url", "127.0.0.1:8000/v1"], "--base-url", id="no-scheme"),
+        pytest.param([*_OPENAI, "--base-url", "http://127.0.0.1:99999/v1"], "--base-url", id="port-out-of-range"),
+        pytest.param([*_OPENAI, "--base-url", "http://[::1/v1"], "--base-url", id="unclosed-ipv6-bracket"),
+        pytest.param([*_OPENAI, "--base-url", "127.0.0.1:8000/v1"], "--base-url", id="no-scheme"),
+        # Options the run cannot use are errors, not dropped.
+        pytest.param(["--actors", "0"], "--actors applies to the ray engine only", id="actors"),
+        pytest.param(["--batch-size", "0"], "--batch-size applies to the ray engine only", id="batch-size"),
+        pytest.param(["--actors", "3"], "--actors applies to the ray engine only", id="actors-not-dropped"),
+        pytest.param(["--id-field", "nosuch"], "no field 'nosuch' (fields: id, text)", id="id-field"),
+        pytest.param(["--split", "nosuch"], "no split 'nosuch'", id="split"),
     ],
 )
-def test_a_malformed_base_url_is_one_line(
+def test_a_bad_option_is_one_line_before_the_run(
     tmp_path: Path, capsys: pytest.CaptureFixture, args: list[str], expected: str
 ) -> None:
     corpus = _jsonl(tmp_path / "c.jsonl", [{"id": "a", "text": SHORT}])
-    code = main(["run", str(corpus), "--backend", "openai", "--model", "m", *args, "--out", str(tmp_path / "o.jsonl")])
+    backend = [] if "--backend" in args else ["--backend", "mock"]
+    code = main(["run", str(corpus), *backend, *args, "--out", str(tmp_path / "o.jsonl"), "--quiet"])
     assert code == 2
     assert expected in _one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "o.jsonl").exists()
 
 
 def test_out_under_a_regular_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

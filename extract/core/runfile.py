@@ -7,18 +7,20 @@ line anywhere else is real damage and raises :class:`~extract.core.errors.InputE
 naming ``file:line``. The same document may appear more than once (a failure retried
 on resume); the later record wins, and :func:`read_results` says which ids repeat.
 
+One rule decides what a record is, for every reader: a line that validates as a
+:class:`~extract.core.records.DocumentResult` (:func:`parse_result`). Resuming trusts
+no less than scoring does, so a stray ``{"id": ...}`` cannot make a run skip a document.
+
 It lives in the core because both the runner (through :mod:`extract.io.output`) and the
 scorer read run files, and the scorer may not import :mod:`extract.io`.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
 
@@ -26,22 +28,38 @@ from extract.core.errors import InputError
 from extract.core.records import DocumentResult
 
 
-def parse_record(raw: bytes) -> dict[str, Any] | None:
-    """The JSON object of one run-file line when it is one with a string id, else None."""
+class BadLine(ValueError):
+    """A run-file line that is not a result record. ``cut_off``: it is not even JSON, as a line cut off by a kill."""
+
+    def __init__(self, message: str, *, cut_off: bool):
+        super().__init__(message)
+        self.cut_off = cut_off
+
+
+def parse_result(raw: bytes) -> DocumentResult:
+    """The record on one run-file line; :class:`BadLine` saying why the line is not one."""
     try:
-        obj = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None
-    if isinstance(obj, dict) and isinstance(obj.get("id"), str):
-        return obj
-    return None
+        return DocumentResult.model_validate_json(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        if error["type"] == "json_invalid":
+            raise BadLine(
+                "not a result record (only a cut-off last line is repaired); "
+                "remove or fix that line, or start a new run file",
+                cut_off=True,
+            ) from None
+        where = ".".join(str(part) for part in error["loc"]) or "record"
+        raise BadLine(
+            f"not a valid result record ({where}: {error['msg']}); was it written by another version of the tool?",
+            cut_off=False,
+        ) from None
 
 
-def iter_records(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, record) for every line, skipping a cut-off (unterminated) last line; nothing without a file."""
+def iter_results(path: str | os.PathLike[str]) -> Iterator[tuple[int, DocumentResult]]:
+    """(line number, result) for every record of an existing run file, skipping a cut-off last line."""
     path = Path(path)
-    if not path.exists():
-        return
+    if not path.is_file():
+        raise InputError(f"{path}: no such run file; check the path")
     try:
         fh = open(path, "rb")  # noqa: SIM115  (closed by the with below; only the open itself is guarded)
     except OSError as exc:
@@ -50,42 +68,26 @@ def iter_records(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, 
         pending: tuple[int, bytes] | None = None
         for lineno, raw in enumerate(fh, 1):
             if pending is not None:
-                yield pending[0], _require_record(path, *pending)
+                yield pending[0], _require_result(path, *pending)
             pending = (lineno, raw) if raw.strip() else None
-        if pending is not None:
-            if pending[1].endswith(b"\n"):  # complete, so not cut off by a kill: it must be a record
-                yield pending[0], _require_record(path, *pending)
-            else:
-                record = parse_record(pending[1])
-                if record is not None:
-                    yield pending[0], record
-
-
-def _require_record(path: Path, lineno: int, raw: bytes) -> dict[str, Any]:
-    record = parse_record(raw)
-    if record is None:
-        raise InputError(
-            f"{path}:{lineno}: not a result record (only a cut-off last line is repaired); "
-            "remove or fix that line, or start a new run file"
-        )
-    return record
-
-
-def iter_results(path: str | os.PathLike[str]) -> Iterator[tuple[int, DocumentResult]]:
-    """(line number, result) for every record of an existing run file, validated."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such run file; check the path")
-    for lineno, record in iter_records(path):
+        if pending is None:
+            return
+        lineno, raw = pending
         try:
-            yield lineno, DocumentResult.model_validate(record)
-        except ValidationError as exc:
-            error = exc.errors()[0]
-            where = ".".join(str(part) for part in error["loc"]) or "record"
-            raise InputError(
-                f"{path}:{lineno}: not a valid result record ({where}: {error['msg']}); "
-                "was it written by another version of the tool?"
-            ) from None
+            last = parse_result(raw)
+        except BadLine as bad:
+            # Only an unterminated line that is not even JSON can be what a kill mid-write leaves.
+            if raw.endswith(b"\n") or not bad.cut_off:
+                raise InputError(f"{path}:{lineno}: {bad}") from None
+            return
+        yield lineno, last
+
+
+def _require_result(path: Path, lineno: int, raw: bytes) -> DocumentResult:
+    try:
+        return parse_result(raw)
+    except BadLine as bad:
+        raise InputError(f"{path}:{lineno}: {bad}") from None
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,11 @@
 """The Ray Data engine: a corpus streams through an actor pool, on one machine or a cluster.
 
-Documents are read with Ray's own readers (JSON Lines, Parquet, CSV, text files, a
-Hugging Face dataset, or any ``ray.data.Dataset`` a caller builds) and flow through
-``map_batches`` on a pool of :class:`ExtractActor`. Each actor builds one backend
+Documents are read by the default engine's own reader (:func:`~extract.io.corpus.open_corpus`,
+in one Ray read task), so a file or folder gives the same documents, failure records,
+duplicate ids and errors on both engines; only what that reader cannot open (a URI such
+as ``s3://...``, a folder of Parquet files, or any ``ray.data.Dataset`` a caller builds)
+is read with Ray's own readers. The documents flow through ``map_batches`` on a pool of
+:class:`ExtractActor`. Each actor builds one backend
 client (so one connection pool) and runs its batch on its own event loop with at
 most ``concurrency`` documents in flight, through the same
 :func:`~extract.core.pipeline.aextract_document` as the default engine. Results
@@ -35,7 +38,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
+import json
 import logging
 import os
 import time
@@ -45,24 +50,25 @@ from pathlib import Path
 from typing import Any
 
 from extract.core.backend import Backend
-from extract.core.errors import ConfigError, ExtractError, InputError
+from extract.core.errors import ConfigError, ExtractError
 from extract.core.evidence import EvidenceMode
-from extract.core.pipeline import ExtractConfig, aextract_document, failure_result
+from extract.core.pipeline import ExtractConfig, aextract_document
 from extract.core.prompts import load_prompt_for
-from extract.core.records import DocumentResult
+from extract.core.records import Document, DocumentResult, Failure, Status
 from extract.core.secrets import backend_secrets, redacting_logs
 from extract.engines.recipe import make_backend
-from extract.io.corpus import TEXT_SUFFIXES, BadDocument
+from extract.io.corpus import DUPLICATE_ID, BadDocument, Corpus, CorpusItem, IdBook, open_corpus
+from extract.io.formats.hf_datasets import is_saved_dataset
 from extract.io.output import RunWriter, read_run, run_state
-from extract.io.rows import Fields, row_item
-from extract.runner import Prices, RunSummary, freeze_heap
+from extract.io.rows import STREAM_BATCH_ROWS, Fields, row_item
+from extract.runner import Prices, RunSummary, bad_document_result, freeze_heap
 from extract.transport import RateLimiter, RetryPolicy
 
 #: Columns of the rows the actors return to the driver.
 RESULT_COLUMNS = ("id", "status", "record")
 SKIPPED = "skipped"
-#: A column the text-file reader adds when a file cannot be read as text.
-PROBLEM = "__problem__"
+#: The one column of the rows read by the corpus reader: each row is one item, as JSON (see :func:`encode_item`).
+ITEM = "__item__"
 
 
 def _ray() -> Any:
@@ -255,16 +261,15 @@ class ExtractActor:
         gate = asyncio.Semaphore(max(1, self.job.concurrency))
 
         async def one(row: dict[str, Any]) -> tuple[str, str, str]:
-            problem = row.pop(PROBLEM, None)
-            item = row_item(row, self.fields, self.job.origin, _fallback_id(row, self.fields))
-            if problem:
-                item = BadDocument(item.id, self.job.origin, str(problem))
+            item = (
+                decode_item(row[ITEM])
+                if ITEM in row
+                else row_item(row, self.fields, self.job.origin, _fallback_id(row, self.fields)).item
+            )
             if item.id in self.done:
                 return item.id, SKIPPED, ""
             if isinstance(item, BadDocument):
-                error = InputError(f"{item.origin}: {item.reason}" if item.origin else item.reason)
-                error.reason = "bad_input"
-                result = failure_result(item.id, self.config, error)
+                result = bad_document_result(item, self.config)
             else:
                 async with gate:
                     result = await aextract_document(item, self.config)
@@ -293,7 +298,20 @@ def _fallback_id(row: Mapping[str, Any], fields: Fields) -> str:
     return f"row-{digest}"
 
 
-# -- reading a corpus with Ray's readers ---------------------------------------------------------------------------
+def encode_item(item: CorpusItem) -> str:
+    """A corpus item as the JSON text of one row, for the trip from the read task to an actor."""
+    if isinstance(item, BadDocument):
+        return json.dumps({"bad": dataclasses.asdict(item)})
+    return json.dumps({"document": item.model_dump(mode="json")})
+
+
+def decode_item(text: str) -> CorpusItem:
+    """The item :func:`encode_item` wrote."""
+    data = json.loads(text)
+    return BadDocument(**data["bad"]) if "bad" in data else Document.model_validate(data["document"])
+
+
+# -- reading a corpus: the default engine's reader, or Ray's for what it does not open -----------------------------
 
 
 def read_corpus(
@@ -301,35 +319,32 @@ def read_corpus(
 ) -> tuple[Any, str]:
     """A ``ray.data.Dataset`` of rows for ``source`` and a name for it.
 
-    ``source``: a ``ray.data.Dataset``; a Hugging Face ``Dataset``/``DatasetDict``; a URI
-    Ray's readers open (``s3://bucket/articles.parquet``, a ``.jsonl``, a folder of Parquet);
-    or a path to a ``.jsonl``/``.json``/``.csv``/``.parquet`` file, a folder of Parquet files,
-    a folder of ``.txt``/``.md`` files (id: the path without suffix, as in the default
-    engine) or a dataset saved with ``save_to_disk``.
+    What the default engine reads (a ``.jsonl``/``.json``/``.csv``/``.parquet`` file, a
+    folder of ``.txt``/``.md`` files, a dataset saved with ``save_to_disk``, a Hugging Face
+    dataset, a list of dicts) is read by its reader, :func:`~extract.io.corpus.open_corpus`,
+    whose checks of the whole source run here, before Ray runs anything; the documents are
+    then read in one Ray read task (one pass, so duplicate and made-up ids come out as on
+    the default engine), one :data:`ITEM` row each. Otherwise Ray's readers read it: a
+    ``ray.data.Dataset``, a URI (``s3://bucket/articles.parquet``, a ``.jsonl``...), or a
+    folder of Parquet files; the actors make those rows into documents.
     """
     ray = _ray()
     if isinstance(source, ray.data.Dataset):
         ds, name = source, "<dataset>"
-    elif _is_hf_dataset(source):
-        if hasattr(source, "keys") and not hasattr(source, "column_names"):
-            source = source[split]
-        ds, name = ray.data.from_huggingface(source), "<dataset>"
-    elif "://" in str(source):  # s3://, gs://, hdfs://...: Ray's readers open them, by suffix
+    elif isinstance(source, str | os.PathLike) and ("://" in str(source) or _is_parquet_folder(Path(source))):
         name = str(source)
         ds = _read_uri(ray, name)
     else:
-        path = Path(str(source))
-        name = str(source)
-        if not path.exists():
-            raise InputError(f"{path}: no such file or folder; check the path")
-        ds = _read_path(ray, path, split)
+        corpus = open_corpus(source, id_field=id_field, text_field=text_field, split=split, limit=limit)
+        return _corpus_dataset(ray, corpus), corpus.name
     if limit is not None:
         ds = ds.limit(limit)
     return ds, name
 
 
-def _is_hf_dataset(value: Any) -> bool:
-    return type(value).__module__.startswith("datasets.")
+def _is_parquet_folder(path: Path) -> bool:
+    """A folder of Parquet files, which only Ray's reader reads (a saved dataset's folder holds Arrow files)."""
+    return path.is_dir() and not is_saved_dataset(path) and any(path.glob("*.parquet"))
 
 
 def _read_uri(ray: Any, uri: str) -> Any:
@@ -343,58 +358,35 @@ def _read_uri(ray: Any, uri: str) -> Any:
     return ray.data.read_parquet(uri)  # a Parquet file or a folder of them
 
 
-def _read_path(ray: Any, path: Path, split: str) -> Any:
-    suffix = path.suffix.lower()
-    if path.is_file():
-        if suffix == ".jsonl":
-            return ray.data.read_json(str(path), lines=True)
-        if suffix == ".json":
-            return ray.data.read_json(str(path))
-        if suffix == ".csv":
-            return ray.data.read_csv(str(path))
-        if suffix == ".parquet":
-            return ray.data.read_parquet(str(path))
-        if suffix in TEXT_SUFFIXES:
-            return _read_text_files(ray, [path], path.parent)
-        raise InputError(
-            f"{path}: unknown corpus format {suffix!r}", hint="use .jsonl, .json, .csv, .parquet or a folder"
-        )
-    if (path / "dataset_dict.json").exists() or (path / "state.json").exists():
-        import datasets
+def _corpus_dataset(ray: Any, corpus: Corpus) -> Any:
+    """A dataset read by one Ray task that iterates ``corpus`` (shipped to it) a batch of items at a time."""
+    from ray.data.block import BlockMetadata
+    from ray.data.datasource import Datasource, ReadTask
 
-        loaded = datasets.load_from_disk(str(path))
-        if hasattr(loaded, "keys") and not hasattr(loaded, "column_names"):
-            loaded = loaded[split]
-        return ray.data.from_huggingface(loaded)
-    if any(path.glob("*.parquet")):
-        return ray.data.read_parquet(str(path))
-    files = sorted(
-        p
-        for p in path.rglob("*")
-        if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES and not any(part.startswith(".") for part in p.parts)
-    )
-    if not files:
-        raise InputError(f"{path}: no .txt, .md or .parquet files in this folder; check the path")
-    return _read_text_files(ray, files, path)
+    def blocks() -> Iterator[Any]:
+        import pyarrow as pa
 
+        rows: list[str] = []
+        for item in corpus:
+            rows.append(encode_item(item))
+            if len(rows) >= STREAM_BATCH_ROWS:
+                yield pa.table({ITEM: pa.array(rows, pa.large_string())})
+                rows = []
+        if rows:
+            yield pa.table({ITEM: pa.array(rows, pa.large_string())})
 
-def _read_text_files(ray: Any, files: list[Path], root: Path) -> Any:
-    """One row per file, id = path relative to ``root`` without its suffix (as the default engine names them)."""
-    from extract.io.formats.text import decode_text
+    class CorpusDatasource(Datasource):
+        def get_name(self) -> str:
+            return "Corpus"
 
-    ids = {str(p.resolve()): p.relative_to(root).as_posix().rsplit(".", 1)[0] for p in files}
+        def estimate_inmemory_data_size(self) -> int | None:
+            return None
 
-    def decode(batch: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, list[Any]] = {"id": [], "text": [], PROBLEM: []}
-        for file_path, data in zip(batch["path"], batch["bytes"], strict=True):
-            text, problem = decode_text(bytes(data))
-            out["id"].append(ids.get(str(Path(file_path).resolve()), Path(file_path).stem))
-            out["text"].append(text)
-            out[PROBLEM].append(problem)
-        return out
+        def get_read_tasks(self, parallelism: int, *_: Any, **__: Any) -> list[Any]:
+            metadata = BlockMetadata(num_rows=None, size_bytes=None, input_files=None, exec_stats=None)
+            return [ReadTask(blocks, metadata)]
 
-    ds = ray.data.read_binary_files([str(p) for p in files], include_paths=True)
-    return ds.map_batches(decode, batch_format="numpy")
+    return ray.data.read_datasource(CorpusDatasource(), override_num_blocks=1)
 
 
 # -- the driver ----------------------------------------------------------------------------------------------------
@@ -482,7 +474,7 @@ def run_dataset(
             for part in _parts(out):
                 part.unlink()
         else:
-            out.unlink()
+            os.truncate(out, 0)  # in place: the run lock is on this file (see RunLock)
 
     name, model = job.backend.backend or "", job.backend.model or ""
     if job.backend.backend != "local":  # fail fast, once, on the driver (the local model would load here)
@@ -510,6 +502,7 @@ def run_dataset(
     )
     started = time.perf_counter()
     quiet = contextlib.ExitStack()
+    quiet.enter_context(_errors_off_the_console("ray.data"))
     if not progress:
         quiet.enter_context(_log_level("ray.data", logging.WARNING))
     writer = None if write else RunWriter(out)
@@ -518,7 +511,7 @@ def run_dataset(
             _write_parts(ray, mapped, out, write, summary, done, failed_before)
         else:
             assert writer is not None
-            _drain(mapped, writer, summary, failed_before, on_result)
+            _drain(mapped, writer, summary, failed_before, on_result, job.origin)
     except Exception as exc:
         raise _unwrap(ray, exc) from None
     finally:
@@ -538,24 +531,43 @@ def _drain(
     summary: RunSummary,
     failed_before: set[str],
     on_result: Callable[[DocumentResult], None] | None,
+    origin: str,
 ) -> None:
-    """Append the actors' results to the run file as they stream back to the driver, an id at most once."""
-    seen: set[str] = set()
+    """Append the actors' results to the run file as they stream back to the driver, an id at most once.
+
+    Rows that Ray's readers read (not the corpus reader, whose ids are unique) may repeat an
+    id: the later result becomes a ``duplicate_id`` failure record under an id of its own.
+    """
+    book = IdBook(None)
     for batch in mapped.iter_batches(batch_format="pyarrow", batch_size=None):
         for doc_id, status, record in zip(*(batch.column(c).to_pylist() for c in RESULT_COLUMNS), strict=True):
             if status == SKIPPED:
                 summary.skipped += 1
                 summary.skipped_failed += doc_id in failed_before
                 continue
-            if doc_id in seen:
-                summary.failures["duplicate_id"] += 1
-                continue
-            seen.add(doc_id)
             result = DocumentResult.model_validate_json(record)
+            written_id, earlier = book.enter(doc_id, False, origin)
+            if earlier is not None:
+                result = _duplicate(result, written_id, origin)
             writer.write(result)
             summary.add(result)
             if on_result:
                 on_result(result)
+
+
+def _duplicate(result: DocumentResult, new_id: str, origin: str) -> DocumentResult:
+    """The failure record of a row whose id an earlier row had; what its extraction cost is kept."""
+    message = (
+        f"{origin}: duplicate id {result.id!r}: an earlier row has it; this row's result is not kept "
+        "(give every document its own id)"
+    )
+    return DocumentResult(
+        id=new_id,
+        status=Status.FAILED,
+        failure=Failure(reason=DUPLICATE_ID, message=message),
+        usage=result.usage,
+        provenance=result.provenance,
+    )
 
 
 # -- output written by Ray's writers ----------------------------------------------------------------------------
@@ -659,14 +671,45 @@ def _log_level(name: str, level: int) -> Iterator[None]:
         logger.setLevel(saved)
 
 
+@contextlib.contextmanager
+def _errors_off_the_console(name: str) -> Iterator[None]:
+    """Keep the logger's errors off the terminal for the run, then restore; its log file keeps them.
+
+    Ray Data logs an error that stops the run (a corpus found broken part-way, a refused key)
+    with pages of traceback before the run raises it; the caller shows it as one line instead.
+    """
+
+    def below_error(record: logging.LogRecord) -> bool:
+        return record.levelno < logging.ERROR
+
+    consoles = [h for h in logging.getLogger(name).handlers if isinstance(h, logging.StreamHandler)]
+    for handler in consoles:
+        handler.addFilter(below_error)
+    try:
+        yield
+    finally:
+        for handler in consoles:
+            handler.removeFilter(below_error)
+
+
 def _unwrap(ray: Any, exc: BaseException) -> BaseException:
-    """The package's own error inside a Ray task error (a refused key stops the run with one line)."""
+    """The package's own error inside a Ray task error (a refused key stops the run with one line).
+
+    Ray re-raises a task's error as a class derived from both its own error and the task's
+    (an ``InputError`` from the read task arrives as one, its message a traceback), with the
+    original in ``cause``: the innermost package error is the one raised on purpose. Ray Data
+    appends its retry advice to that error's text, which is put back to the error's own line.
+    """
     seen = 0
+    found: ExtractError | None = None
     cause: BaseException | None = exc
     while cause is not None and seen < 10:
         if isinstance(cause, ExtractError):
-            return cause
+            found = cause
         inner = getattr(cause, "cause", None)
         cause = inner if isinstance(inner, BaseException) else (cause.__cause__ or cause.__context__)
         seen += 1
-    return exc
+    if found is None:
+        return exc
+    found.args = (found.one_line(),)
+    return found

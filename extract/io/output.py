@@ -30,7 +30,7 @@ from pydantic import TypeAdapter
 
 from extract.core.errors import ConfigError, InputError, OutputError
 from extract.core.records import DocumentResult, EvidenceSpan, Status
-from extract.core.runfile import iter_records, iter_results, parse_record, read_results
+from extract.core.runfile import BadLine, iter_results, parse_result, read_results
 from extract.core.schema import Incident
 
 _INCIDENTS = TypeAdapter(list[Incident])
@@ -109,19 +109,26 @@ class RunWriter:
 
 
 class RunLock:
-    """An exclusive lock on a run file, held for as long as a run writes it.
+    """An exclusive lock on a run file (or a folder of part files), held for as long as a run writes it.
 
-    The lock is ``flock`` on a hidden file beside the output (``.NAME.lock``), not on the
-    output itself, because a run with ``--overwrite`` deletes the output before writing
-    it again. The kernel drops the lock when the process ends, however it ends (SIGKILL
-    included), so a stale lock file is harmless. The holder writes its process id into
-    it, so that a second run can say which process holds the file.
+    Every name of the output finds the same lock, because the lock is on the real file, not
+    on the name given: ``flock`` on a hidden file beside the output's real path
+    (``.NAME.lock``, symbolic links resolved), and, for a file, also on the output itself,
+    which a hard link (a name in another folder, beside another lock file) shares. The hidden
+    file is opened by nothing else, so its lock holds even where ``flock`` is emulated with
+    locks that closing any descriptor of the file drops (NFS); the holder writes its process
+    id into it, so that a second run can say which process holds the file. The output is
+    created when missing, so that there is a file to lock, and a run with ``--overwrite``
+    empties it in place rather than deleting it, so that the locked file stays the output.
+    The kernel drops the locks when the process ends, however it ends (SIGKILL included), so
+    a stale lock file is harmless.
     """
 
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
-        self.lock_path = self.path.with_name(f".{self.path.name}.lock")
-        self._fd: int | None = None
+        real = self.path.resolve()
+        self.lock_path = real.with_name(f".{real.name}.lock")
+        self._fds: list[int] = []
 
     def acquire(self) -> RunLock:
         try:
@@ -132,29 +139,43 @@ class RunLock:
             raise ConfigError(
                 f"{self.path}: cannot create its lock file {self.lock_path} ({why}); choose another --out"
             ) from None
+        self._take(fd, says_who=True)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        if not self.path.is_dir():  # a folder of parts cannot have a second (hard) name
+            try:
+                out = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+            except OSError as exc:
+                self.release()
+                why = exc.strerror or exc
+                raise ConfigError(f"{self.path}: cannot open the run file ({why}); choose another --out") from None
+            self._take(out, says_who=False)  # held under another name, whose lock file says who
+        return self
+
+    def _take(self, fd: int, *, says_who: bool) -> None:
+        """Lock ``fd`` and keep it; on failure close it, release what is held, and say who holds the file."""
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
-            holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip()
+            who = os.pread(fd, 64, 0).decode("ascii", "replace").strip() if says_who else ""
             os.close(fd)
+            self.release()
             if exc.errno not in (errno.EWOULDBLOCK, errno.EACCES, errno.EAGAIN):
                 raise ConfigError(f"{self.path}: cannot lock the run file ({exc.strerror or exc})") from None
-            who = f"process {holder}" if holder.isdigit() else "another process"
             raise ConfigError(
-                f"{self.path}: another run ({who}) is writing this file",
+                f"{self.path}: another run ({f'process {who}' if who.isdigit() else 'another process'}) "
+                "is writing this file",
                 hint="wait for it to end, or choose another --out",
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._fd = fd
-        return self
+        self._fds.append(fd)
 
     def release(self) -> None:
-        if self._fd is not None:
+        if self._fds:
             with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, 0)
-            os.close(self._fd)  # closing the descriptor drops the flock
-            self._fd = None
+                os.ftruncate(self._fds[0], 0)  # the lock file's process id
+        for fd in self._fds:
+            os.close(fd)  # closing the descriptor drops its flock
+        self._fds = []
 
     def __enter__(self) -> RunLock:
         return self.acquire()
@@ -263,10 +284,10 @@ def _put_in_place(staged: Path, target: Path, previous: Path) -> None:
 def repair_run(path: str | os.PathLike[str]) -> int:
     """Cut off an interrupted last line of a run file; return how many bytes were removed.
 
-    An unterminated last line that does not parse is what a kill mid-write leaves; it
-    is removed so that appending starts on a fresh line. A last line that parses but
-    lacks its newline is complete, and only gets the newline. A complete (terminated)
-    last line that is not a record was not left by a kill: it is an
+    An unterminated last line that is not JSON is what a kill mid-write leaves; it is
+    removed so that appending starts on a fresh line. A record that lacks its newline
+    is complete, and only gets the newline. Any other last line that is not a record
+    (:func:`~extract.core.runfile.parse_result`) was not left by a kill: it is an
     :class:`InputError` naming the line, and nothing is touched.
     """
     path = Path(path)
@@ -280,21 +301,20 @@ def repair_run(path: str | os.PathLike[str]) -> int:
         fh.seek(start)
         line = fh.read()
         terminated = line.endswith(b"\n")
-        if _parse_record(line) is not None:
-            if not terminated:
-                fh.write(b"\n")
-            return 0
         if not line.strip() and terminated:
             return 0  # a blank last line is harmless
-        if terminated:
-            fh.seek(0)
-            lineno = 1 + sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b"")) - 1
-            raise InputError(
-                f"{path}:{lineno}: not a result record (only a cut-off last line is repaired); "
-                "remove or fix that line, or start a new run file"
-            )
-        fh.truncate(start)
-        return size - start
+        try:
+            parse_result(line)
+        except BadLine as bad:
+            if terminated or not bad.cut_off:
+                fh.seek(0)
+                lineno = sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b"")) + (not terminated)
+                raise InputError(f"{path}:{lineno}: {bad}") from None
+            fh.truncate(start)
+            return size - start
+        if not terminated:
+            fh.write(b"\n")
+        return 0
 
 
 def _last_line_start(fh: Any, size: int) -> int:
@@ -312,22 +332,18 @@ def _last_line_start(fh: Any, size: int) -> int:
     return 0
 
 
-# The reading side lives in the core (the scorer shares it); these names stay for the writer and old callers.
-_parse_record = parse_record
-_records = iter_records
-_results = iter_results
-
-
 def run_state(path: str | os.PathLike[str]) -> tuple[set[str], set[str]]:
     """In one read of a run file: the ids written, and those whose latest record is a failure."""
     written: set[str] = set()
     failed: set[str] = set()
-    for _, record in _records(Path(path)):
-        written.add(record["id"])
-        if record.get("status") == Status.FAILED.value:
-            failed.add(record["id"])
+    if not Path(path).exists():
+        return written, failed
+    for _, result in iter_results(path):
+        written.add(result.id)
+        if result.status is Status.FAILED:
+            failed.add(result.id)
         else:
-            failed.discard(record["id"])
+            failed.discard(result.id)
     return written, failed
 
 
@@ -413,12 +429,12 @@ def export_parquet(
     # per document without holding the results themselves.
     if not source.exists():
         raise InputError(f"{source}: no such run file; check the path")
-    last_line = {record["id"]: lineno for lineno, record in _records(source)}
+    last_line = {result.id: lineno for lineno, result in iter_results(source)}
     schema = _parquet_schema()
     rows = 0
     with staged_output(target, "--parquet") as staged, pq.ParquetWriter(staged, schema) as writer:
         batch: list[dict[str, Any]] = []
-        for lineno, result in _results(source):
+        for lineno, result in iter_results(source):
             if last_line.get(result.id) != lineno:
                 continue
             batch.append(_parquet_row(result))

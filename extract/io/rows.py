@@ -3,7 +3,8 @@
 A format module opens its source and returns a :class:`Source`; the records it
 reads become :class:`~extract.core.records.Document` or :class:`BadDocument`
 items through :func:`row_item`, so every format checks ids, text and metadata
-the same way.
+the same way. Each item comes as an :class:`Entry` that says whether the reader
+made its id up, so that the corpus can keep made-up ids off the ids the source gives.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import datetime as dt
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from extract.core.errors import InputError
 from extract.core.records import Document
@@ -24,6 +25,11 @@ SCAN_RECORDS = 1000
 # that memory does not depend on how the file was written.
 STREAM_BATCH_ROWS = 256
 _META_MAX_KEYS = 20
+#: The defaults of --id-field, --text-field and --split. Records may lack the default id field (their ids are
+#: then made up from their position); a field named otherwise must be there, as the text field must.
+DEFAULT_ID_FIELD = "id"
+DEFAULT_TEXT_FIELD = "text"
+DEFAULT_SPLIT = "train"
 _META_MAX_CHARS = 200
 
 
@@ -41,12 +47,25 @@ class BadDocument:
 CorpusItem = Document | BadDocument
 
 
+class Entry(NamedTuple):
+    """One item as a format reads it, and whether the reader made its id up (the record gave none it could use)."""
+
+    item: CorpusItem
+    made_id: bool = False
+
+
 @dataclass(frozen=True)
 class Fields:
     """The names of the id and text fields (``--id-field``, ``--text-field``)."""
 
     id: str
     text: str
+
+    @property
+    def required(self) -> tuple[tuple[str, str], ...]:
+        """(name, option) of each field a source's records must have: the text field, and the id field if named."""
+        named_id = ((self.id, "--id-field"),) if self.id != DEFAULT_ID_FIELD else ()
+        return ((self.text, "--text-field"), *named_id)
 
 
 @dataclass(frozen=True)
@@ -55,50 +74,53 @@ class Source:
 
     ``read`` starts a fresh pass over the source; ``count`` is the number of items
     that pass yields, a function computing it (called at most once, on demand), or
-    ``None`` when it is not cheap to know.
+    ``None`` when it is not cheap to know. ``rereadable`` is False for a source that
+    a second pass would find empty (a generator).
     """
 
     kind: str
-    read: Callable[[], Iterator[CorpusItem]]
+    read: Callable[[], Iterator[Entry]]
     count: Callable[[], int | None] | int | None = None
+    rereadable: bool = True
 
 
-def row_item(row: Mapping[str, Any], fields: Fields, origin: str, fallback_id: str) -> CorpusItem:
+def row_item(row: Mapping[str, Any], fields: Fields, origin: str, fallback_id: str) -> Entry:
     """Turn one record into a Document, or a BadDocument saying what is wrong with it."""
-    doc_id, id_problem = make_id(row.get(fields.id), fallback_id)
+    given, id_problem = make_id(row.get(fields.id))
+    doc_id, made_id = (fallback_id, True) if given is None else (given, False)
     if id_problem:
-        return BadDocument(doc_id, origin, id_problem)
+        return Entry(BadDocument(doc_id, origin, id_problem), made_id)
     if fields.text not in row:
         names = ", ".join(map(str, row)) or "none"
-        return BadDocument(doc_id, origin, f"no field {fields.text!r} (fields: {names})")
+        return Entry(BadDocument(doc_id, origin, f"no field {fields.text!r} (fields: {names})"), made_id)
     text = row[fields.text]
     if text is None:
-        return BadDocument(doc_id, origin, f"field {fields.text!r} is null")
+        return Entry(BadDocument(doc_id, origin, f"field {fields.text!r} is null"), made_id)
     if not isinstance(text, str):
-        return BadDocument(doc_id, origin, f"field {fields.text!r} must be text, got {type_name(text)}")
+        return Entry(BadDocument(doc_id, origin, f"field {fields.text!r} must be text, got {type_name(text)}"), made_id)
     problem = unencodable(text)
     if problem:
-        return BadDocument(doc_id, origin, problem)
-    return Document(id=doc_id, text=text, origin=origin, meta=meta(row, fields))
+        return Entry(BadDocument(doc_id, origin, problem), made_id)
+    return Entry(Document(id=doc_id, text=text, origin=origin, meta=meta(row, fields)), made_id)
 
 
-def make_id(value: Any, fallback: str) -> tuple[str, str | None]:
-    """The document id as a string; the fallback when the value is missing or empty."""
+def make_id(value: Any) -> tuple[str | None, str | None]:
+    """The document id as a string, or None when the value is missing or empty; and why it cannot be used, if so."""
     if value is None or isinstance(value, bool):
-        return fallback, None if value is None else f"id must be text or a number, got {value!r}"
+        return None, None if value is None else f"id must be text or a number, got {value!r}"
     if isinstance(value, str):
         value = value.strip()
         if not value:
-            return fallback, None
+            return None, None
         problem = unencodable(value)
-        return (fallback, f"id {problem}") if problem else (value, None)
+        return (None, f"id {problem}") if problem else (value, None)
     if isinstance(value, int):
         return str(value), None
     if isinstance(value, float):
         if math.isnan(value):
-            return fallback, None
+            return None, None
         return (str(int(value)) if value.is_integer() else repr(value)), None
-    return fallback, f"id must be text or a number, got {type_name(value)}"
+    return None, f"id must be text or a number, got {type_name(value)}"
 
 
 def meta(row: Mapping[str, Any], fields: Fields) -> dict[str, Any]:
@@ -141,21 +163,25 @@ def type_name(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
-def missing_field(display: str, what: str, name: str, present: Iterable[str], option: str) -> InputError:
-    """The error for a source whose records lack the id or text field."""
-    names = ", ".join(map(str, present)) or "none"
-    plural = "columns" if what == "column" else "fields"
-    return InputError(f"{display}: no {what} {name!r} ({plural}: {names}); choose one with {option}")
+def check_columns(display: str, columns: Iterable[str], fields: Fields) -> None:
+    """Raise when a source's columns lack a field its records must have (:attr:`Fields.required`)."""
+    columns = list(columns)
+    for name, option in fields.required:
+        if name not in columns:
+            raise _missing(display, "column", name, columns, option)
 
 
-def check_records_have_text(display: str, records: Iterable[Any], fields: Fields) -> None:
-    """Raise when none of the first records has the text field: the field name is wrong, not the records."""
+def check_records_have_fields(display: str, records: Iterable[Any], fields: Fields) -> None:
+    """Raise when none of the first records has a required field: the field name is wrong, not the records."""
     first_keys: list[str] | None = None
+    missing = dict(fields.required)
     seen = 0
     for obj in records:
         if not isinstance(obj, dict):
             continue
-        if fields.text in obj:
+        for name in [name for name in missing if name in obj]:
+            del missing[name]
+        if not missing:
             return
         if first_keys is None:
             first_keys = list(obj)
@@ -163,10 +189,23 @@ def check_records_have_text(display: str, records: Iterable[Any], fields: Fields
         if seen >= SCAN_RECORDS:
             break
     if first_keys is not None:
-        raise missing_field(display, "field", fields.text, first_keys, "--text-field")
+        name, option = next(iter(missing.items()))
+        raise _missing(display, "field", name, first_keys, option)
 
 
-def iter_rows(rows: Iterable[Mapping[str, Any]], display: str, stem: str, fields: Fields) -> Iterator[CorpusItem]:
+def _missing(display: str, what: str, name: str, present: Iterable[str], option: str) -> InputError:
+    names = ", ".join(map(str, present)) or "none"
+    plural = "columns" if what == "column" else "fields"
+    return InputError(f"{display}: no {what} {name!r} ({plural}: {names}); choose one with {option}")
+
+
+def refuse_split(display: str, split: str, what: str) -> None:
+    """Raise when a split is chosen for a source that has none (``what`` says which kind of source it is)."""
+    if split != DEFAULT_SPLIT:
+        raise InputError(f"{display}: no split {split!r}: {what} has no splits; --split is for a saved DatasetDict")
+
+
+def iter_rows(rows: Iterable[Mapping[str, Any]], display: str, stem: str, fields: Fields) -> Iterator[Entry]:
     """Items of a stream of row dicts (Parquet, Arrow, datasets), numbered from 1."""
     n = 0
     iterator = iter(rows)

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from extract.core.errors import InputError
-from extract.io.rows import BadDocument, CorpusItem, Fields, Source, missing_field, row_item
+from extract.io.rows import BadDocument, Entry, Fields, Source, check_columns, row_item
 
 _CSV_FIELD_LIMIT = 2**31 - 1
 
@@ -22,16 +22,15 @@ def open_csv(path: Path, display: str, fields: Fields, split: str) -> Source:
     # stays a string: ids keep leading zeros and an empty cell is "" rather than NaN.
     _allow_long_csv_fields()
     header = _csv_header(path, display)
-    if fields.text not in header:
-        raise missing_field(display, "column", fields.text, header, "--text-field")
+    check_columns(display, header, fields)
     stem = path.stem
 
-    def read() -> Iterator[CorpusItem]:
+    def read() -> Iterator[Entry]:
         for n, row in _csv_rows(path, display):
             origin, fallback = f"{display}:row {n}", f"{stem}:{n}"
             if len(row) != len(header):
                 reason = f"row has {len(row)} fields but the header has {len(header)}; quote fields holding commas"
-                yield BadDocument(fallback, origin, reason)
+                yield Entry(BadDocument(fallback, origin, reason), made_id=True)
             else:
                 yield row_item(dict(zip(header, row, strict=True)), fields, origin, fallback)
 

@@ -15,7 +15,7 @@ from types import ModuleType
 from typing import Any
 
 from extract.core.errors import InputError
-from extract.io.rows import Fields, Source, batch_rows, first_line, iter_rows, missing_field
+from extract.io.rows import Fields, Source, batch_rows, check_columns, first_line, iter_rows, refuse_split
 
 
 def is_saved_dataset(path: Path) -> bool:
@@ -45,7 +45,7 @@ def open_saved(path: Path, display: str, fields: Fields, split: str) -> Source:
     # so resident memory would grow with the corpus. Reading the same files as Arrow
     # streams frees each batch once it is used. (save_to_disk applies any index
     # mapping, so the files hold the rows in order.)
-    stem = path.name
+    stem = Path(display).name  # as given: the path itself may have been made absolute
     read = lambda: iter_rows(batch_rows(_arrow_stream_batches(files)), display, stem, fields)  # noqa: E731
     return Source("dataset", read, count=len(ds))
 
@@ -64,19 +64,21 @@ def _arrow_stream_batches(files: list[str]) -> Iterator[Any]:
 
 
 def _checked_dataset(ds: Any, display: str, fields: Fields, split: str) -> Any:
-    """The chosen split of a dataset, after checking it has a text column."""
+    """The chosen split of a dataset, after checking it has the columns its records must have."""
     datasets = _datasets()
     if isinstance(ds, (datasets.DatasetDict, datasets.IterableDatasetDict)):
         if split not in ds:
             names = ", ".join(ds) or "none"
             raise InputError(f"{display}: no split {split!r} (splits: {names}); choose one with --split")
         ds = ds[split]
+    else:
+        refuse_split(display, split, "a Dataset (not a DatasetDict)")
     columns = ds.column_names
     if columns is None:  # an IterableDataset that does not know its columns until read
         first = next(iter(ds), None)
         columns = list(first) if first is not None else None
-    if columns is not None and fields.text not in columns:
-        raise missing_field(display, "column", fields.text, columns, "--text-field")
+    if columns is not None:
+        check_columns(display, columns, fields)
     features = getattr(ds, "features", None)
     if features is not None and fields.text in features:
         text_feature = features[fields.text]

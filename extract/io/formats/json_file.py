@@ -23,10 +23,10 @@ from extract.core.errors import InputError
 from extract.io.rows import (
     SCAN_RECORDS,
     BadDocument,
-    CorpusItem,
+    Entry,
     Fields,
     Source,
-    check_records_have_text,
+    check_records_have_fields,
     row_item,
     type_name,
 )
@@ -52,16 +52,16 @@ def open_json(path: Path, display: str, fields: Fields, split: str) -> Source:
         counted += 1
         if len(first_records) < SCAN_RECORDS and isinstance(record, dict):
             first_records.append({key: None for key in record})  # only the keys are needed
-    check_records_have_text(display, first_records, fields)
+    check_records_have_fields(display, first_records, fields)
     stem = path.stem
 
-    def read() -> Iterator[CorpusItem]:
+    def read() -> Iterator[Entry]:
         for n, record in enumerate(_records(path, display, layout), 1):
             origin, fallback = f"{display}:row {n}", f"{stem}:{n}"
             if isinstance(record, dict):
                 yield row_item(record, fields, origin, fallback)
             else:
-                yield BadDocument(fallback, origin, f"not a JSON object (got {type_name(record)})")
+                yield Entry(BadDocument(fallback, origin, f"not a JSON object (got {type_name(record)})"), made_id=True)
 
     return Source("json", read, count=counted)
 

@@ -8,15 +8,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from extract.io.rows import BadDocument, CorpusItem, Fields, Source, check_records_have_text, row_item, type_name
+from extract.io.rows import BadDocument, Entry, Fields, Source, check_records_have_fields, row_item, type_name
 
 
 def open_jsonl(path: Path, display: str, fields: Fields, split: str) -> Source:
-    """A ``.jsonl`` file, after checking that the first records have the text field."""
-    check_records_have_text(display, (obj for _, obj in _jsonl_objects(path)), fields)
+    """A ``.jsonl`` file, after checking that the first records have the fields they must have."""
+    check_records_have_fields(display, (obj for _, obj in _jsonl_objects(path)), fields)
     stem = path.stem
 
-    def read() -> Iterator[CorpusItem]:
+    def read() -> Iterator[Entry]:
         with open(path, "rb") as fh:
             for lineno, raw in enumerate(fh, 1):
                 if lineno == 1 and raw.startswith(codecs.BOM_UTF8):
@@ -31,19 +31,18 @@ def open_jsonl(path: Path, display: str, fields: Fields, split: str) -> Source:
     return Source("jsonl", read, count=count)
 
 
-def _jsonl_item(raw: bytes, fields: Fields, origin: str, fallback_id: str) -> CorpusItem:
+def _jsonl_item(raw: bytes, fields: Fields, origin: str, fallback_id: str) -> Entry:
     try:
         line = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return BadDocument(
-            fallback_id, origin, f"not UTF-8 text (invalid byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
-        )
+        reason = f"not UTF-8 text (invalid byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
+        return Entry(BadDocument(fallback_id, origin, reason), made_id=True)
     try:
         obj = json.loads(line.rstrip("\r\n"))  # so that a column in the message points into this line
     except json.JSONDecodeError as exc:
-        return BadDocument(fallback_id, origin, f"not JSON ({exc.msg} at column {exc.colno})")
+        return Entry(BadDocument(fallback_id, origin, f"not JSON ({exc.msg} at column {exc.colno})"), made_id=True)
     if not isinstance(obj, dict):
-        return BadDocument(fallback_id, origin, f"not a JSON object (got {type_name(obj)})")
+        return Entry(BadDocument(fallback_id, origin, f"not a JSON object (got {type_name(obj)})"), made_id=True)
     return row_item(obj, fields, origin, fallback_id)
 
 

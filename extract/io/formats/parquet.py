@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from extract.core.errors import InputError
-from extract.io.rows import STREAM_BATCH_ROWS, Fields, Source, batch_rows, first_line, iter_rows, missing_field
+from extract.io.rows import STREAM_BATCH_ROWS, Fields, Source, batch_rows, check_columns, first_line, iter_rows
 
 
 def open_parquet(path: Path, display: str, fields: Fields, split: str) -> Source:
@@ -20,8 +20,7 @@ def open_parquet(path: Path, display: str, fields: Fields, split: str) -> Source
     except (pa.ArrowException, OSError) as exc:
         raise InputError(f"{display}: not a Parquet file ({first_line(exc)}); check the file") from None
     schema = metadata.schema.to_arrow_schema()
-    if fields.text not in schema.names:
-        raise missing_field(display, "column", fields.text, schema.names, "--text-field")
+    check_columns(display, schema.names, fields)
     _check_text_type(display, fields.text, schema.field(fields.text).type)
 
     def batches() -> Iterator[Any]:

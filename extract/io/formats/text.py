@@ -9,7 +9,7 @@ from pathlib import Path
 
 from extract.core.errors import InputError
 from extract.core.records import Document
-from extract.io.rows import BadDocument, CorpusItem, Fields, Source
+from extract.io.rows import BadDocument, CorpusItem, Entry, Fields, Source
 
 #: Suffixes read as one document per file, in a folder or on their own.
 TEXT_SUFFIXES = (".txt", ".md")
@@ -17,7 +17,7 @@ TEXT_SUFFIXES = (".txt", ".md")
 
 def open_file(path: Path, display: str, fields: Fields, split: str) -> Source:
     """One text file as one document, named by the file's stem."""
-    return Source("text", lambda: iter([text_file_item(path, display, path.stem)]), count=1)
+    return Source("text", lambda: iter([Entry(text_file_item(path, display, path.stem))]), count=1)
 
 
 def open_folder(root: Path, display: str, fields: Fields, split: str) -> Source:
@@ -36,10 +36,10 @@ def open_folder(root: Path, display: str, fields: Fields, split: str) -> Source:
         raise InputError(f"{display}: no .txt or .md files in this folder ({skipped} other files); check the path")
     relative.sort()
 
-    def read() -> Iterator[CorpusItem]:
+    def read() -> Iterator[Entry]:
         for rel in relative:
             doc_id = rel.rsplit(".", 1)[0]
-            yield text_file_item(root / rel, os.path.join(display, rel), doc_id)
+            yield Entry(text_file_item(root / rel, os.path.join(display, rel), doc_id))
 
     return Source("folder", read, count=len(relative))
 
