@@ -1,4 +1,4 @@
-"""The Python API: extract one text, run a corpus, score a run, run an eval suite.
+"""The Python API: extract one text, run a corpus, score a run, run an eval suite or an eval matrix.
 
 The CLI is a thin layer over these functions::
 
@@ -49,6 +49,7 @@ __all__ = [
     "make_backend",
     "run_corpus",
     "run_cost",
+    "run_matrix",
     "run_suite",
     "validate_gold_dir",
 ]
@@ -375,6 +376,8 @@ def run_suite(
         spec = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the suite: {exc}") from None
+    if "cells" in spec or "axes" in spec:
+        raise ConfigError(f"{path}: is an eval matrix, not a suite", hint="run it with extract eval --matrix")
     base = path.parent
 
     def rel(key: str) -> Path:
@@ -404,6 +407,203 @@ def run_suite(
     if summary.failed and "max_failures" not in thresholds:
         failed.append(f"{summary.failed} document(s) failed to extract (set max_failures in the suite to allow some)")
     return SuiteResult(str(path), result, len(thresholds), tuple(failed))
+
+
+# --- eval matrices: many runs of one corpus, compared -------------------------------------------------------------
+
+#: The options of :func:`run_corpus` a matrix cell may set; any other option of a cell is its backend's.
+CELL_RUN_OPTIONS = (
+    "backend", "model", "prompt", "evidence", "schema_style", "candidates", "max_retries", "max_chars",
+    "chunk_chars", "concurrency", "rpm", "tpm",
+)  # fmt: skip
+# How fast a cell runs, not what it answers: left out of its fingerprint.
+_PACE_OPTIONS = frozenset({"concurrency", "rpm", "tpm"})
+
+
+@dataclass(frozen=True)
+class _CellPlan:
+    """A matrix cell ready to run: its run file, the :func:`run_corpus` arguments, and what its answers depend on."""
+
+    name: str
+    run: Path
+    arguments: dict[str, Any]
+    fingerprint: str
+
+
+def _path_state(path: Path | None) -> Any:
+    """The size and modification time of a file, or of every file under a folder: what tells that an input changed."""
+    if path is None:
+        return None
+    if path.is_file():
+        stat = path.stat()
+        return [stat.st_size, stat.st_mtime_ns]
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file())
+        return [[str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns] for p in files]
+    return None
+
+
+def _plan_cell(matrix: Any, cell: Any) -> _CellPlan:
+    """Check a cell's options, prompt and backend options without building anything, and fingerprint it.
+
+    The fingerprint holds everything that changes the cell's answers: its options, the prompt
+    it is asked with (by content), the schema and extractor versions, and the state of every
+    file it reads (corpus, recording, adapter, model, prompt file).
+    """
+    import hashlib
+
+    from extract.backends import parse_options
+    from extract.core import EXTRACTOR_VERSION
+    from extract.core.schema import SCHEMA_VERSION
+    from extract.scoring.matrix import PATH_OPTIONS
+
+    options = dict(cell.options)
+    arguments = {key: options.pop(key) for key in CELL_RUN_OPTIONS if key in options}
+    backend = arguments.get("backend", DEFAULT_BACKEND)
+    try:
+        parse_options(backend, {**options, "model": arguments.get("model")})
+        numbers = ("concurrency", "rpm", "tpm", "max_retries", "max_chars", "chunk_chars")
+        check_run_options(limit=matrix.reading.get("limit"), **{k: arguments.get(k) for k in numbers})
+        asked = serving_choices(
+            backend, arguments.get("model"), options, arguments.get("prompt"), arguments.get("evidence"),
+            arguments.get("schema_style"), arguments.get("candidates"),
+        )  # fmt: skip
+        evidence_options(*asked[1:])
+        prompt_hash = load_prompt_for(asked[0], asked[1]).hash
+        adapter = None
+        if backend == "local":
+            from extract.backends.local import resolve_adapter
+
+            adapter = resolve_adapter(arguments.get("model"), options.get("adapter"))
+    except ConfigError as exc:
+        raise ConfigError(f"{matrix.path}: cell {cell.name!r}: {exc.message}", hint=exc.hint) from None
+    files = {
+        key: _path_state(Path(value))
+        for key, value in cell.options.items()
+        if key in PATH_OPTIONS and isinstance(value, str) and PATH_OPTIONS[key](value)
+    }
+    state = {
+        "options": {k: v for k, v in cell.options.items() if k not in _PACE_OPTIONS},
+        "asked": [*asked, prompt_hash],
+        "versions": [SCHEMA_VERSION, EXTRACTOR_VERSION],
+        "corpus": [str(matrix.corpus), _path_state(matrix.corpus), matrix.reading],
+        "files": files,
+        "adapter": [str(adapter), _path_state(adapter)],
+    }
+    fingerprint = hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()
+    arguments["backend_options"] = options
+    return _CellPlan(cell.name, matrix.out / f"{cell.name}.jsonl", arguments, fingerprint)
+
+
+def _start_cell(plan: _CellPlan) -> bool:
+    """Make a cell's run file ready: kept (to resume) when it was written with the same fingerprint, else removed.
+
+    Returns whether the cell starts afresh. The fingerprint is written beside the run file before
+    it is, so a run cut short resumes as a run of the same cell.
+    """
+    from extract.io.output import RunLock
+
+    marker = plan.run.with_suffix(".cell.json")
+    try:
+        before = json.loads(marker.read_text(encoding="utf-8")).get("fingerprint")
+    except (OSError, ValueError, AttributeError):
+        before = None
+    if before == plan.fingerprint and plan.run.exists():
+        return False
+    with RunLock(plan.run):
+        plan.run.unlink(missing_ok=True)
+        marker.write_text(json.dumps({"cell": plan.name, "fingerprint": plan.fingerprint}) + "\n", encoding="utf-8")
+    return True
+
+
+def run_matrix(
+    matrix: str | Path,
+    *,
+    json_out: str | Path | None = None,
+    report: str | Path | None = None,
+    review: str | Path | None = None,
+    bootstrap: int = 1000,
+    on_cell: Callable[[str, int, int], None] | None = None,
+) -> Any:
+    """Run an eval matrix (see :mod:`extract.scoring.matrix`) and return its
+    :class:`~extract.scoring.matrix.MatrixResult`.
+
+    Every cell is checked first (its options, prompt and gates), so that a mistake in the last
+    cell stops the matrix before the first runs. Each cell is one :func:`run_corpus` call into its
+    own run file in the matrix's ``out`` folder, through the response cache, scored against the
+    gold (every quote re-grounded in the corpus), then compared with the baseline cell by a paired
+    bootstrap and gated. A cell whose options and input files are those its run file was written
+    with resumes it and extracts nothing again; a changed cell starts afresh (and the cache
+    answers what its model was already asked). Writes the matrix JSON and Markdown (default
+    ``matrix.json`` and ``matrix.md`` in ``out``), each cell's eval summary beside its run file
+    (``NAME.summary.json``) and, with ``review``, a review site with a page comparing the cells.
+    ``on_cell(name, k, n)`` is called as cell k of n starts. Prints nothing.
+    """
+    from extract.io.corpus import open_corpus
+    from extract.scoring import evaluate, read_predictions
+    from extract.scoring.gold import load_gold
+    from extract.scoring.matrix import (
+        MatrixResult,
+        apply_gates,
+        check_matrix_gates,
+        compare_cells,
+        gate_template,
+        load_matrix,
+        matrix_markdown,
+        score_cell,
+    )
+
+    spec = load_matrix(matrix)
+    gold_set = load_gold(spec.gold)
+    # Scoring nothing checks the bootstrap count and gives every key a gate may name, before anything runs.
+    check_matrix_gates(spec, gate_template(evaluate(gold_set, {}, bootstrap=bootstrap)))
+    plans = [_plan_cell(spec, cell) for cell in spec.cells]
+    reading = {"id_field": "id", "text_field": "text", "split": "train", **spec.reading}
+    articles = {
+        doc.id: doc.text for doc in open_corpus(spec.corpus, **reading).documents() if doc.id in gold_set.documents
+    }
+    scored = []
+    for k, plan in enumerate(plans):
+        if on_cell is not None:
+            on_cell(plan.name, k + 1, len(plans))
+        fresh = _start_cell(plan)
+        try:
+            summary = run_corpus(spec.corpus, out=plan.run, resume=True, **reading, **plan.arguments)
+        except ExtractError as exc:  # one line that says which cell stopped (its records are kept: run again)
+            exc.message = f"{spec.path}: cell {plan.name!r}: {exc.message}"
+            exc.args = (exc.one_line(),)
+            raise
+        contents = read_predictions(plan.run)
+        result = evaluate(gold_set, contents.results, bootstrap=bootstrap, seed=spec.seed, articles=articles,
+                          duplicates=contents.duplicates)  # fmt: skip
+        scored.append(
+            score_cell(
+                plan.name,
+                spec.cells[k].options,
+                plan.run,
+                result,
+                records=len(contents.results),
+                extracted=summary.documents,
+                reused=summary.skipped,
+                fresh=fresh,
+            )
+        )
+    compared = compare_cells(scored, spec.baseline, resamples=bootstrap, seed=spec.seed)
+    gated = tuple(apply_gates(cell, spec.gates(c)) for cell, c in zip(compared, spec.cells, strict=True))
+    for cell in gated:
+        Path(cell.run).with_suffix(".summary.json").write_text(
+            json.dumps(cell.summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+    outcome = MatrixResult(str(spec.path), spec.name, str(spec.out), spec.baseline, bootstrap, spec.seed, gated)
+    json_path = Path(json_out) if json_out else spec.out / "matrix.json"
+    json_path.write_text(json.dumps(outcome.summary(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (Path(report) if report else spec.out / "matrix.md").write_text(matrix_markdown(outcome), encoding="utf-8")
+    if review is not None:
+        from extract.review import build_matrix_site
+
+        build_matrix_site(outcome, review, gold=gold_set, articles=spec.corpus,
+                          id_field=reading["id_field"], text_field=reading["text_field"])  # fmt: skip
+    return outcome
 
 
 def validate_gold_dir(directory: str | Path) -> list[str]:

@@ -151,6 +151,13 @@ def _build_parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--suite", default=None, help="an eval suite (.toml under evals/): runs extraction, scores, applies gates"
     )
+    ev.add_argument(
+        "--matrix",
+        default=None,
+        help="an eval matrix (.toml under evals/matrices/): runs every cell, scores, compares with the baseline "
+        "cell, applies gates",
+    )
+    ev.add_argument("--review", default=None, help="--matrix: also write a review site comparing the cells here")
     ev.add_argument("--json", dest="json_out", default=None, help="write the JSON summary here")
     ev.add_argument("--report", default=None, help="write the Markdown report here")
     ev.add_argument("--baseline", default=None, help="a previous JSON summary: show the deltas")
@@ -391,6 +398,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from extract.scoring import render_table
 
     console = make_console()
+    if args.matrix:
+        return _eval_matrix(args, console)
     if args.suite:
         suite = api.run_suite(args.suite, json_out=args.json_out, report=args.report, baseline=args.baseline)
         console.print(render_table(suite.result))
@@ -423,6 +432,28 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.prices:
         console.print(f"Estimated cost of the run: ${api.run_cost(args.pred, args.prices):.4f}")
     return EXIT_OK
+
+
+def _eval_matrix(args: argparse.Namespace, console: Any) -> int:
+    """``extract eval --matrix``: run the cells, then the matrix table, the failed gates and where things went."""
+    from extract.scoring.matrix import render_matrix
+
+    def started(name: str, k: int, n: int) -> None:
+        console.print(f"cell {k}/{n}: {escape(name)}")
+
+    result = api.run_matrix(
+        args.matrix, json_out=args.json_out, report=args.report, review=args.review, bootstrap=args.bootstrap,
+        on_cell=started,
+    )  # fmt: skip
+    console.print(render_matrix(result, console.width))
+    for line in result.failures:
+        console.print(f"[red]gate failed[/red]: {escape(line)}")
+    if result.passed:
+        console.print(f"[green]all {result.gates} gate(s) passed[/green] ({escape(result.path)})")
+    console.print(f"runs and reports in {escape(result.out)}")
+    if args.review:
+        console.print(f"review site: {escape(os.path.join(args.review, 'index.html'))}")
+    return EXIT_OK if result.passed else EXIT_FAILURES
 
 
 def _cmd_events(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
@@ -29,6 +29,9 @@ from extract.core.schema import Incident
 from extract.review.families import FAMILY_LABELS, family, family_of_field
 from extract.review.verdicts import DocumentVerdicts, FieldVerdict, IncidentVerdict, RunVerdicts, score_run
 from extract.scoring.gold import GoldSet
+
+if TYPE_CHECKING:
+    from extract.scoring.matrix import MatrixResult
 
 #: Written into the output folder; a folder holding it may be rebuilt in place.
 MARKER = ".review-site"
@@ -377,7 +380,8 @@ def page_name(doc_id: str, used: set[str]) -> str:
     return name + ".html"
 
 
-def _environment() -> Environment:
+def _environment(matrix_page: str = "") -> Environment:
+    """The templates' environment; ``matrix_page``: the eval matrix page every page links to (none when empty)."""
     env = Environment(
         loader=PackageLoader("extract.review", "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
@@ -391,6 +395,7 @@ def _environment() -> Environment:
     env.filters["pct"] = lambda x: "–" if x is None else f"{x:.0%}"
     env.filters["num"] = lambda x: "–" if x is None else f"{x:.2f}"
     env.filters["pretty"] = lambda x: json.dumps(x, indent=2, ensure_ascii=False, default=str)
+    env.globals["matrix_page"] = matrix_page
     return env
 
 
@@ -403,6 +408,19 @@ def _check_out(out: Path) -> None:
         raise ConfigError(
             f"{out}: folder is not empty and was not written by extract review; choose an empty or new --out"
         )
+
+
+def _start_site(out_dir: Path, folders: tuple[str, ...]) -> None:
+    """Make a new site's folders, and the marker that lets the next build replace it."""
+    for sub in folders:
+        (out_dir / sub).mkdir(parents=True)
+    (out_dir / MARKER).write_text("written by extract review; the whole folder is replaced on the next build\n")
+
+
+def _copy_static(out: Path) -> None:
+    static = resources.files("extract.review").joinpath("static")
+    for name in STATIC_FILES:
+        (out / "static" / name).write_bytes(static.joinpath(name).read_bytes())
 
 
 def _load_articles(
@@ -444,13 +462,16 @@ def build_site(
     id_field: str = "id",
     text_field: str = "text",
     page_size: int = 100,
+    matrix_page: str = "",
 ) -> SiteSummary:
     """Write the review site for a run file into ``out`` and say what was written.
 
     ``gold``: a gold directory (or a loaded :class:`GoldSet`): its articles supply the
     text, and its labels the per-field verdicts. ``articles``: the corpus the run was
     extracted from (any format ``extract run`` reads), for the text of documents not
-    in the gold set. ``events``: an events JSON Lines file. Prints nothing.
+    in the gold set. ``events``: an events JSON Lines file. ``matrix_page``: the page of
+    the eval matrix this run is a cell of, relative to ``out`` (a link on every page).
+    Prints nothing.
 
     The site is built beside ``out`` and swapped in when complete
     (:func:`extract.io.output.staged_output`): an earlier site stays whole until then, and a
@@ -483,13 +504,9 @@ def build_site(
     event_links = _event_links(event_list)
 
     with staged_output(final) as out_dir:
-        (out_dir / "docs").mkdir(parents=True)
-        (out_dir / "static").mkdir()
-        (out_dir / MARKER).write_text("written by extract review; the whole folder is replaced on the next build\n")
-        env = _environment()
-        static = resources.files("extract.review").joinpath("static")
-        for name in STATIC_FILES:
-            (out_dir / "static" / name).write_bytes(static.joinpath(name).read_bytes())
+        _start_site(out_dir, ("docs", "static"))
+        env = _environment(matrix_page)
+        _copy_static(out_dir)
 
         used: set[str] = set()
         pages = {doc_id: page_name(doc_id, used) for doc_id in results}
@@ -611,6 +628,78 @@ def build_site(
         bytes=size,
         seconds=round(time.perf_counter() - started, 3),
         with_gold=verdicts is not None,
+        warnings=tuple(warnings),
+    )
+
+
+def build_matrix_site(
+    result: MatrixResult,
+    out: str | os.PathLike[str],
+    *,
+    gold: str | os.PathLike[str] | GoldSet,
+    articles: str | os.PathLike[str] | None = None,
+    id_field: str = "id",
+    text_field: str = "text",
+) -> SiteSummary:
+    """Write the review site of an eval matrix: a page comparing the cells, and each cell's own site.
+
+    The page (``index.html``) shows the matrix table every rendering shows
+    (:func:`~extract.scoring.matrix.matrix_rows`), each row linked to the cell's review site
+    in ``cells/NAME/``, whose pages link back. Prints nothing.
+    """
+    from extract.io.output import staged_output
+    from extract.scoring.gold import load_gold
+    from extract.scoring.matrix import matrix_rows, method_note
+
+    started = time.perf_counter()
+    final = Path(out)
+    gold_set = gold if isinstance(gold, GoldSet) else load_gold(Path(gold))
+    _check_out(final)
+    with staged_output(final) as out_dir:
+        _start_site(out_dir, ("static", "cells"))
+        _copy_static(out_dir)
+        warnings: list[str] = []
+        documents = 0
+        header, rows = matrix_rows(result)
+        views = []
+        for cell, row in zip(result.cells, rows, strict=True):
+            site = None
+            if Path(cell.run).is_file():
+                summary = build_site(
+                    cell.run, out_dir / "cells" / cell.name, gold=gold_set, articles=articles, id_field=id_field,
+                    text_field=text_field, matrix_page="../../index.html",
+                )  # fmt: skip
+                documents += summary.documents
+                warnings += [f"{cell.name}: {w}" for w in summary.warnings]
+                site = f"cells/{cell.name}/index.html"
+            views.append({"cells": row, "site": site, "failed": bool(cell.failures)})
+        env = _environment()
+        (out_dir / "index.html").write_text(
+            env.get_template("matrix.html").render(
+                title=f"Eval matrix: {result.name}",
+                root="",
+                name=result.name,
+                baseline=result.baseline,
+                header=header,
+                rows=views,
+                cells=result.cells,
+                failures=result.failures,
+                gates=result.gates,
+                method=method_note(result),
+                has_events=False,
+            ),
+            encoding="utf-8",
+        )
+        files, size = _measure(out_dir)
+    return SiteSummary(
+        out=final,
+        index=final / "index.html",
+        documents=documents,
+        events=0,
+        files=files,
+        bytes=size,
+        seconds=round(time.perf_counter() - started, 3),
+        with_gold=True,
         warnings=tuple(warnings),
     )
 

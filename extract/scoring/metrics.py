@@ -6,7 +6,9 @@ bootstrap resample go through the same formula.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -209,35 +211,44 @@ def resampled_metrics(totals: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
+#: The metrics every resample computes (see :func:`resampled_metrics`), in report order.
+RESAMPLED: tuple[str, ...] = ("incidents.f1", "slots.f1", "grounding_rate")
+
+
+def _resample_weights(n: int, resamples: int, seed: int, chunk: int) -> Iterator[np.ndarray]:
+    """Blocks of bootstrap weights: row r counts how often each of ``n`` documents was drawn in resample r.
+
+    Each resample draws as many documents as there are, with replacement; the weights times a
+    count matrix give every resample's summed counts at once, with no loop over documents in Python.
+    """
+    rng = np.random.default_rng(seed)
+    for start in range(0, resamples, chunk):
+        size = min(chunk, resamples - start)
+        draws = rng.integers(0, n, size=(size, n))
+        flat = (draws + (np.arange(size) * n)[:, None]).ravel()
+        yield np.bincount(flat, minlength=size * n).reshape(size, n).astype(np.float64)
+
+
 def bootstrap_ci(
     per_document: np.ndarray, resamples: int, seed: int, level: float = 0.95, chunk: int = 100
 ) -> dict[str, tuple[float, float] | None]:
     """Percentile confidence intervals from resampling documents with replacement.
 
-    ``per_document`` holds one row of counts per document (columns :data:`BOOT_COLUMNS`).
-    Each resample draws as many documents as there are, with replacement; its counts
-    are the sum of the drawn rows, computed as a weight matrix times the count matrix
-    so that no resample loops over documents in Python. An interval is None when the
+    ``per_document`` holds one row of counts per document (columns :data:`BOOT_COLUMNS`);
+    a resample's counts are the sum of the rows it drew. An interval is None when the
     metric is undefined in every resample.
     """
-    names = ("incidents.f1", "slots.f1", "grounding_rate")
     n = per_document.shape[0]
     if resamples <= 0 or n == 0:
-        return dict.fromkeys(names)
-    rng = np.random.default_rng(seed)
+        return dict.fromkeys(RESAMPLED)
     matrix = per_document.astype(np.float64)
-    collected: dict[str, list[np.ndarray]] = {name: [] for name in names}
-    for start in range(0, resamples, chunk):
-        size = min(chunk, resamples - start)
-        draws = rng.integers(0, n, size=(size, n))
-        # Row r of weights counts how often each document was drawn in resample r.
-        flat = (draws + (np.arange(size) * n)[:, None]).ravel()
-        weights = np.bincount(flat, minlength=size * n).reshape(size, n).astype(np.float64)
+    collected: dict[str, list[np.ndarray]] = {name: [] for name in RESAMPLED}
+    for weights in _resample_weights(n, resamples, seed, chunk):
         for name, values in resampled_metrics(weights @ matrix).items():
             collected[name].append(values)
     alpha = (1 - level) / 2 * 100
     out: dict[str, tuple[float, float] | None] = {}
-    for name in names:
+    for name in RESAMPLED:
         values = np.concatenate(collected[name])
         values = values[~np.isnan(values)]
         if values.size == 0:
@@ -245,4 +256,65 @@ def bootstrap_ci(
         else:
             lo, hi = np.percentile(values, [alpha, 100 - alpha])
             out[name] = (float(lo), float(hi))
+    return out
+
+
+@dataclass(frozen=True)
+class PairedDelta:
+    """One run's metric minus another's on the same documents, with a paired bootstrap interval and p-value."""
+
+    delta: float
+    ci: tuple[float, float]
+    #: Two-sided: twice the share of resamples on the far side of zero from the observed change (at most 1).
+    p_value: float
+    resamples: int
+
+    def significant(self, level: float = 0.95) -> bool:
+        """Whether the change is unlikely under no difference (p below 1 - level)."""
+        return self.p_value < 1 - level
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"delta": round(self.delta, 6), "ci": [round(self.ci[0], 6), round(self.ci[1], 6)],
+                "p": round(self.p_value, 6), "resamples": self.resamples}  # fmt: skip
+
+
+def paired_bootstrap(
+    baseline: np.ndarray, other: np.ndarray, resamples: int, seed: int, level: float = 0.95, chunk: int = 100
+) -> dict[str, PairedDelta | None]:
+    """How each resampled metric of ``other`` differs from ``baseline``, scored on the same documents.
+
+    Both count matrices (columns :data:`BOOT_COLUMNS`) hold one row per document, in the
+    same document order. Every resample draws the same documents for both, so what the
+    interval measures is the difference the documents make to the two runs alike, not the
+    spread of either. The p-value is two-sided: twice the share of resamples whose change
+    is zero or has the other sign than the observed one (capped at 1); resamples where
+    either side's metric is undefined are left out. None for a metric that is undefined
+    on either side, or with no resamples.
+    """
+    if baseline.shape != other.shape:
+        raise ValueError(f"paired runs must be scored on the same documents ({baseline.shape} vs {other.shape})")
+    n = baseline.shape[0]
+    if resamples <= 0 or n == 0:
+        return dict.fromkeys(RESAMPLED)
+    a, b = baseline.astype(np.float64), other.astype(np.float64)
+    observed_a = resampled_metrics(a.sum(axis=0, keepdims=True))
+    observed_b = resampled_metrics(b.sum(axis=0, keepdims=True))
+    collected: dict[str, list[np.ndarray]] = {name: [] for name in RESAMPLED}
+    for weights in _resample_weights(n, resamples, seed, chunk):
+        before, after = resampled_metrics(weights @ a), resampled_metrics(weights @ b)
+        for name in RESAMPLED:
+            collected[name].append(after[name] - before[name])
+    alpha = (1 - level) / 2 * 100
+    out: dict[str, PairedDelta | None] = {}
+    for name in RESAMPLED:
+        delta = float(observed_b[name][0] - observed_a[name][0])
+        values = np.concatenate(collected[name])
+        values = values[~np.isnan(values)]
+        if np.isnan(delta) or values.size == 0:
+            out[name] = None
+            continue
+        lo, hi = np.percentile(values, [alpha, 100 - alpha])
+        below, above = float(np.mean(values <= 0)), float(np.mean(values >= 0))
+        p = min(1.0, 2 * (below if delta > 0 else above if delta < 0 else max(below, above)))
+        out[name] = PairedDelta(delta, (float(lo), float(hi)), p, int(values.size))
     return out

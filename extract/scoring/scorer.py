@@ -103,6 +103,9 @@ class EvalReport:
     #: Document ids that appear more than once in the run file (the later record was scored).
     duplicate_ids: tuple[str, ...] = ()
     research: ResearchScores = field(default_factory=ResearchScores)
+    #: Per document, in ``documents`` order, the counts the bootstrap resamples
+    #: (:data:`~extract.scoring.metrics.BOOT_COLUMNS`): what a paired comparison of two runs draws from.
+    document_counts: tuple[tuple[int, ...], ...] = ()
 
     @property
     def grounding_rate(self) -> float | None:
@@ -311,6 +314,7 @@ def evaluate(
         primary_incidents=len(shares),
         grounding=measured,
         ci=bootstrap_ci(per_document, bootstrap, seed),
+        document_counts=tuple(tuple(row) for row in rows),
         resamples=bootstrap,
         seed=seed,
         documents=tuple(documents),
