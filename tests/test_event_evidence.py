@@ -7,6 +7,7 @@ and checks the rule that decides it, not a score on a data set.
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -269,3 +270,29 @@ def test_an_incident_without_a_country_is_looked_up_in_the_articles(gazetteer: G
     assert PlaceFlag.COUNTRY_INFERRED in binnish.flags
     _, _, unsure = resolve_article(gazetteer, [stated, Location(place="Mosul", country="Iraq", quote="x"), bare])
     assert unsure is not None and unsure.flags == [PlaceFlag.NO_COUNTRY]  # two countries: no guess
+
+
+# -- reproducing the figures offline -------------------------------------------------------------------------------
+
+
+def test_gold_events_scores_a_set_whose_texts_are_not_there(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+    import shutil
+
+    from extract.cli import main
+
+    from .conftest import GOLD
+
+    labels_only = tmp_path / "set"
+    shutil.copytree(GOLD / "labels", labels_only / "labels")
+    for name in ("aliases.json", "published.json"):
+        shutil.copy(GOLD / name, labels_only / name)
+    summary = tmp_path / "events.json"
+    assert main(["gold", "events", str(labels_only), "--json", str(summary)]) == 0
+    out = capsys.readouterr().out
+    assert "11 events for 11 incident keys" in out and "with the alias table" in out
+    data = json.loads(summary.read_text())
+    assert data["gold_input"]["conll_f1"] == 1.0 and data["documents_with_publication_date"] == 5
+    assert main(["gold", "events", str(tmp_path / "nowhere")]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "nowhere" in line and "labels" in line
