@@ -734,6 +734,28 @@ def gold_agreement(dir_a: str | Path, dir_b: str | Path, *, json_out: str | Path
     return result
 
 
+def gold_events_scores(directory: str | Path, *, aliases: bool = True, json_out: str | Path | None = None) -> Any:
+    """Cluster a gold set's incidents and score the events against their keys (``extract gold events``).
+
+    The clustering alone, offline: the gold incidents are the input, the incident keys the
+    answer (MUC, B³, CEAF-e, CoNLL F1, beside one event per incident). The article texts are not
+    needed; the alias table and ``published.json`` are used when present (``aliases=False``
+    leaves the alias table out). Returns the
+    :class:`~extract.events.pipeline.EventsEvaluation`; writes its JSON summary to ``json_out``.
+    Prints nothing.
+    """
+    from dataclasses import replace
+
+    from extract.events.pipeline import evaluate_events
+    from extract.scoring.gold import load_gold
+
+    gold_set = load_gold(directory, texts=False)
+    result = evaluate_events(gold_set if aliases else replace(gold_set, aliases={}))
+    if json_out:
+        Path(json_out).write_text(json.dumps(result.summary(), indent=2) + "\n", encoding="utf-8")
+    return result
+
+
 # --- events: from article records to an event dataset -------------------------------------------------------------
 
 

@@ -196,6 +196,12 @@ def _build_parser() -> argparse.ArgumentParser:
     agree.add_argument("dir_a", help="a gold directory (labels/, articles/, aliases.json)")
     agree.add_argument("dir_b", help="another annotation of the same articles")
     agree.add_argument("--json", dest="json_out", default=None, help="write the JSON summary here")
+    gev = gold_sub.add_parser(
+        "events", help="cluster a gold set's incidents and score the events against the incident keys (offline)"
+    )
+    gev.add_argument("directory", help="a gold directory (labels/; aliases.json and published.json if present)")
+    gev.add_argument("--no-aliases", action="store_true", help="leave the set's alias table out")
+    gev.add_argument("--json", dest="json_out", default=None, help="write the JSON summary here")
 
     doc = sub.add_parser("doctor", help="can this machine run the local model? load it and generate a few tokens")
     doc.add_argument("--model", default=None, help="a .gguf path (default: the bundled model)")
@@ -503,6 +509,8 @@ def _build_events(args: argparse.Namespace, progress: Any) -> dict[str, Any]:
 def _cmd_gold(args: argparse.Namespace) -> int:
     if args.gold_command == "agree":
         return _cmd_gold_agree(args)
+    if args.gold_command == "events":
+        return _cmd_gold_events(args)
     problems = api.validate_gold_dir(args.directory)
     for problem in problems:
         print(problem)
@@ -510,6 +518,21 @@ def _cmd_gold(args: argparse.Namespace) -> int:
         print(f"{len(problems)} problem(s) in {args.directory}")
         return EXIT_FAILURES
     print(f"{args.directory}: gold labels valid")
+    return EXIT_OK
+
+
+def _cmd_gold_events(args: argparse.Namespace) -> int:
+    scores = api.gold_events_scores(args.directory, aliases=not args.no_aliases, json_out=args.json_out)
+    print(
+        f"{args.directory}: {scores.predicted_events} events for {scores.gold_events} incident keys "
+        f"({'without' if args.no_aliases else 'with'} the alias table; publication dates for "
+        f"{scores.published_dates} documents)"
+    )
+    for label, s in (("events", scores.gold_input), ("one event per incident", scores.gold_input_baseline)):
+        print(
+            f"{label}: MUC P/R/F1 {s.muc.precision:.3f}/{s.muc.recall:.3f}/{s.muc.f1:.3f}  B3 F1 {s.b3.f1:.3f}  "
+            f"CEAF-e F1 {s.ceafe.f1:.3f}  CoNLL F1 {s.conll_f1:.3f}"
+        )
     return EXIT_OK
 
 

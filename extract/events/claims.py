@@ -143,7 +143,8 @@ def _claims(
     return out
 
 
-def _bounds(casualty: Casualty) -> tuple[int, int | None]:
+def casualty_bounds(casualty: Casualty) -> tuple[int, int | None]:
+    """The lowest and highest number one casualty figure supports (high None: open-ended)."""
     n = casualty.count
     if casualty.qualifier is CountQualifier.EXACT:
         return n, n
@@ -152,6 +153,17 @@ def _bounds(casualty: Casualty) -> tuple[int, int | None]:
     if casualty.qualifier is CountQualifier.ABOUT:
         return int(n * (1 - ABOUT_TOLERANCE)), round(n * (1 + ABOUT_TOLERANCE))
     return n, None  # at_least, more_than: the stated number is the conservative floor
+
+
+def report_bounds(groups: Sequence[Casualty]) -> tuple[int, int | None]:
+    """One report's bounds for one kind of casualty, its groups added up (high None: open-ended).
+
+    Groups within one report are different people ("28 civilians" and "8 women" would be
+    double counting, but the guidelines code one entry per disjoint group).
+    """
+    bounds = [casualty_bounds(c) for c in groups]
+    highs = [h for _, h in bounds]
+    return sum(low for low, _ in bounds), None if None in highs else sum(h for h in highs if h is not None)
 
 
 def casualty_estimates(mentions: Sequence[Mention]) -> list[CasualtyEstimate]:
@@ -163,11 +175,7 @@ def casualty_estimates(mentions: Sequence[Mention]) -> list[CasualtyEstimate]:
             groups = [c for c in mention.incident.casualties if c.kind is kind]
             if not groups:
                 continue
-            # Groups within one report are different people ("28 civilians" and "8 women" would
-            # be double counting, but the guidelines code one entry per disjoint group): add them up.
-            low = sum(_bounds(c)[0] for c in groups)
-            highs = [_bounds(c)[1] for c in groups]
-            high = None if any(h is None for h in highs) else sum(h for h in highs if h is not None)
+            low, high = report_bounds(groups)
             first = groups[0]
             reports.append(
                 CasualtyReport(

@@ -11,13 +11,28 @@ The method is blocking, pairwise scoring and constrained agglomeration:
    each pair once. Work grows with the sum of squared block sizes, near-linear when the
    news is spread over time and space.
 2. **Pair score.** Some pairs can never be one event: two incidents of one article (the
-   annotation rule: an article's incidents are distinct), incompatible types, date
-   ranges that do not overlap, different provinces or countries, or aircraft models that
-   differ, or two towns found in the gazetteer (geo_precision 1) that differ and neither report names the
-   other's. Other pairs add up evidence (:data:`WEIGHTS`): the same type, the same town
-   (GeoNames id, or the written names match), the same province, the same day, a shared
-   aircraft model, a shared actor, the same death toll, and the overlap of the words of
-   the evidence quote and summary; two different named places subtract.
+   annotation rule: an article's incidents are distinct), incompatible types, date ranges
+   that do not overlap (a date known only from the publication date is given a day's
+   margin, :data:`TIME_ZONE_MARGIN_DAYS`), different provinces or countries, aircraft
+   designations that differ, aircraft of different roles in a downing or loss, or two towns
+   found in the gazetteer (geo_precision 1) more than :data:`NEARBY_KM` apart that neither
+   report names as the other's. Other pairs add up evidence (:data:`WEIGHTS`), each kind
+   declared once below with the reason reports of one event differ in it:
+
+   * the type: the same type or one family (:data:`TYPE_FAMILIES`: a loss and a downing),
+     else a compatible type;
+   * the place (:func:`place_relation`): the same place (the same written or gazetteer
+     town, or one report's town is the other's reference town), a village by the other's
+     town (within :data:`NEARBY_KM` in the gazetteer), or a different one; two different
+     villages near one town are neither; and the same province;
+   * the date: the same day, or overlapping ranges; a report dated only by its publication
+     is taken to tell of the last :data:`FRESH_DAYS` days;
+   * the aircraft (:func:`aircraft_keys`): the same designation ("Su-22" = "Su-22M4"), or
+     only the same role when one report names no designation ("a fighter jet");
+   * a shared actor;
+   * the death toll (:func:`toll_relation`): the same, or figures too far apart to be one
+     event's (3 against 40; 14 against 15 is neither);
+   * the overlap of the words of the evidence quote and summary.
 3. **Agglomeration.** Pairs at or above :attr:`ClusterConfig.threshold` are merged, best
    first (ties broken by mention ids), unless the merged event would hold two mentions
    of one article or a pair that can never be one event.
@@ -30,34 +45,86 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from extract.core.records import DocumentResult
-from extract.core.schema import CasualtyKind, IncidentType
-from extract.events.claims import Mention, build_event
+from extract.core.schema import Aircraft, AircraftCategory, CasualtyKind, Incident, IncidentType
+from extract.events.claims import Mention, build_event, casualty_bounds, report_bounds
 from extract.events.dates import Published, resolve_date
-from extract.events.geocode import PlaceResolver, bare_name
-from extract.events.records import Event
-from extract.scoring.comparators import types_compatible
+from extract.events.geocode import PlaceResolver, bare_name, resolve_article
+from extract.events.records import DateMethod, DateRange, Event, Place
+from extract.scoring.comparators import ABOUT_TOLERANCE, OPEN_COUNT_FACTOR, types_compatible
 from extract.scoring.gold import GoldSet
 from extract.scoring.normalize import AliasIndex, name_keys, normalize_name
 
 #: Evidence weights of the pair score (see the module docstring).
 WEIGHTS: Mapping[str, float] = {
-    "same_type": 1.0,
+    "same_type": 1.0,  # or one family of TYPE_FAMILIES
     "compatible_type": 0.5,
     "same_place": 2.0,
+    "nearby_place": 1.0,
     "different_place": -2.0,
     "same_admin1": 0.5,
     "same_day": 1.0,
     "overlapping_dates": 0.5,
     "same_aircraft": 2.0,
+    "same_aircraft_role": 1.0,
     "shared_actor": 1.0,
     "same_death_toll": 1.0,
+    "different_death_toll": -1.0,
     "text_overlap": 3.0,  # times the Jaccard overlap of content words
 }
+
+#: Types that name one happening whose cause the reports disagree on: an aircraft that came down
+#: is a downing in one report ("shot down") and a loss in another ("crashed", "disappeared"). A pair
+#: within a family weighs as the same type; other compatible types (``COMPATIBLE_TYPES``) are
+#: different kinds of incident that reports confuse, and weigh less.
+TYPE_FAMILIES: tuple[frozenset[IncidentType], ...] = (
+    frozenset({IncidentType.AIRCRAFT_DOWNING, IncidentType.AIRCRAFT_LOSS}),
+)
+
+#: Types whose subject is the aircraft itself: two reports naming aircraft of different roles
+#: (a helicopter, a jet) are two aircraft, so two events.
+AIRCRAFT_TYPES = frozenset({IncidentType.AIRCRAFT_DOWNING, IncidentType.AIRCRAFT_LOSS})
+
+#: Two gazetteer places this close (km) can be one event's place as two reports name it: a
+#: village in one, the town it lies by in the other. UCDP's where_prec 2 is "within ~25 km of a
+#: known point"; farther apart, two towns each found exactly are two events (ACLED's unit is one
+#: location).
+NEARBY_KM = 25.0
+
+#: A village by a town: the smaller place has at most this share of the larger one's people (an
+#: order of magnitude). Two towns of one standing, each named by a report, are two places however
+#: close they are; so are two places whose population GeoNames does not know (its towns of
+#: unknown population are administrative seats: Sarmin, Ariha).
+VILLAGE_SHARE = 0.1
+
+#: A date known only from the publication date may be a day later than the publisher's own
+#: calendar day: the publisher and the place can be in time zones a day apart.
+TIME_ZONE_MARGIN_DAYS = 1
+
+#: A report with no date of its own most often tells of the last few days before publication:
+#: a date in that window counts as overlapping (evidence only, never a veto: recaps are older).
+FRESH_DAYS = 3
+
+#: Two death tolls of one event differ by a death or two (counted at different times, by
+#: different sources) or by the share ``about`` allows; farther apart they are two events'.
+TOLL_SLACK = 1
+
+#: Words that name an aircraft's role rather than its designation, with the role they give:
+#: "a pro-regime fighter jet" names no model, only a fixed-wing aircraft.
+ROLE_WORDS: Mapping[str, AircraftCategory] = {
+    **dict.fromkeys(
+        ("jet", "jets", "fighter", "warplane", "plane", "aircraft", "airplane", "bomber", "aeroplane"),
+        AircraftCategory.FIXED_WING,
+    ),
+    **dict.fromkeys(("helicopter", "chopper", "gunship"), AircraftCategory.HELICOPTER),
+    **dict.fromkeys(("drone", "uav", "uavs", "drones"), AircraftCategory.DRONE),
+}
+_DESIGNATION = re.compile(r"([a-z]+)\s?(\d+)")
 
 _STOP = frozenset(
     {
@@ -126,18 +193,23 @@ class ClusterConfig:
 class _Features:
     doc: str
     type: IncidentType
-    start: int | None
+    start: int | None  # the range a link needs the other report's range to meet (see linkable_range)
     end: int | None
     day: int | None
+    fresh: tuple[int, int] | None  # a report dated by its publication only: the days it most likely tells of
     country: str
     admin1: str | None
     admin1_keys: frozenset[str]
-    town: int | None
-    exact_town: bool
-    place_keys: frozenset[str]
+    spot_keys: frozenset[str]  # the place itself: its written names and, found exactly, its gazetteer town
+    area_keys: frozenset[str]  # its reference town ("near"), written and as found in the gazetteer
+    exact_town: int | None
+    point: tuple[float, float] | None  # coordinates of the town or the reference town (geo_precision 1 or 2)
+    population: int  # of that town (0: not known)
     aircraft_keys: tuple[frozenset[str], ...]
+    roles: frozenset[AircraftCategory]
     actor_keys: frozenset[str]
     killed: int | None
+    tolls: tuple[tuple[int, int], ...]
     words: frozenset[str]
 
 
@@ -145,30 +217,174 @@ def _keys(names: Iterable[str], aliases: AliasIndex) -> frozenset[str]:
     return frozenset(k for n in aliases.expand(list(names)) for k in name_keys(n))
 
 
+def linkable_range(date: DateRange) -> tuple[int | None, int | None]:
+    """The days (as ordinals) a report's date allows, with :data:`TIME_ZONE_MARGIN_DAYS` after a publication bound."""
+    start = date.start.toordinal() if date.start else None
+    end = date.end.toordinal() if date.end else None
+    if date.method is DateMethod.PUBLICATION and end is not None:
+        end += TIME_ZONE_MARGIN_DAYS
+    return start, end
+
+
+def aircraft_keys(aircraft: Aircraft, aliases: AliasIndex) -> frozenset[str]:
+    """The keys an aircraft's designation is matched under; empty when the model names only a role.
+
+    The names (with their aliases) and the family of each: the letters and first number of the
+    designation ("Su-22M4" and "Su-22" are one family, "Su-24" and "Su-25" two). A model without
+    a digit that holds a role word (:data:`ROLE_WORDS`: "fighter jet", "Black Hawk helicopter") is
+    a description, compared by its role only.
+    """
+    model = aircraft.model
+    if not model or _description_roles(model):
+        return frozenset()
+    names = aliases.expand([model])
+    families = {f"{m[1]}{m[2]}" for n in names if (m := _DESIGNATION.search(normalize_name(n)))}
+    return _keys(names, aliases) | {"family:" + f for f in families}
+
+
+def _description_roles(model: str) -> frozenset[AircraftCategory]:
+    """The roles a model that is only a description names ("a pro-regime fighter jet"); empty for a designation."""
+    norm = normalize_name(model)
+    if any(ch.isdigit() for ch in norm):
+        return frozenset()
+    return frozenset(ROLE_WORDS[w] for w in norm.split() if w in ROLE_WORDS)
+
+
+def _roles(incident: Incident) -> frozenset[AircraftCategory]:
+    """The roles of a report's aircraft: their categories, and what a description of one says ("fighter jet")."""
+    stated = frozenset(a.category for a in incident.aircraft if a.category is not AircraftCategory.UNKNOWN)
+    return stated.union(*(_description_roles(a.model or "") for a in incident.aircraft))
+
+
+def _tolls(incident: Incident) -> tuple[tuple[int, int], ...]:
+    """The death tolls a report allows: each group's and, for several groups, their total.
+
+    Bounds as the event's casualty estimates read them; an open figure ("at least 21") is
+    bounded as the scorer bounds it (up to ``OPEN_COUNT_FACTOR`` times it).
+    """
+    groups = [c for c in incident.casualties if c.kind is CasualtyKind.KILLED]
+    bounds = [casualty_bounds(c) for c in groups] + ([report_bounds(groups)] if len(groups) > 1 else [])
+    return tuple((low, high if high is not None else max(OPEN_COUNT_FACTOR * low, low + 1)) for low, high in bounds)
+
+
+def _point(place: Place | None) -> tuple[float, float] | None:
+    if place is None or place.geo_precision not in (1, 2) or place.latitude is None or place.longitude is None:
+        return None
+    return place.latitude, place.longitude
+
+
 def _features(mention: Mention, aliases: AliasIndex) -> _Features:
     incident, date, place = mention.incident, mention.date, mention.place
     location = incident.location
-    written = [v for v in (location.place, location.near) if v] if location else []
+    town = f"geonames:{place.geonames_id}" if place and place.geonames_id else None
+    precision = place.geo_precision if place else None
     killed = [c for c in incident.casualties if c.kind is CasualtyKind.KILLED]
     text = normalize_name(f"{incident.quote} {incident.summary}")
+    start, end = linkable_range(date)
+    fresh = None
+    if date.method is DateMethod.PUBLICATION and end is not None:
+        fresh = (end - TIME_ZONE_MARGIN_DAYS - FRESH_DAYS, end)
     return _Features(
         doc=mention.document_id,
         type=incident.type,
-        start=date.start.toordinal() if date.start else None,
-        end=date.end.toordinal() if date.end else None,
+        start=start,
+        end=end,
         day=date.start.toordinal() if date.start and date.start == date.end else None,
+        fresh=fresh,
         # A country the gazetteer does not know is unknown here, not a different country.
         country=(place.country_code or "") if place else "",
         admin1=bare_name(place.admin1) if place and place.admin1 else None,
         admin1_keys=name_keys(bare_name(place.admin1)) if place and place.admin1 else frozenset(),
-        town=place.geonames_id if place and place.geo_precision in (1, 2) else None,
-        exact_town=bool(place and place.geo_precision == 1),
-        place_keys=_keys(written, aliases),
-        aircraft_keys=tuple(_keys([a.model], aliases) for a in incident.aircraft if a.model),
+        spot_keys=_keys([location.place] if location and location.place else [], aliases)
+        | ({town} if town and precision == 1 else set()),
+        area_keys=_keys([location.near] if location and location.near else [], aliases)
+        | ({town} if town and precision == 2 else set()),
+        exact_town=place.geonames_id if place and precision == 1 else None,
+        point=_point(place),
+        population=(place.population or 0) if place else 0,
+        aircraft_keys=tuple(k for k in (aircraft_keys(a, aliases) for a in incident.aircraft) if k),
+        roles=_roles(incident),
         actor_keys=_keys([p.name for p in incident.perpetrators], aliases),
         killed=sum(c.count for c in killed) if killed else None,
+        tolls=_tolls(incident),
         words=frozenset(w for w in _WORD.findall(text) if w not in _STOP),
     )
+
+
+def distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Great-circle distance between two (latitude, longitude) points."""
+    lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
+    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    return 2 * 6371.0 * math.asin(math.sqrt(h))
+
+
+def place_relation(a: _Features, b: _Features) -> str:
+    """How two reports' places relate: ``same``, ``nearby``, ``siblings``, ``different``, ``far`` or ``unknown``.
+
+    * same: the same place (written or gazetteer town); or one report gives only a reference
+      town ("near Saraqeb") that the other names; or one report's town is the other's reference
+      town (a village in one report, the town it lies by in the other);
+    * siblings: two different places near one reference town (two villages near Tel Tamr):
+      neither the same nor apart;
+    * nearby: the gazetteer puts them within :data:`NEARBY_KM`, and one is a village by the
+      other (:data:`VILLAGE_SHARE`);
+    * far: two towns each found exactly, farther apart (never one event);
+    * different: both name a place, and none of the above holds; unknown: one names none.
+    """
+    if not a.spot_keys.isdisjoint(b.spot_keys):
+        return "same"
+    for x, y in ((a, b), (b, a)):
+        if not x.spot_keys and not x.area_keys.isdisjoint(y.spot_keys | y.area_keys):
+            return "same"
+        if not x.spot_keys.isdisjoint(y.area_keys):
+            return "same"
+    if not a.area_keys.isdisjoint(b.area_keys):
+        return "siblings"
+    if (
+        a.point is not None
+        and b.point is not None
+        and 0 < min(a.population, b.population) <= VILLAGE_SHARE * max(a.population, b.population)
+        and distance_km(a.point, b.point) <= NEARBY_KM
+    ):
+        return "nearby"
+    if a.exact_town is not None and b.exact_town is not None:
+        return "far"
+    if (a.spot_keys or a.area_keys) and (b.spot_keys or b.area_keys):
+        return "different"
+    return "unknown"
+
+
+def toll_relation(a: _Features, b: _Features) -> str:
+    """How two reports' death tolls relate: ``same``, ``close``, ``apart`` or ``unknown`` (one gives none).
+
+    The same total; close when some figure of one and some figure of the other are within
+    :data:`TOLL_SLACK` deaths, or ``ABOUT_TOLERANCE`` of the larger, of each other's bounds
+    (14 and 15 dead, "more than 11" and "at least 18"); apart otherwise (3 and 40).
+    """
+    if not a.tolls or not b.tolls:
+        return "unknown"
+    if a.killed == b.killed:
+        return "same"
+
+    def slack(n: int) -> float:
+        return max(TOLL_SLACK, ABOUT_TOLERANCE * n)
+
+    for low_a, high_a in a.tolls:
+        for low_b, high_b in b.tolls:
+            if low_a <= high_b + slack(high_b) and low_b <= high_a + slack(high_a):
+                return "close"
+    return "apart"
+
+
+def _windows_meet(a: _Features, b: _Features) -> bool:
+    """Whether the days two reports most likely tell of meet (a closed range, else the fresh window)."""
+    wa = (a.start, a.end) if a.start is not None and a.end is not None else a.fresh
+    wb = (b.start, b.end) if b.start is not None and b.end is not None else b.fresh
+    return wa is not None and wb is not None and max(wa[0], wb[0]) <= min(wa[1], wb[1])
+
+
+def _same_family(a: IncidentType, b: IncidentType) -> bool:
+    return a is b or any(a in family and b in family for family in TYPE_FAMILIES)
 
 
 def can_link(a: _Features, b: _Features) -> bool:
@@ -183,34 +399,39 @@ def can_link(a: _Features, b: _Features) -> bool:
     hi = min(x for x in (a.end, b.end, 10**9) if x is not None)
     if lo > hi:
         return False
-    # ACLED's unit is one location: two reports that each place it in a different gazetteer town are two events
-    # (unless one names the other's town, as in "Khan al-Subl near Saraqeb").
-    if a.exact_town and b.exact_town and a.town != b.town and a.place_keys.isdisjoint(b.place_keys):
+    if place_relation(a, b) == "far":
+        return False
+    if a.type in AIRCRAFT_TYPES and b.type in AIRCRAFT_TYPES and a.roles and b.roles and a.roles.isdisjoint(b.roles):
         return False
     shared_model = any(not x.isdisjoint(y) for x in a.aircraft_keys for y in b.aircraft_keys)
     return not (a.aircraft_keys and b.aircraft_keys and not shared_model)
 
 
+_PLACE_WEIGHT = {"same": "same_place", "nearby": "nearby_place", "different": "different_place"}
+_TOLL_WEIGHT = {"same": "same_death_toll", "apart": "different_death_toll"}
+
+
 def pair_score(a: _Features, b: _Features, weights: Mapping[str, float] = WEIGHTS) -> float:
     """The evidence that two linkable mentions report one event (see :data:`WEIGHTS`)."""
-    score = weights["same_type"] if a.type is b.type else weights["compatible_type"]
-    same_town = a.town is not None and a.town == b.town
-    if same_town or not a.place_keys.isdisjoint(b.place_keys):
-        score += weights["same_place"]
-    elif (a.place_keys or a.town) and (b.place_keys or b.town):
-        score += weights["different_place"]
+    score = weights["same_type"] if _same_family(a.type, b.type) else weights["compatible_type"]
+    place = _PLACE_WEIGHT.get(place_relation(a, b))
+    if place is not None:
+        score += weights[place]
     if not a.admin1_keys.isdisjoint(b.admin1_keys):
         score += weights["same_admin1"]
     if a.day is not None and a.day == b.day:
         score += weights["same_day"]
-    elif None not in (a.start, a.end, b.start, b.end):
+    elif _windows_meet(a, b):
         score += weights["overlapping_dates"]
     if a.aircraft_keys and b.aircraft_keys:
-        score += weights["same_aircraft"]  # can_link already refused disjoint models
+        score += weights["same_aircraft"]  # can_link already refused disjoint designations
+    elif a.type in AIRCRAFT_TYPES and b.type in AIRCRAFT_TYPES and not a.roles.isdisjoint(b.roles):
+        score += weights["same_aircraft_role"]
     if not a.actor_keys.isdisjoint(b.actor_keys):
         score += weights["shared_actor"]
-    if a.killed is not None and a.killed == b.killed:
-        score += weights["same_death_toll"]
+    toll = _TOLL_WEIGHT.get(toll_relation(a, b))
+    if toll is not None:
+        score += weights[toll]
     union = len(a.words | b.words)
     if union:
         score += weights["text_overlap"] * len(a.words & b.words) / union
@@ -247,12 +468,7 @@ def sweep_key(mention: Mention, config: ClusterConfig | None = None) -> tuple[in
     The second part is the country code of a mention in the undated (coarse) block, "" when
     unknown (those come first) or when the mention is dated.
     """
-    date = mention.date
-    mondays = _mondays(
-        date.start.toordinal() if date.start else None,
-        date.end.toordinal() if date.end else None,
-        config or ClusterConfig(),
-    )
+    mondays = _mondays(*linkable_range(mention.date), config or ClusterConfig())
     if mondays:
         return mondays[0], ""
     return _COARSE_KEY, (mention.place.country_code or "") if mention.place else ""
@@ -555,14 +771,15 @@ def mentions_from_results(
     published = published or {}
     for result in results:
         pub = published.get(result.id)
-        for index, incident in enumerate(result.incidents):
+        places = resolve_article(gazetteer, [incident.location for incident in result.incidents])
+        for index, (incident, place) in enumerate(zip(result.incidents, places, strict=True)):
             yield Mention(
                 document_id=result.id,
                 index=index,
                 incident=incident,
                 published=pub,
                 date=resolve_date(incident.date, pub),
-                place=gazetteer.resolve(incident.location),
+                place=place,
             )
 
 
@@ -574,7 +791,9 @@ def mentions_from_gold(
     out = []
     for doc_id in sorted(gold.documents):
         pub = published.get(doc_id)
-        for index, incident in enumerate(gold.documents[doc_id].incidents):
+        incidents = gold.documents[doc_id].incidents
+        places = resolve_article(gazetteer, [incident.location for incident in incidents])
+        for index, (incident, place) in enumerate(zip(incidents, places, strict=True)):
             out.append(
                 Mention(
                     document_id=doc_id,
@@ -582,7 +801,7 @@ def mentions_from_gold(
                     incident=incident,
                     published=pub,
                     date=resolve_date(incident.date, pub),
-                    place=gazetteer.resolve(incident.location),
+                    place=place,
                     key=incident.key,
                 )
             )

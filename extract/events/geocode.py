@@ -7,9 +7,12 @@ divisions from ``data/admin1.tsv``, a GeoNames extract shipped with this package
 
 How a :class:`~extract.core.schema.Location` is resolved:
 
-1. The country is looked up by name, ISO code or an alias; without one nothing else is
-   looked up (a namesake in another country is worse than no answer) and the place is
-   flagged ``no_country``.
+1. The country is looked up by name, ISO code or an alias. A record that names no country
+   but a province that only one country has ("Al-Hasakah", "Borno") is in that country
+   (flagged ``country_inferred``); without a country nothing else is looked up (a namesake
+   in another country is worse than no answer) and the place is flagged ``no_country``.
+   :func:`resolve_article` also looks such a place up in the country of the article's other
+   incidents, when they name one country and no other.
 2. The province (``admin1``) is looked up within the country.
 3. ``place``, then ``near``, is looked up among the country's towns by its normalised
    form, then its vowel key, then its consonant skeleton
@@ -30,7 +33,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -110,6 +113,7 @@ class Gazetteer:
         self._town_index: dict[str, dict[str, list[int]]] = {}
         self._divisions: dict[str, list[Division]] = {}
         self._division_index: dict[str, dict[str, Division]] = {}
+        self._division_countries: dict[str, set[str]] = {}  # province key -> the countries that have one
         self._countries: dict[str, Country] = {}
         self._country_index: dict[str, Country] = {}
         self._load_countries()
@@ -147,6 +151,7 @@ class Gazetteer:
             for written in (name, *names.split("|")):
                 for key in _tiered_keys(written)[:2]:  # no skeletons: provinces are few and short
                     index.setdefault(key, division)
+                    self._division_countries.setdefault(key, set()).add(country)
 
     def _towns_by_country(self) -> dict[str, list[Town]]:
         with self._lock:
@@ -206,6 +211,16 @@ class Gazetteer:
                     return found
         return None
 
+    def country_of_division(self, name: str | None) -> Country | None:
+        """The country of a province named without one, when only one country has a province of that name."""
+        if not name:
+            return None
+        found: set[str] = set()
+        for candidate in self.aliases.expand([name]):
+            for key in _tiered_keys(candidate)[:2]:
+                found |= self._division_countries.get(key, set())
+        return self._countries.get(found.pop()) if len(found) == 1 else None
+
     def division_by_code(self, country: str, code: str) -> Division | None:
         for division in self._divisions.get(country, []):
             if division.code == code:
@@ -243,6 +258,10 @@ class Gazetteer:
             return None
         written, role = _most_specific(location)
         country = self.country(location.country)
+        flags: list[PlaceFlag] = []
+        if country is None and location.country is None:
+            country = self.country_of_division(location.admin1)
+            flags.append(PlaceFlag.COUNTRY_INFERRED)
         if country is None:
             why = PlaceFlag.NO_COUNTRY if location.country is None else PlaceFlag.NOT_FOUND
             return Place(written=written, role=role, country=location.country, admin1=location.admin1, flags=[why])
@@ -255,7 +274,6 @@ class Gazetteer:
             "iso_numeric": country.numeric,
         }
         division = self.division(country.code, location.admin1)
-        flags: list[PlaceFlag] = []
         for field_role, name in (("place", location.place), ("near", location.near)):
             if not name:
                 continue
@@ -277,6 +295,7 @@ class Gazetteer:
                 name=town.name,
                 latitude=town.latitude,
                 longitude=town.longitude,
+                population=town.population,
                 admin1=town_division.name if town_division else location.admin1,
                 geo_precision=precision,
                 flags=flags,
@@ -289,6 +308,7 @@ class Gazetteer:
                 name=seat.name if seat else None,
                 latitude=seat.latitude if seat else None,
                 longitude=seat.longitude if seat else None,
+                population=seat.population if seat else None,
                 admin1=division.name,
                 geo_precision=3 if seat else None,
                 flags=flags,
@@ -326,6 +346,22 @@ def default_gazetteer(aliases: AliasIndex | None = None) -> Gazetteer:
         return found
 
 
-def resolve_all(gazetteer: Gazetteer, locations: Iterable[Location | None]) -> list[Place | None]:
-    """Resolve several locations (same order)."""
-    return [gazetteer.resolve(location) for location in locations]
+def resolve_article(resolver: PlaceResolver, locations: Sequence[Location | None]) -> list[Place | None]:
+    """Resolve the locations of one article's incidents (same order), the article as context.
+
+    A location whose record names no country, and that no province places, is looked up in the
+    country the article's other places resolve to, when that is one country (flagged
+    ``country_inferred``): an article about Syria that names Syria in one incident and only
+    "Qamishli" in the next means the Qamishli in Syria.
+    """
+    places = [resolver.resolve(location) for location in locations]
+    countries = {p.country for p in places if p is not None and p.country_code}
+    if len(countries) != 1:
+        return places
+    (country,) = countries
+    for k, (location, place) in enumerate(zip(locations, places, strict=True)):
+        if location is not None and place is not None and PlaceFlag.NO_COUNTRY in place.flags:
+            found = resolver.resolve(location.model_copy(update={"country": country}))
+            if found is not None:
+                places[k] = found.model_copy(update={"flags": [*found.flags, PlaceFlag.COUNTRY_INFERRED]})
+    return places

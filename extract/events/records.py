@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from extract.core.errors import InputError
 from extract.core.schema import AttributionStatus, CasualtyKind, CountQualifier, DatePrecision, IncidentType
 
-EVENT_SCHEMA_VERSION = "1.0.0"
+EVENT_SCHEMA_VERSION = "1.1.0"
 
 
 class _Frozen(BaseModel):
@@ -66,6 +66,7 @@ class PlaceFlag(StrEnum):
 
     NOT_FOUND = "not_found"  # no gazetteer entry in the country: kept as written
     NO_COUNTRY = "no_country"  # the record names no country, so the place was not looked up
+    COUNTRY_INFERRED = "country_inferred"  # no country in the record: from its province or the article's other places
     AMBIGUOUS = "ambiguous"  # several entries in the country; the most populous was taken
     COUNTRY_ONLY = "country_only"  # only a country is known
 
@@ -79,6 +80,7 @@ class Place(_Frozen):
     name: str | None = Field(default=None, description="The gazetteer's name for it.")
     latitude: float | None = None
     longitude: float | None = None
+    population: int | None = Field(default=None, description="GeoNames' population of the town (0: not known).")
     admin1: str | None = Field(default=None, description="First-level division (gazetteer name, else as written).")
     admin2: str | None = None
     country: str | None = None

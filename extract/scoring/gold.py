@@ -69,8 +69,13 @@ class GoldSet:
     root: Path
 
 
-def load_gold(directory: str | Path) -> GoldSet:
-    """Load a gold directory; raise :class:`InputError` naming the file on any problem."""
+def load_gold(directory: str | Path, *, texts: bool = True) -> GoldSet:
+    """Load a gold directory; raise :class:`InputError` naming the file on any problem.
+
+    ``texts=False`` loads the labels without the article texts (``articles`` is then empty):
+    enough to score the event clustering, which reads no text, where the texts are not
+    committed.
+    """
     root = Path(directory)
     labels_dir = root / "labels"
     if not labels_dir.is_dir():
@@ -90,7 +95,7 @@ def load_gold(directory: str | Path) -> GoldSet:
             raise InputError(f"{path}: id {doc.id!r} does not match the file name", hint=f"set id to {path.stem!r}")
         documents[doc.id] = doc
     articles: dict[str, str] = {}
-    for doc_id in documents:
+    for doc_id in documents if texts else ():
         article = root / "articles" / f"{doc_id}.txt"
         if not article.is_file():
             raise InputError(f"{article}: article text missing for gold document {doc_id}")
