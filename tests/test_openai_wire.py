@@ -160,6 +160,20 @@ def test_retry_after_reads_milliseconds_seconds_and_dates() -> None:
     assert retry_after({}) is None
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_retry_after_date_far_ahead_fails_the_document_at_once(transport: str) -> None:
+    """An HTTP date an hour ahead: one request and a failure saying so, not six attempts held 120 s each."""
+    later = email.utils.formatdate(time.time() + 3600, usegmt=True)
+    with FakeOpenAIServer(plan=always(Fault.rate_limit_header(later))) as server:
+        policy = RetryPolicy(max_attempts=6, base_delay=0.0, max_delay=0.0, max_retry_after=120.0)
+        backend = OpenAIBackend("fake", base_url=server.base_url, retry=policy, transport=transport)
+        started = time.monotonic()
+        with pytest.raises(RateLimited, match=r"asked to wait 3[56]\d\d s, longer than the 120 s") as info:
+            acomplete(backend, request())
+        assert time.monotonic() - started < 60  # the old behaviour waited 120 s before the second attempt
+        assert server.count() == 1 and info.value.attempts == 1 and info.value.document_id == "d1"
+
+
 def test_error_for_status_keeps_retry_after_on_server_errors() -> None:
     error = error_for_status(503, "busy", {"retry-after": "2"}, "http://x/v1")
     assert isinstance(error, ServerError) and error.retry_after == 2.0 and error.retryable
