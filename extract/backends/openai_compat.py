@@ -67,6 +67,15 @@ def check_base_url(base_url: str | None) -> None:
         raise ConfigError(f"--base-url is not a valid URL ({exc})", hint="e.g. http://127.0.0.1:8000/v1") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError("--base-url is not an http(s) URL with a host", hint="e.g. http://127.0.0.1:8000/v1")
+    if parts.query or parts.fragment:
+        # The client appends /chat/completions to the URL as given, so a query string or fragment swallows
+        # that path and the server answers a puzzling 404. It is often a key (?api_key=...): never repeated.
+        raise ConfigError(
+            "--base-url has a query string or fragment (after ? or #), which this tool cannot send (not shown: "
+            "it may hold a key)",
+            hint="end the URL at its path, e.g. https://host/v1; a key goes in OPENAI_API_KEY or the variable "
+            "named by --api-key-env",
+        )
 
 
 def default_mode(base_url: str | None) -> str:
