@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import email.utils
 import time
+import urllib.parse
 from typing import Any
 
 import pytest
@@ -148,6 +149,20 @@ def test_the_key_is_sent(transport: str, monkeypatch: pytest.MonkeyPatch) -> Non
             "fake", base_url=server.base_url, retry=ONCE, transport=transport, api_key_env="FAKE_KEY"
         )
         acomplete(backend, request())
+        assert [r.authorized for r in server.chat_requests()] == [True]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_credentials_in_the_base_url_are_sent_as_basic_auth(transport: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``http://user:KEY@host/v1``: the SDK sends HTTP Basic auth; the direct transport used to fail every
+    document with aiohttp's "Cannot combine AUTHORIZATION header with ... credentials encoded in URL"."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    password = "k3y/with@odd:chars"
+    with FakeOpenAIServer(basic_auth=("bob", password)) as server:
+        url = server.base_url.replace("http://", f"http://bob:{urllib.parse.quote(password, safe='')}@")
+        backend = OpenAIBackend("fake", base_url=url, retry=ONCE, transport=transport)
+        done = acomplete(backend, request())
+        assert len(done.parsed.incidents) == 1
         assert [r.authorized for r in server.chat_requests()] == [True]
 
 

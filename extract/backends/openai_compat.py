@@ -96,6 +96,12 @@ def _is_loopback(base_url: str | None) -> bool:
         return False
 
 
+def _has_credentials(base_url: str | None) -> bool:
+    """Whether the URL carries ``user:password@``."""
+    parts = urlsplit(base_url or "")
+    return parts.username is not None or parts.password is not None
+
+
 _SECRET_PARAMS = ("key", "token", "secret", "password", "signature", "sig")
 
 
@@ -191,7 +197,8 @@ class OpenAIBackend(InstructorBackend):
             )
         key = os.environ.get(api_key_env)
         if not key:
-            if not _is_loopback(base_url):
+            # Credentials in the URL are what is sent (HTTP Basic auth, in place of the key): no key needed.
+            if not _is_loopback(base_url) and not _has_credentials(base_url):
                 raise ConfigError(
                     f"no API key: the variable {api_key_env} is not set",
                     hint=f"export {api_key_env}=..., or name another variable with --api-key-env",

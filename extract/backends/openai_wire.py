@@ -21,12 +21,14 @@ path (:func:`error_for_status`, shared with it), ``Retry-After`` and
 from __future__ import annotations
 
 import asyncio
+import base64
 import email.utils
 import json
 import math
 import time
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ValidationError
@@ -101,12 +103,27 @@ def error_for_status(
 def proxy_for(url: str) -> str | None:
     """The proxy the environment names for ``url`` (``HTTPS_PROXY``/``HTTP_PROXY`` unless ``NO_PROXY`` matches)."""
     import urllib.request
-    from urllib.parse import urlsplit
 
     parts = urlsplit(url)
     if parts.hostname and urllib.request.proxy_bypass(parts.hostname):
         return None
     return urllib.request.getproxies().get(parts.scheme) or None
+
+
+def url_credentials(url: str) -> tuple[str, dict[str, str]]:
+    """``url`` without ``user:password@``, and the ``Authorization`` header those credentials make.
+
+    What the SDK's HTTP client (httpx) does with credentials in the URL: HTTP Basic auth in place of the
+    key's ``Bearer`` header. aiohttp refuses a URL with credentials next to an ``Authorization`` header, so
+    the direct transport takes them out first and sends the same header.
+    """
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, {}
+    user_pass = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
+    netloc = parts.netloc.rpartition("@")[2]
+    header = "Basic " + base64.b64encode(user_pass.encode()).decode("ascii")
+    return urlunsplit(parts._replace(netloc=netloc)), {"Authorization": header}
 
 
 def _jsonable(value: Any) -> Any:
@@ -203,10 +220,11 @@ class DirectChat:
         import aiohttp
         import yarl
 
+        base_url, auth = url_credentials(base_url)
         # Parsed once: aiohttp would parse a string URL again for every request.
         self.url = yarl.URL(base_url.rstrip("/") + "/chat/completions")
         self.where = base_url
-        self._headers = {"Content-Type": "application/json", "Accept": "application/json", **headers}
+        self._headers = {"Content-Type": "application/json", "Accept": "application/json", **headers, **auth}
         self._timeout = timeout
         self._aiohttp = aiohttp
         connector = aiohttp.TCPConnector(limit=max_connections, limit_per_host=0, keepalive_timeout=30)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import gc
 import json
@@ -96,14 +97,17 @@ class FakeOpenAIServer:
         keep_bodies: bool = True,
         hold_until: int = 0,
         hold_timeout: float = 30.0,
+        basic_auth: tuple[str, str] | None = None,
     ):
         """``hold_until``: answer no chat request until that many are in flight at once (or ``hold_timeout``
         seconds have passed), so that a test can see how many requests a client keeps in flight without
-        depending on how fast the machine is."""
+        depending on how fast the machine is. ``basic_auth``: (user, password) expected as HTTP Basic auth
+        instead of the key, as a client sends credentials given in the URL (``http://user:key@host/v1``)."""
         self.reply = reply
         self.plan = plan
         self.latency = latency
         self.api_key = api_key
+        self.basic_auth = basic_auth
         self.model = model
         self.keep_bodies = keep_bodies
         self.port = port
@@ -262,6 +266,9 @@ class FakeOpenAIServer:
             self._usage[document] = (prompt + usage["prompt_tokens"], completion + usage["completion_tokens"])
 
     def _authorized(self, headers: dict[str, str]) -> bool:
+        if self.basic_auth is not None:
+            token = base64.b64encode(":".join(self.basic_auth).encode()).decode("ascii")
+            return headers.get("authorization") == f"Basic {token}"
         return self.api_key is None or headers.get("authorization") == f"Bearer {self.api_key}"
 
     async def handle(self, method: str, target: str, headers: dict[str, str], raw: bytes) -> _Response | None:
