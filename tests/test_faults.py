@@ -235,7 +235,7 @@ class SleepRecordingPolicy(RetryPolicy):
     [
         pytest.param(0.2, 5.0, 0.2, id="fractional-seconds"),
         pytest.param(3, 5.0, 3.0, id="whole-seconds"),
-        pytest.param(30, 0.1, 0.1, id="capped-by-max-retry-after"),
+        pytest.param(5, 5.0, 5.0, id="at-max-retry-after"),
     ],
 )
 def test_retry_after_is_what_the_retry_waits(
@@ -246,6 +246,18 @@ def test_retry_after_is_what_the_retry_waits(
         records, _ = run_batch(server, tmp_path, n=3, policy=policy)
     assert all(r.status is Status.OK for r in records.values())
     assert policy.slept == pytest.approx([expected] * 3)
+
+
+def test_a_retry_after_longer_than_the_cap_fails_the_document_without_waiting(tmp_path: Path) -> None:
+    """Waiting the cap and asking again used to hold each attempt for 120 s against a server asking for an hour."""
+    policy = SleepRecordingPolicy(max_attempts=3, base_delay=0.0, max_delay=0.0, max_retry_after=0.1)
+    with FakeOpenAIServer(plan=on_documents(FAULTED, Fault.rate_limit(retry_after=30))) as server:
+        records, summary = run_batch(server, tmp_path, policy=policy)
+        assert all(server.count(doc_id) == 1 for doc_id in FAULTED)
+    assert policy.slept == [] and summary.failures == {"rate_limited": len(FAULTED)}
+    for doc_id in FAULTED:
+        failure = records[doc_id].failure
+        assert failure is not None and "asked to wait 30 s, longer than the 0.1 s" in failure.message
 
 
 def test_without_retry_after_the_policy_backs_off_on_its_own(tmp_path: Path) -> None:
