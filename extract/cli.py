@@ -17,6 +17,7 @@ from typing import Any
 from rich.markup import escape
 
 from extract import api
+from extract.backends import MAX_RESPONSE_BYTES
 from extract.core.errors import CacheWarning, ExtractError
 from extract.core.secrets import redact, redacting_logs, url_secrets
 
@@ -41,6 +42,12 @@ def _add_backend_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-tokens", type=int, default=None, help="completion budget per request")
     g.add_argument("--max-retries", type=int, default=2, help="re-asks after a reply fails validation (default 2)")
     g.add_argument("--timeout", type=float, default=None, help="openai backend: seconds per request (default 120)")
+    g.add_argument(
+        "--max-response-bytes",
+        type=int,
+        default=None,
+        help=f"openai backend: fail a request whose reply is larger once decoded (default {MAX_RESPONSE_BYTES:,})",
+    )
     g.add_argument("--threads", type=int, default=None, help="local backend: CPU threads (default: half the cores)")
     g.add_argument("--replay", default=None, help="mock backend: answer from a directory recorded with --record")
     g.add_argument(
@@ -363,6 +370,7 @@ def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
         "mode": args.mode,
         "max_tokens": args.max_tokens,
         "timeout": args.timeout,
+        "max_response_bytes": args.max_response_bytes,
         "replay": args.replay,
         "threads": args.threads,
         "transport": getattr(args, "transport", None),

@@ -8,10 +8,11 @@ grounding finds it), as a tool call when the request has ``tools`` and as messag
 content otherwise, with a ``usage`` block.
 
 A fault plan decides, per request and deterministically, whether to misbehave:
-latency, HTTP 429 with ``Retry-After``, HTTP 500, a truncated or non-JSON body,
-valid JSON of the wrong shape, an answer slower than the client's timeout, or a
-dropped connection. Every request is recorded (thread-safe), so tests can assert
-how many calls a batch made, per document and per fault.
+latency, HTTP 429 with ``Retry-After``, HTTP 500, a truncated or non-JSON body, a
+large body (as it is, or gzip-compressed), valid JSON of the wrong shape, an
+answer slower than the client's timeout, or a dropped connection. Every request
+is recorded (thread-safe), so tests can assert how many calls a batch made, per
+document and per fault.
 
 The server runs its own event loop in a background thread::
 
@@ -32,6 +33,7 @@ import asyncio
 import base64
 import contextlib
 import gc
+import gzip
 import json
 import signal
 import sys
@@ -338,6 +340,12 @@ class FakeOpenAIServer:
         if kind == "not_json_body":
             return _Response(200, b"<html><body>502 Bad Gateway</body></html>", {"Content-Type": "application/json"})
         self._sent_usage(document, completion["usage"])
+        if fault is not None and kind in ("large_body", "gzip_body"):
+            data = json.dumps(completion).encode()
+            data += b" " * (int(fault.payload) - len(data))
+            if kind == "large_body":
+                return _Response(200, data, {"Content-Type": "application/json"})
+            return _Response(200, gzip.compress(data), {"Content-Type": "application/json", "Content-Encoding": "gzip"})
         return _json_response(200, completion)
 
 
