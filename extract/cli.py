@@ -17,8 +17,10 @@ from typing import Any
 from rich.markup import escape
 
 from extract import api
+from extract.backends import MAX_RESPONSE_BYTES
 from extract.core.errors import CacheWarning, ExtractError
 from extract.core.secrets import redact, redacting_logs, url_secrets
+from extract.display import printable
 
 EXIT_OK, EXIT_FAILURES, EXIT_ERROR = 0, 1, 2
 #: The commands that continue where an interrupted one stopped.
@@ -43,6 +45,12 @@ def _add_backend_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-tokens", type=int, default=None, help="completion budget per request")
     g.add_argument("--max-retries", type=int, default=2, help="re-asks after a reply fails validation (default 2)")
     g.add_argument("--timeout", type=float, default=None, help="openai backend: seconds per request (default 120)")
+    g.add_argument(
+        "--max-response-bytes",
+        type=int,
+        default=None,
+        help=f"openai backend: fail a request whose reply is larger once decoded (default {MAX_RESPONSE_BYTES:,})",
+    )
     g.add_argument("--threads", type=int, default=None, help="local backend: CPU threads (default: half the cores)")
     g.add_argument("--replay", default=None, help="mock backend: answer from a directory recorded with --record")
     g.add_argument(
@@ -301,7 +309,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             else ""
         )
         print(
-            f"{failed} document(s) failed{earlier}; see the failure records in {summary.out} "
+            f"{failed} document(s) failed{earlier}; see the failure records in {printable(str(summary.out))} "
             "(--allow-failures to exit 0)"
         )
         return EXIT_FAILURES
@@ -391,6 +399,7 @@ def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
         "mode": args.mode,
         "max_tokens": args.max_tokens,
         "timeout": args.timeout,
+        "max_response_bytes": args.max_response_bytes,
         "replay": args.replay,
         "threads": args.threads,
         "transport": getattr(args, "transport", None),
@@ -484,7 +493,7 @@ def _cmd_events(args: argparse.Namespace) -> int:
     print(
         f"{summary['events']} events from {summary['mentions']} incidents "
         f"({summary['multi_document_events']} reported by several articles, {summary['with_conflicts']} with "
-        f"conflicting reports) -> {summary['out']} ({summary['format']})"
+        f"conflicting reports) -> {printable(str(summary['out']))} ({summary['format']})"
     )
     return EXIT_OK
 
@@ -513,11 +522,11 @@ def _cmd_gold(args: argparse.Namespace) -> int:
         return _cmd_gold_events(args)
     problems = api.validate_gold_dir(args.directory)
     for problem in problems:
-        print(problem)
+        print(printable(problem))
     if problems:
-        print(f"{len(problems)} problem(s) in {args.directory}")
+        print(printable(f"{len(problems)} problem(s) in {args.directory}"))
         return EXIT_FAILURES
-    print(f"{args.directory}: gold labels valid")
+    print(printable(f"{args.directory}: gold labels valid"))
     return EXIT_OK
 
 
@@ -538,7 +547,7 @@ def _cmd_gold_events(args: argparse.Namespace) -> int:
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
     report = api.doctor(args.model, threads=args.threads, **({"adapter": args.adapter} if args.adapter else {}))
-    print(report.one_line())
+    print(printable(report.one_line()))
     return EXIT_OK if report.ok else EXIT_FAILURES
 
 
@@ -562,9 +571,9 @@ def _cmd_review(args: argparse.Namespace) -> int:
         page_size=args.page_size,
     )
     for warning in site.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(f"warning: {printable(warning)}", file=sys.stderr)
     print(
-        f"Review site: {site.index} ({site.documents} documents, {site.events} events, "
+        f"Review site: {printable(str(site.index))} ({site.documents} documents, {site.events} events, "
         f"{site.files} files, {site.bytes / 1e6:.1f} MB, {site.seconds:.1f} s)"
     )
     return EXIT_OK
@@ -605,11 +614,11 @@ def _cmd_sentences(args: argparse.Namespace) -> int:
         print(json.dumps(view.as_dict(), ensure_ascii=False, indent=2))
         return EXIT_OK
     for s in view.sentences:
-        print(f"[{s.number}] {s.start}-{s.end}  {' '.join(s.text.split())}")
+        print(f"[{s.number}] {s.start}-{s.end}  {printable(' '.join(s.text.split()))}")
     if args.candidates:
-        print(f"names ({len(view.candidates.names)}): {'; '.join(view.candidates.names)}")
+        print(f"names ({len(view.candidates.names)}): {printable('; '.join(view.candidates.names))}")
         print(f"numbers ({len(view.candidates.numbers)}): {', '.join(map(str, view.candidates.numbers))}")
-        print(f"dates ({len(view.candidates.dates)}): {'; '.join(view.candidates.dates)}")
+        print(f"dates ({len(view.candidates.dates)}): {printable('; '.join(view.candidates.dates))}")
     return EXIT_OK
 
 
@@ -618,7 +627,7 @@ def _one_line_warnings(original: Callable[..., None]) -> Callable[..., None]:
 
     def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
         if issubclass(category, CacheWarning):
-            print(f"extract: warning: {message}", file=sys.stderr)
+            print(f"extract: warning: {printable(str(message))}", file=sys.stderr)
         else:
             original(message, category, *args, **kwargs)
 
@@ -696,7 +705,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             warnings.showwarning = _one_line_warnings(warnings.showwarning)
             return handlers[args.command](args)
     except ExtractError as exc:
-        print(f"extract: error: {redact(exc.one_line(), secrets)}", file=sys.stderr)
+        print(f"extract: error: {printable(redact(exc.one_line(), secrets))}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         # A run (and training) resumes from what it wrote; every other command writes its output whole or not at all.

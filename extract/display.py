@@ -6,6 +6,7 @@ to these functions. The library itself prints nothing.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterable
 from typing import Any
@@ -14,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from extract.core.fields import scored_fields
 from extract.core.injection import INJECTION_FLAG
@@ -21,11 +23,31 @@ from extract.core.records import Alignment, DocumentResult, Status
 from extract.core.schema import Incident
 from extract.runner import RunSummary
 
+#: C0 controls but tab and newline, DEL, and C1 controls: what a terminal acts on instead of showing.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character written as an escape (``\\x1b``) for the terminal to show.
+
+    Ids, article text, model output and file names come from outside; an escape sequence in them would
+    otherwise reach the terminal and act: a hyperlink (OSC 8), a cleared screen, a new window title.
+    Everything the command line prints passes through here (its console does it for every string).
+    """
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+class _Console(Console):
+    """A console that prints every string through :func:`printable`, markup or not."""
+
+    def render_str(self, text: str, **kwargs: Any) -> Text:
+        return super().render_str(printable(text), **kwargs)
+
 
 def make_console() -> Console:
     """The command line's console on stdout."""
     # Wide enough for the summary when stdout is a file or a pipe (rich would assume 80 columns).
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+    return _Console(highlight=False, width=None if sys.stdout.isatty() else 120)
 
 
 class RunProgress:

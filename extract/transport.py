@@ -33,13 +33,17 @@ class RetryPolicy:
     max_attempts: int = 6
     base_delay: float = 0.5
     max_delay: float = 30.0
-    #: Longest ``Retry-After`` honoured; a server asking for more is waited on this long.
+    #: Longest ``Retry-After`` honoured. A server asking for more fails the request at once: waiting
+    #: the cap and asking again, attempt after attempt, held each document for minutes for nothing.
     max_retry_after: float = 120.0
 
-    def delay(self, attempt: int, error: TransportError, rng: random.Random | None = None) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+    def delay(self, attempt: int, error: TransportError, rng: random.Random | None = None) -> float | None:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based).
+
+        None when the server's ``Retry-After`` is longer than :attr:`max_retry_after`: not worth waiting for.
+        """
         if error.retry_after is not None:
-            return max(0.0, min(error.retry_after, self.max_retry_after))
+            return None if error.retry_after > self.max_retry_after else max(0.0, error.retry_after)
         ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
         return (rng or random).uniform(0, ceiling)
 
@@ -69,7 +73,21 @@ class RetryPolicy:
                 if not exc.retryable or attempt >= self.max_attempts:
                     raise
                 wait = self.delay(attempt, exc)
+                if wait is None:
+                    raise _too_long_to_wait(exc, self.max_retry_after) from None
             await sleep(wait)
+
+
+def _too_long_to_wait(error: TransportError, cap: float) -> TransportError:
+    """``error``, not to be retried, its message saying how long the server asked to wait."""
+    error.retryable = False
+    error.message = (
+        f"{error.message}; the server asked to wait {error.retry_after:.0f} s, longer than the {cap:g} s "
+        "a request waits for it"
+    )
+    error.hint = "try again later: the same command with --retry-failed asks again for the failed documents"
+    error.args = (error.one_line(),)
+    return error
 
 
 class RateLimiter:

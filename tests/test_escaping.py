@@ -149,3 +149,82 @@ def test_eval_and_agreement_titles_take_markup_in_paths(tmp_path: Path, capsys: 
     shutil.copytree(GOLD, gold)
     assert main(["gold", "agree", str(gold), str(GOLD)]) == 0
     assert "gold[/bold]" in capsys.readouterr().out
+
+
+# -- terminal escape sequences ------------------------------------------------------------------------------------
+
+OSC8 = "\x1b]8;;https://evil.example/\x1b\\click\x1b]8;;\x1b\\"
+CLEAR = "\x1b[2J\x1b[H"
+TITLE = "\x1b]2;pwned\x07"
+CSI_C1 = "\x9b31m"
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        pytest.param(OSC8, "\\x1b]8;;https://evil.example/\\x1b\\click\\x1b]8;;\\x1b\\", id="osc8-hyperlink"),
+        pytest.param(CLEAR, "\\x1b[2J\\x1b[H", id="clear-screen"),
+        pytest.param(TITLE, "\\x1b]2;pwned\\x07", id="window-title"),
+        pytest.param(CSI_C1, "\\x9b31m", id="c1-csi"),
+        pytest.param("a\rb\x08c\x7f", "a\\x0db\\x08c\\x7f", id="carriage-return-backspace-del"),
+        pytest.param("tab\tand\nnewline, Alep حلب", "tab\tand\nnewline, Alep حلب", id="text-unchanged"),
+    ],
+)
+def test_printable_shows_control_characters_as_escapes(text: str, shown: str) -> None:
+    from extract.display import printable
+
+    assert printable(text) == shown
+
+
+def _no_control_sequences(text: str) -> None:
+    assert "\x1b" not in text and "\x9b" not in text and "\x07" not in text, repr(text[:400])
+
+
+def test_run_show_prints_escape_sequences_in_ids_and_text_as_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpus = tmp_path / "corpus.jsonl"
+    rows = [
+        {"id": f"link{OSC8}", "text": f"Shelling killed two people in {CLEAR}Hama{TITLE} on Monday."},
+        {"id": f"clear{CLEAR}{CSI_C1}", "text": "Rebels shelled Aleppo on Monday, killing five civilians."},
+    ]
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    with FakeOpenAIServer() as server:
+        code = main(
+            ["run", str(corpus), "--backend", "openai", "--base-url", server.base_url, "--model", f"m{TITLE}",
+             "--out", str(tmp_path / "out.jsonl"), "--no-cache", "--show"]
+        )  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    _no_control_sequences(captured.out + captured.err)
+    assert "link\\x1b]8;;https://evil.example/" in captured.out and "clear\\x1b[2J" in captured.out
+    assert "\\x1b[2J\\x1b[HHama\\x1b]2;pwned\\x07" in captured.out  # the quote, shown with its escapes
+    # The records keep the text as it was: only the terminal sees escapes.
+    assert {r["id"] for r in map(json.loads, (tmp_path / "out.jsonl").read_text().splitlines())} == {
+        row["id"] for row in rows
+    }
+
+
+def test_scan_prints_escape_sequences_in_ids_as_text(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from extract.scoring.injection import load_injection_set
+
+    corpus = tmp_path / "corpus.jsonl"
+    attack = load_injection_set()[6].text
+    rows = [{"id": f"bad{OSC8}{CLEAR}", "text": attack}, {"id": f"also{TITLE}", "text": f"{CLEAR}{attack}"}]
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    assert main(["scan", str(corpus)]) == 1
+    captured = capsys.readouterr()
+    _no_control_sequences(captured.out + captured.err)
+    assert "bad\\x1b]8;;https://evil.example/" in captured.out and "also\\x1b]2;pwned\\x07" in captured.out
+
+
+def test_errors_and_sentences_print_escape_sequences_as_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", str(tmp_path / f"missing{CLEAR}{TITLE}.jsonl"), "--backend", "mock"]) == 2
+    article = tmp_path / "article.txt"
+    article.write_text(f"Shelling hit {OSC8} Hama on Monday. Five{CLEAR} people died.", encoding="utf-8")
+    assert main(["sentences", str(article), "--candidates"]) == 0
+    captured = capsys.readouterr()
+    _no_control_sequences(captured.out + captured.err)
+    assert "missing\\x1b[2J" in captured.err and "Shelling hit \\x1b]8;;" in captured.out

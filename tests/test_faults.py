@@ -235,7 +235,7 @@ class SleepRecordingPolicy(RetryPolicy):
     [
         pytest.param(0.2, 5.0, 0.2, id="fractional-seconds"),
         pytest.param(3, 5.0, 3.0, id="whole-seconds"),
-        pytest.param(30, 0.1, 0.1, id="capped-by-max-retry-after"),
+        pytest.param(5, 5.0, 5.0, id="at-max-retry-after"),
     ],
 )
 def test_retry_after_is_what_the_retry_waits(
@@ -246,6 +246,18 @@ def test_retry_after_is_what_the_retry_waits(
         records, _ = run_batch(server, tmp_path, n=3, policy=policy)
     assert all(r.status is Status.OK for r in records.values())
     assert policy.slept == pytest.approx([expected] * 3)
+
+
+def test_a_retry_after_longer_than_the_cap_fails_the_document_without_waiting(tmp_path: Path) -> None:
+    """Waiting the cap and asking again used to hold each attempt for 120 s against a server asking for an hour."""
+    policy = SleepRecordingPolicy(max_attempts=3, base_delay=0.0, max_delay=0.0, max_retry_after=0.1)
+    with FakeOpenAIServer(plan=on_documents(FAULTED, Fault.rate_limit(retry_after=30))) as server:
+        records, summary = run_batch(server, tmp_path, policy=policy)
+        assert all(server.count(doc_id) == 1 for doc_id in FAULTED)
+    assert policy.slept == [] and summary.failures == {"rate_limited": len(FAULTED)}
+    for doc_id in FAULTED:
+        failure = records[doc_id].failure
+        assert failure is not None and "asked to wait 30 s, longer than the 0.1 s" in failure.message
 
 
 def test_without_retry_after_the_policy_backs_off_on_its_own(tmp_path: Path) -> None:
@@ -356,6 +368,47 @@ def test_cli_exit_code_when_documents_fail(
     assert [r.id for r in failed] == ["doc-00002"] and failed[0].failure and failed[0].failure.reason == "validation"
     said = capsys.readouterr().out
     assert ("1 document(s) failed" in said) is (code == 1)
+
+
+CAP = 64 * 1024
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param(Fault.large_body(4 * CAP), id="large-body"),
+        # 1 MiB of reply that travels as about 1 KB of gzip: the cap applies to the decoded body.
+        pytest.param(Fault.gzip_body(16 * CAP), id="gzip-body-that-expands"),
+    ],
+)
+def test_a_reply_larger_than_the_cap_fails_its_document_naming_the_limit(
+    fault: Fault, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 300 MB body, and a 1 MB gzip body that expands to 1 GiB, used to be read whole (GBs of memory)."""
+    corpus = write_corpus(tmp_path / "corpus.jsonl", 6)
+    out = tmp_path / "out.jsonl"
+    with FakeOpenAIServer(plan=on_documents(FAULTED, fault)) as server:
+        code = cli.main(_cli_args(corpus, out, server, "--no-cache", "--max-response-bytes", str(CAP)))
+        # Not retried: the server would send the same body again.
+        assert all(server.count(doc_id) == 1 for doc_id in ids(6))
+    assert code == 1
+    records = {r.id: r for r in read_run(out)}
+    assert set(records) == ids(6)
+    for doc_id, record in records.items():
+        if doc_id not in FAULTED:
+            assert record.status is Status.OK
+            continue
+        assert record.status is Status.FAILED and record.failure is not None
+        assert record.failure.reason == "response_too_large"
+        assert f"larger than {CAP:,} bytes" in record.failure.message
+        assert "--max-response-bytes" in record.failure.message
+    assert "failed: response_too_large" in capsys.readouterr().out
+
+
+def test_the_default_cap_takes_a_reply_of_a_few_hundred_kilobytes(tmp_path: Path) -> None:
+    with FakeOpenAIServer(plan=on_documents(FAULTED, Fault.gzip_body(16 * CAP))) as server:
+        records, summary = run_batch(server, tmp_path)
+    assert summary.ok == DOCS and all(r.status is Status.OK for r in records.values())
 
 
 def test_cli_all_ok_exits_0(tmp_path: Path) -> None:

@@ -241,6 +241,15 @@ def test_a_loopback_url_needs_no_key() -> None:
         assert complete(backend, request()).parsed is not None
 
 
+def test_credentials_in_a_remote_url_stand_for_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """They are what is sent (HTTP Basic auth, in place of the key), so no key variable is asked for."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    backend = OpenAIBackend("m", base_url="https://bob:s3cret-pass@llm.example.org/v1")
+    assert backend.endpoint == "https://llm.example.org/v1" and "s3cret-pass" in backend.secrets()
+    with pytest.raises(ConfigError, match="the variable OPENAI_API_KEY is not set"):
+        OpenAIBackend("m", base_url="https://llm.example.org/v1")
+
+
 def test_the_fake_server_runs_in_its_own_process_and_reports_counts() -> None:
     command = [sys.executable, "-m", "extract.testing.fake_server", "--latency", "0.01"]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -10,7 +10,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import email.utils
+import gzip
 import time
+import urllib.parse
+import zlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -18,7 +22,7 @@ from instructor.v2.validation import async_field_validator
 from pydantic import BaseModel
 
 from extract.backends.openai_compat import OpenAIBackend
-from extract.backends.openai_wire import PreparedBodies, error_for_status, retry_after
+from extract.backends.openai_wire import PreparedBodies, error_for_status, read_body, retry_after
 from extract.core.backend import Completion, CompletionRequest
 from extract.core.errors import (
     AuthenticationFailed,
@@ -27,6 +31,7 @@ from extract.core.errors import (
     ExtractError,
     RateLimited,
     RequestTimeout,
+    ResponseTooLarge,
     ServerError,
     TransportError,
 )
@@ -151,6 +156,77 @@ def test_the_key_is_sent(transport: str, monkeypatch: pytest.MonkeyPatch) -> Non
         assert [r.authorized for r in server.chat_requests()] == [True]
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_credentials_in_the_base_url_are_sent_as_basic_auth(transport: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``http://user:KEY@host/v1``: the SDK sends HTTP Basic auth; the direct transport used to fail every
+    document with aiohttp's "Cannot combine AUTHORIZATION header with ... credentials encoded in URL"."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    password = "k3y/with@odd:chars"
+    with FakeOpenAIServer(basic_auth=("bob", password)) as server:
+        url = server.base_url.replace("http://", f"http://bob:{urllib.parse.quote(password, safe='')}@")
+        backend = OpenAIBackend("fake", base_url=url, retry=ONCE, transport=transport)
+        done = acomplete(backend, request())
+        assert len(done.parsed.incidents) == 1
+        assert [r.authorized for r in server.chat_requests()] == [True]
+
+
+CAP = 64 * 1024
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize(
+    ("fault", "refused"),
+    [
+        pytest.param(Fault.large_body(4 * CAP), True, id="large-body"),
+        pytest.param(Fault.gzip_body(16 * CAP), True, id="gzip-body-that-expands"),
+        pytest.param(Fault.gzip_body(CAP // 2), False, id="gzip-body-under-the-cap"),
+        pytest.param(Fault.large_body(CAP), False, id="body-at-the-cap"),
+    ],
+)
+def test_the_decoded_reply_is_capped_on_both_transports(fault: Fault, refused: bool, transport: str) -> None:
+    policy = RetryPolicy(max_attempts=3, base_delay=0.0, max_delay=0.0)
+    with FakeOpenAIServer(plan=always(fault)) as server:
+        backend = OpenAIBackend(
+            "fake", base_url=server.base_url, retry=policy, transport=transport, max_response_bytes=CAP
+        )
+        if not refused:
+            assert len(acomplete(backend, request()).parsed.incidents) == 1
+            return
+        with pytest.raises(ResponseTooLarge, match=f"larger than {CAP:,} bytes once decoded") as info:
+            acomplete(backend, request())
+        assert "--max-response-bytes" in info.value.one_line() and info.value.document_id == "d1"
+        assert server.count() == 1  # not retried: the server would send it again
+
+
+async def _chunks(data: bytes, size: int = 7) -> AsyncIterator[bytes]:
+    """``data`` as a response body arrives: in small pieces."""
+    for k in range(0, len(data), size):
+        yield data[k : k + size]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "encode"),
+    [
+        pytest.param(None, lambda b: b, id="identity"),
+        pytest.param("gzip", gzip.compress, id="gzip"),
+        pytest.param("deflate", zlib.compress, id="deflate-zlib"),
+        pytest.param("deflate", lambda b: zlib.compress(b, wbits=-zlib.MAX_WBITS), id="deflate-raw"),
+    ],
+)
+def test_read_body_decodes_in_pieces_and_stops_at_the_limit(encoding: str | None, encode: Any) -> None:
+    body = b'{"x": "' + b"abc" * 5000 + b'"}'
+    assert asyncio.run(read_body(_chunks(encode(body)), encoding, len(body), "here")) == body
+    with pytest.raises(ResponseTooLarge, match="larger than 15,000 bytes"):
+        asyncio.run(read_body(_chunks(encode(body)), encoding, 15_000, "here"))
+
+
+def test_read_body_refuses_a_body_that_does_not_decode_or_an_encoding_not_asked_for() -> None:
+    with pytest.raises(ServerError, match="cannot decode its gzip body"):
+        asyncio.run(read_body(_chunks(b"not gzip at all"), "gzip", 1000, "here"))
+    with pytest.raises(ServerError, match="Content-Encoding 'br' was not asked for"):
+        asyncio.run(read_body(_chunks(b"\x0b\x02\x80"), "br", 1000, "here"))
+
+
 def test_retry_after_reads_milliseconds_seconds_and_dates() -> None:
     assert retry_after({"retry-after-ms": "250"}) == 0.25
     assert retry_after({"retry-after": "3"}) == 3.0
@@ -158,6 +234,20 @@ def test_retry_after_reads_milliseconds_seconds_and_dates() -> None:
     assert 25 < (retry_after({"retry-after": later}) or 0) <= 30
     assert retry_after({"retry-after": "not a date"}) is None
     assert retry_after({}) is None
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_retry_after_date_far_ahead_fails_the_document_at_once(transport: str) -> None:
+    """An HTTP date an hour ahead: one request and a failure saying so, not six attempts held 120 s each."""
+    later = email.utils.formatdate(time.time() + 3600, usegmt=True)
+    with FakeOpenAIServer(plan=always(Fault.rate_limit_header(later))) as server:
+        policy = RetryPolicy(max_attempts=6, base_delay=0.0, max_delay=0.0, max_retry_after=120.0)
+        backend = OpenAIBackend("fake", base_url=server.base_url, retry=policy, transport=transport)
+        started = time.monotonic()
+        with pytest.raises(RateLimited, match=r"asked to wait 3[56]\d\d s, longer than the 120 s") as info:
+            acomplete(backend, request())
+        assert time.monotonic() - started < 60  # the old behaviour waited 120 s before the second attempt
+        assert server.count() == 1 and info.value.attempts == 1 and info.value.document_id == "d1"
 
 
 def test_error_for_status_keeps_retry_after_on_server_errors() -> None:

@@ -15,11 +15,29 @@ from extract.transport import RateLimiter, RetryPolicy
     ("error", "expected"),
     [
         pytest.param(RateLimited("429", retry_after=7.5), 7.5, id="retry-after-honoured"),
-        pytest.param(RateLimited("429", retry_after=500.0), 120.0, id="retry-after-capped"),
+        pytest.param(RateLimited("429", retry_after=120.0), 120.0, id="retry-after-at-the-cap"),
+        pytest.param(RateLimited("429", retry_after=500.0), None, id="retry-after-past-the-cap-is-not-waited-for"),
     ],
 )
-def test_retry_after_decides_the_delay(error: RateLimited, expected: float) -> None:
+def test_retry_after_decides_the_delay(error: RateLimited, expected: float | None) -> None:
     assert RetryPolicy().delay(1, error) == expected
+
+
+def test_a_retry_after_longer_than_the_cap_fails_the_request_without_waiting() -> None:
+    """A server asking for an hour used to hold every attempt for the 120 s cap, six times per document."""
+    clock = FakeClock()
+    calls = 0
+
+    async def send() -> str:
+        nonlocal calls
+        calls += 1
+        raise RateLimited("rate limited (HTTP 429)", retry_after=3600.0)
+
+    with pytest.raises(RateLimited) as info:
+        asyncio.run(RetryPolicy(max_attempts=6, max_retry_after=120.0).call(send, sleep=clock.sleep))
+    assert calls == 1 and clock.slept == [] and info.value.attempts == 1
+    line = info.value.one_line()
+    assert "asked to wait 3600 s, longer than the 120 s" in line and "--retry-failed" in line
 
 
 def test_backoff_is_exponential_with_full_jitter() -> None:

@@ -28,6 +28,9 @@ from extract.transport import RateLimiter, RetryPolicy
 
 DEFAULT_BACKEND = "local"
 ENTRY_POINT_GROUP = "incident_extract.backends"
+#: The largest reply body (once decoded) an HTTP backend reads. A chat completion is some kilobytes; a server
+#: that sends hundreds of megabytes, or a small gzip body that expands to a gigabyte, fails that request.
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 
 
 class BackendOptions(BaseModel):
@@ -63,6 +66,9 @@ class OpenAIOptions(BackendOptions):
         description="How batch requests leave the process: a prepared body over one aiohttp pool, or the SDK.",
     )
     max_connections: int = Field(default=1024, ge=1, description="Connections the direct transport keeps open.")
+    max_response_bytes: int = Field(
+        default=MAX_RESPONSE_BYTES, ge=1, description="The largest reply body, once decoded, that is read."
+    )
 
 
 class MockOptions(BackendOptions):
@@ -114,6 +120,7 @@ def _build_openai(o: OpenAIOptions, retry: RetryPolicy, limiter: RateLimiter | N
         seed=o.seed,
         transport=o.transport,
         max_connections=o.max_connections,
+        max_response_bytes=o.max_response_bytes,
         **extra,
     )
 
@@ -201,6 +208,7 @@ __all__ = [
     "BUILTIN",
     "DEFAULT_BACKEND",
     "ENTRY_POINT_GROUP",
+    "MAX_RESPONSE_BYTES",
     "BackendOptions",
     "BackendSpec",
     "LocalOptions",

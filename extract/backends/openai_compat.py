@@ -30,8 +30,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import openai
 
+from extract.backends import MAX_RESPONSE_BYTES
 from extract.backends.base import InstructorBackend
-from extract.backends.openai_wire import DirectChat, error_for_status
+from extract.backends.openai_wire import ACCEPT_ENCODING, DirectChat, capped_body, error_for_status
 from extract.core.backend import CompletionRequest
 from extract.core.errors import (
     AuthenticationFailed,
@@ -39,6 +40,7 @@ from extract.core.errors import (
     ConnectionFailed,
     RequestTimeout,
     ServerError,
+    TransportError,
 )
 from extract.core.secrets import redact_error, url_secrets
 from extract.transport import RateLimiter, RetryPolicy
@@ -67,6 +69,15 @@ def check_base_url(base_url: str | None) -> None:
         raise ConfigError(f"--base-url is not a valid URL ({exc})", hint="e.g. http://127.0.0.1:8000/v1") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError("--base-url is not an http(s) URL with a host", hint="e.g. http://127.0.0.1:8000/v1")
+    if parts.query or parts.fragment:
+        # The client appends /chat/completions to the URL as given, so a query string or fragment swallows
+        # that path and the server answers a puzzling 404. It is often a key (?api_key=...): never repeated.
+        raise ConfigError(
+            "--base-url has a query string or fragment (after ? or #), which this tool cannot send (not shown: "
+            "it may hold a key)",
+            hint="end the URL at its path, e.g. https://host/v1; a key goes in OPENAI_API_KEY or the variable "
+            "named by --api-key-env",
+        )
 
 
 def default_mode(base_url: str | None) -> str:
@@ -85,6 +96,12 @@ def _is_loopback(base_url: str | None) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _has_credentials(base_url: str | None) -> bool:
+    """Whether the URL carries ``user:password@``."""
+    parts = urlsplit(base_url or "")
+    return parts.username is not None or parts.password is not None
 
 
 _SECRET_PARAMS = ("key", "token", "secret", "password", "signature", "sig")
@@ -120,6 +137,8 @@ def translate(exc: Exception, base_url: str | None) -> Exception:
     if isinstance(exc, openai.APITimeoutError):
         return RequestTimeout(f"no answer from {where} within the timeout", hint="raise --timeout if the model is slow")
     if isinstance(exc, openai.APIConnectionError):
+        if isinstance(exc.__cause__, TransportError):  # raised while reading the body (capped_body)
+            return exc.__cause__
         return ConnectionFailed(
             f"cannot reach {where}: {exc.__cause__ or exc}", hint="is the server running? check --base-url"
         )
@@ -151,6 +170,7 @@ class OpenAIBackend(InstructorBackend):
         seed: int | None = None,
         transport: str = DEFAULT_TRANSPORT,
         max_connections: int = 1024,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
     ):
         check_base_url(base_url)
         super().__init__(
@@ -171,6 +191,7 @@ class OpenAIBackend(InstructorBackend):
         self.base_url = base_url
         self.transport = transport
         self.max_connections = max_connections
+        self.max_response_bytes = max_response_bytes
         if not _ENV_NAME.fullmatch(api_key_env or "") or (
             _looks_like_key(api_key_env) and api_key_env not in os.environ
         ):
@@ -182,7 +203,8 @@ class OpenAIBackend(InstructorBackend):
             )
         key = os.environ.get(api_key_env)
         if not key:
-            if not _is_loopback(base_url):
+            # Credentials in the URL are what is sent (HTTP Basic auth, in place of the key): no key needed.
+            if not _is_loopback(base_url) and not _has_credentials(base_url):
                 raise ConfigError(
                     f"no API key: the variable {api_key_env} is not set",
                     hint=f"export {api_key_env}=..., or name another variable with --api-key-env",
@@ -235,7 +257,12 @@ class OpenAIBackend(InstructorBackend):
         if self._aclient is None or self._aclient_loop is not loop:
             # The SDK's own pool settings (1000 connections, 100 kept idle): keeping all of them
             # idle made no difference that bench_transport.py could see at 64 or 256 in flight.
-            self._aclient = openai.AsyncOpenAI(**self._common)
+            # Its bodies are read through read_body too, within max_response_bytes.
+            http = openai.DefaultAsyncHttpx2Client(
+                headers={"Accept-Encoding": ACCEPT_ENCODING},
+                event_hooks={"response": [capped_body(self.max_response_bytes, self.endpoint)]},
+            )
+            self._aclient = openai.AsyncOpenAI(**self._common, http_client=http)
             self._aclient_loop = loop
         return self._aclient
 
@@ -248,7 +275,11 @@ class OpenAIBackend(InstructorBackend):
             headers.pop("X-Stainless-Async", None)
             headers |= {k: v for k, v in sdk.auth_headers.items() if isinstance(v, str)}
             self._direct = DirectChat(
-                str(sdk.base_url), headers, timeout=self._common["timeout"], max_connections=self.max_connections
+                str(sdk.base_url),
+                headers,
+                timeout=self._common["timeout"],
+                max_connections=self.max_connections,
+                max_response_bytes=self.max_response_bytes,
             )
             self._direct_loop = loop
         return self._direct

@@ -15,18 +15,22 @@ an aiohttp connection pool. What users rely on from the SDK is kept: errors are
 the package's typed exceptions chosen from the status code exactly as for the SDK
 path (:func:`error_for_status`, shared with it), ``Retry-After`` and
 ``retry-after-ms`` are honoured, and the reply is parsed into the SDK's own
-``ChatCompletion`` type, usage included.
+``ChatCompletion`` type, usage included. Both transports read every body through
+:func:`read_body`, which decodes it itself and stops at ``max_response_bytes``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import email.utils
 import json
 import math
 import time
-from collections.abc import Mapping
+import zlib
+from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ValidationError
@@ -37,6 +41,7 @@ from extract.core.errors import (
     ConnectionFailed,
     RateLimited,
     RequestTimeout,
+    ResponseTooLarge,
     ServerError,
     TransportError,
 )
@@ -101,12 +106,106 @@ def error_for_status(
 def proxy_for(url: str) -> str | None:
     """The proxy the environment names for ``url`` (``HTTPS_PROXY``/``HTTP_PROXY`` unless ``NO_PROXY`` matches)."""
     import urllib.request
-    from urllib.parse import urlsplit
 
     parts = urlsplit(url)
     if parts.hostname and urllib.request.proxy_bypass(parts.hostname):
         return None
     return urllib.request.getproxies().get(parts.scheme) or None
+
+
+def url_credentials(url: str) -> tuple[str, dict[str, str]]:
+    """``url`` without ``user:password@``, and the ``Authorization`` header those credentials make.
+
+    What the SDK's HTTP client (httpx) does with credentials in the URL: HTTP Basic auth in place of the
+    key's ``Bearer`` header. aiohttp refuses a URL with credentials next to an ``Authorization`` header, so
+    the direct transport takes them out first and sends the same header.
+    """
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, {}
+    user_pass = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
+    netloc = parts.netloc.rpartition("@")[2]
+    header = "Basic " + base64.b64encode(user_pass.encode()).decode("ascii")
+    return urlunsplit(parts._replace(netloc=netloc)), {"Authorization": header}
+
+
+#: The content codings both transports ask for; :func:`read_body` decodes them itself.
+ACCEPT_ENCODING = "gzip, deflate"
+
+
+def _inflater(encoding: str, first: bytes, where: str) -> Any:
+    """A zlib decompressor for the body's ``Content-Encoding``, or None for an unencoded body."""
+    if encoding in ("", "identity"):
+        return None
+    if encoding in ("gzip", "x-gzip"):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if encoding == "deflate":
+        # Some servers send raw deflate without the zlib header (whose low nibble names the method, 8).
+        return zlib.decompressobj() if first[0] & 0x0F == 8 else zlib.decompressobj(-zlib.MAX_WBITS)
+    raise ServerError(f"unusable response from {where}: Content-Encoding {encoding!r} was not asked for")
+
+
+async def read_body(raw: AsyncIterable[bytes], encoding: str | None, limit: int, where: str) -> bytes:
+    """A response body, decoded, refused once it passes ``limit`` bytes (:class:`ResponseTooLarge`).
+
+    Both transports read every body through this: neither aiohttp nor httpx bounds what it reads, and a
+    small gzip body can expand to gigabytes. Decoding here, never more than what is left under the limit at a
+    time, stops such a body at the limit.
+    """
+    coding = (encoding or "").strip().lower()
+    inflater: Any = None
+    parts: list[bytes] = []
+    size = 0
+
+    def take(piece: bytes) -> None:
+        nonlocal size
+        size += len(piece)
+        if size > limit:
+            raise ResponseTooLarge(
+                f"the reply from {where} is larger than {limit:,} bytes once decoded",
+                hint="raise --max-response-bytes if the server's replies are that large",
+            )
+        parts.append(piece)
+
+    try:
+        async for chunk in raw:
+            if not chunk:
+                continue
+            if coding and inflater is None:
+                inflater = _inflater(coding, chunk, where)
+                coding = "" if inflater is None else coding
+            if inflater is None:
+                take(chunk)
+                continue
+            pending = chunk
+            while pending:
+                take(inflater.decompress(pending, limit - size + 1))
+                pending = inflater.unconsumed_tail
+        if inflater is not None:
+            take(inflater.flush())
+    except zlib.error as exc:
+        raise ServerError(f"unusable response from {where}: cannot decode its {coding} body: {exc}") from None
+    return b"".join(parts)
+
+
+def capped_body(limit: int, where: str) -> Callable[[Any], Awaitable[None]]:
+    """An httpx response hook that reads the body through :func:`read_body` before the SDK reads it.
+
+    The hook runs before the client reads the body. It reads and decodes the body itself, then hands the
+    client the decoded bytes with the ``Content-Encoding`` header gone, so that nothing is decoded twice.
+    """
+    import httpx2
+
+    async def hook(response: Any) -> None:
+        stream = response.stream
+        try:
+            body = await read_body(stream, response.headers.get("content-encoding"), limit, where)
+        finally:
+            await stream.aclose()
+        response.headers.pop("content-encoding", None)
+        response.stream = httpx2.ByteStream(body)
+
+    return hook
 
 
 def _jsonable(value: Any) -> Any:
@@ -198,16 +297,25 @@ class DirectChat:
         headers: Mapping[str, str],
         *,
         timeout: float,
+        max_response_bytes: int,
         max_connections: int = 1024,
     ):
         import aiohttp
         import yarl
 
+        base_url, auth = url_credentials(base_url)
         # Parsed once: aiohttp would parse a string URL again for every request.
         self.url = yarl.URL(base_url.rstrip("/") + "/chat/completions")
         self.where = base_url
-        self._headers = {"Content-Type": "application/json", "Accept": "application/json", **headers}
+        self._headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "Accept-Encoding": ACCEPT_ENCODING,
+            **headers,
+            **auth,
+        }
         self._timeout = timeout
+        self.max_response_bytes = max_response_bytes
         self._aiohttp = aiohttp
         connector = aiohttp.TCPConnector(limit=max_connections, limit_per_host=0, keepalive_timeout=30)
         # The proxy (HTTP(S)_PROXY, NO_PROXY, as the SDK honours them) is looked up once for the
@@ -218,6 +326,7 @@ class DirectChat:
             connector=connector,
             timeout=aiohttp.ClientTimeout(total=timeout),
             headers=self._headers,
+            auto_decompress=False,  # read_body decodes, within the size limit
         )
         self.bodies = PreparedBodies()
 
@@ -227,8 +336,9 @@ class DirectChat:
         body = self.bodies.body(kwargs, key)
         try:
             async with self._session.post(self.url, data=body, proxy=self._proxy) as response:
-                data = await response.read()
                 status, headers = response.status, response.headers
+                encoding = headers.get("Content-Encoding")
+                data = await read_body(response.content.iter_any(), encoding, self.max_response_bytes, self.where)
         except TimeoutError:
             raise RequestTimeout(
                 f"no answer from {self.where} within {self._timeout:g} s", hint="raise --timeout if the model is slow"

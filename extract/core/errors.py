@@ -131,6 +131,16 @@ class AuthenticationFailed(TransportError):
         super().__init__(message, **kwargs)
 
 
+class ResponseTooLarge(TransportError):
+    """A reply larger, once decoded, than the client accepts: not retried, the server would send it again."""
+
+    reason = "response_too_large"
+
+    def __init__(self, message: str, **kwargs: Any):
+        kwargs.setdefault("retryable", False)
+        super().__init__(message, **kwargs)
+
+
 class ValidationFailed(BackendError):
     """Every attempt returned output that failed schema validation.
 

@@ -8,10 +8,11 @@ grounding finds it), as a tool call when the request has ``tools`` and as messag
 content otherwise, with a ``usage`` block.
 
 A fault plan decides, per request and deterministically, whether to misbehave:
-latency, HTTP 429 with ``Retry-After``, HTTP 500, a truncated or non-JSON body,
-valid JSON of the wrong shape, an answer slower than the client's timeout, or a
-dropped connection. Every request is recorded (thread-safe), so tests can assert
-how many calls a batch made, per document and per fault.
+latency, HTTP 429 with ``Retry-After``, HTTP 500, a truncated or non-JSON body, a
+large body (as it is, or gzip-compressed), valid JSON of the wrong shape, an
+answer slower than the client's timeout, or a dropped connection. Every request
+is recorded (thread-safe), so tests can assert how many calls a batch made, per
+document and per fault.
 
 The server runs its own event loop in a background thread::
 
@@ -29,8 +30,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import gc
+import gzip
 import json
 import signal
 import sys
@@ -96,14 +99,17 @@ class FakeOpenAIServer:
         keep_bodies: bool = True,
         hold_until: int = 0,
         hold_timeout: float = 30.0,
+        basic_auth: tuple[str, str] | None = None,
     ):
         """``hold_until``: answer no chat request until that many are in flight at once (or ``hold_timeout``
         seconds have passed), so that a test can see how many requests a client keeps in flight without
-        depending on how fast the machine is."""
+        depending on how fast the machine is. ``basic_auth``: (user, password) expected as HTTP Basic auth
+        instead of the key, as a client sends credentials given in the URL (``http://user:key@host/v1``)."""
         self.reply = reply
         self.plan = plan
         self.latency = latency
         self.api_key = api_key
+        self.basic_auth = basic_auth
         self.model = model
         self.keep_bodies = keep_bodies
         self.port = port
@@ -262,6 +268,9 @@ class FakeOpenAIServer:
             self._usage[document] = (prompt + usage["prompt_tokens"], completion + usage["completion_tokens"])
 
     def _authorized(self, headers: dict[str, str]) -> bool:
+        if self.basic_auth is not None:
+            token = base64.b64encode(":".join(self.basic_auth).encode()).decode("ascii")
+            return headers.get("authorization") == f"Basic {token}"
         return self.api_key is None or headers.get("authorization") == f"Bearer {self.api_key}"
 
     async def handle(self, method: str, target: str, headers: dict[str, str], raw: bytes) -> _Response | None:
@@ -331,6 +340,12 @@ class FakeOpenAIServer:
         if kind == "not_json_body":
             return _Response(200, b"<html><body>502 Bad Gateway</body></html>", {"Content-Type": "application/json"})
         self._sent_usage(document, completion["usage"])
+        if fault is not None and kind in ("large_body", "gzip_body"):
+            data = json.dumps(completion).encode()
+            data += b" " * (int(fault.payload) - len(data))
+            if kind == "large_body":
+                return _Response(200, data, {"Content-Type": "application/json"})
+            return _Response(200, gzip.compress(data), {"Content-Type": "application/json", "Content-Encoding": "gzip"})
         return _json_response(200, completion)
 
 

@@ -59,6 +59,17 @@ class Fault:
         return cls("not_json_body")
 
     @classmethod
+    def large_body(cls, size: int) -> Fault:
+        """HTTP 200 with a valid completion padded with spaces to ``size`` bytes."""
+        return cls("large_body", payload=size)
+
+    @classmethod
+    def gzip_body(cls, size: int) -> Fault:
+        """HTTP 200 with a valid completion padded to ``size`` bytes and sent gzip-compressed (``Content-Encoding:
+        gzip``, whatever the client asked for): a small body that expands on the client."""
+        return cls("gzip_body", payload=size)
+
+    @classmethod
     def schema_violation(cls, payload: Any = None) -> Fault:
         """A well-formed completion whose content is valid JSON of the wrong shape (instructor re-asks)."""
         return cls("schema", payload=payload if payload is not None else {"items": [{"kind": "air strike"}]})
