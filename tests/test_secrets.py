@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import socket
@@ -244,3 +245,4 @@ def test_a_ray_actor_redacts_its_log_lines_while_it_lives_and_leaves_the_handler
     assert KEY not in during and REDACTED in during
     assert KEY in after  # the filter went with the actor
     assert [list(h.filters) for h in logging.getLogger().handlers] == before
+    assert gc.get_freeze_count() == 0  # the heap the actor froze is thawed when it closes

@@ -61,7 +61,7 @@ from extract.io.corpus import DUPLICATE_ID, BadDocument, Corpus, CorpusItem, IdB
 from extract.io.formats.hf_datasets import is_saved_dataset
 from extract.io.output import RunWriter, read_run, run_state
 from extract.io.rows import STREAM_BATCH_ROWS, Fields, row_item
-from extract.runner import Prices, RunSummary, bad_document_result, freeze_heap
+from extract.runner import Prices, RunSummary, bad_document_result, freeze_heap, thaw_heap
 from extract.transport import RateLimiter, RetryPolicy
 
 #: Columns of the rows the actors return to the driver.
@@ -243,8 +243,8 @@ class ExtractActor:
         self._logs.enter_context(redacting_logs(backend_secrets(self.backend)))
         # The actor's process exists for this job: what is alive now (the client, the SDK, the
         # schema) stays alive, so it is kept out of the collector's passes, as the default
-        # engine does for the length of a run.
-        freeze_heap()
+        # engine does for the length of a run, and put back when the actor closes.
+        self._logs.callback(thaw_heap, freeze_heap())
 
     def __call__(self, batch: Any) -> Any:
         import pyarrow as pa
@@ -278,7 +278,7 @@ class ExtractActor:
         return await asyncio.gather(*(one(row) for row in rows))
 
     def close(self) -> None:
-        """Close the backend's client and take the log filter off (Ray calls ``__del__`` when it ends the actor)."""
+        """Close the backend's client, take the log filter off, thaw the heap (Ray calls ``__del__`` at the end)."""
         closer = getattr(self.backend, "aclose", None)
         if closer is not None and not self.loop.is_closed():
             with contextlib.suppress(Exception):
