@@ -55,9 +55,9 @@ __all__ = [
 ]
 
 BUNDLED_NOTE = (
-    "Model: the bundled Gemma 3 270M, a tiny model that lets the pipeline run anywhere offline. "
-    "Its answers are poor; they show what the pipeline does, not how well incidents can be extracted. "
-    "Point --backend openai at a real model for that."
+    "Model: the bundled Gemma 3 270M, a tiny model that lets the pipeline run anywhere offline. With the project's "
+    "adapter it misses most incidents and gets many values wrong (extract/adapters/MODEL_CARD.md has its scores); "
+    "without it, it finds nothing. Review what it finds, or point --backend openai at a capable model."
 )
 
 

@@ -164,12 +164,12 @@ def test_a_failed_gate_names_its_cell_and_exits_1(
 
 
 def test_failed_documents_fail_a_cell_without_max_failures(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    # the seed recording answers the quotes prompt only: in refs mode every document is a replay miss
+    # the seed recording answers the refs prompt only: in quotes mode every document is a replay miss
     recording = REPO / "evals" / "recordings" / "seed-gemma-270m"
-    cell = f'name = "refs"\nbackend = "mock"\nreplay = "{recording}"\nevidence = "refs"\n'
+    cell = f'name = "quotes"\nbackend = "mock"\nreplay = "{recording}"\nevidence = "quotes"\n'
     matrix = write_matrix(tmp_path, "[[cells]]\n" + cell)
     assert main(["eval", "--matrix", str(matrix)]) == 1
-    assert "refs: 5 document(s) failed (set max_failures to allow some)" in capsys.readouterr().out
+    assert "quotes: 5 document(s) failed (set max_failures to allow some)" in capsys.readouterr().out
 
 
 def test_the_example_matrix_runs_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

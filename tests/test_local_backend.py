@@ -82,7 +82,7 @@ def test_tools_mode_answers_with_a_call_of_the_tool() -> None:
 def test_extract_document_with_the_local_backend(backend: LocalBackend) -> None:
     result = extract_document(Document(id="su25", text=ARTICLE), ExtractConfig(backend=backend, max_retries=0))
     assert result.provenance.backend == "local"
-    assert result.provenance.model == "gemma-3-270m-q4_k_m.gguf"
+    assert result.provenance.model == "gemma-3-270m-q4_k_m.gguf+incidents-gemma3-270m"  # the shipped adapter
     assert result.usage.requests == 1 and result.usage.prompt_tokens > 50 and result.usage.completion_tokens > 0
     assert result.usage.completion_tokens <= 200
     if result.status is Status.FAILED:
@@ -100,3 +100,23 @@ def test_a_gguf_path_is_accepted_and_named_in_provenance() -> None:
     backend = LocalBackend(str(path), max_tokens=8)
     backend.close()
     assert backend.model == path.name
+
+
+def test_the_shipped_adapter_is_one_f32_lora_for_the_bundled_model_with_its_card() -> None:
+    """The one GGUF in git: at most 32 MiB, f32, for the bundled model's exact file, and described by its card."""
+    import hashlib
+
+    import gguf
+
+    from extract.backends.local import SHIPPED_ADAPTER, adapter_info, bundled_model_path, resolve_adapter
+
+    assert SHIPPED_ADAPTER.is_file() and SHIPPED_ADAPTER.stat().st_size <= 32 * 2**20
+    info = adapter_info(SHIPPED_ADAPTER)
+    assert info["type"] == "adapter" and info["adapter_type"] == "lora" and info["architecture"] == "gemma3"
+    assert {t.tensor_type for t in gguf.GGUFReader(SHIPPED_ADAPTER).tensors} == {gguf.GGMLQuantizationType.F32}
+    assert info["serving"]["evidence"] == "refs" and info["serving"]["prompt"] == "incidents"
+    base = hashlib.sha256(bundled_model_path().read_bytes()).hexdigest()
+    assert info["training"]["base_sha256"] == base
+    card = (SHIPPED_ADAPTER.parent / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert hashlib.sha256(SHIPPED_ADAPTER.read_bytes()).hexdigest() in card
+    assert resolve_adapter(None, None) == SHIPPED_ADAPTER and resolve_adapter(None, "none") is None
