@@ -3,15 +3,18 @@
 Every test reads the run file back and checks that each document is there exactly
 once, with the record the default engine would have written, and that the server
 saw a bounded number of requests. One Ray instance serves the whole module: it
-listens on 127.0.0.1 only, with no dashboard and no usage statistics.
+listens on 127.0.0.1 only, with no dashboard and no usage statistics. The tests at
+the end start instances of their own, in child interpreters, to kill their driver.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
 import signal
+import textwrap
 import threading
 import time
 from collections.abc import Iterator
@@ -502,3 +505,279 @@ def test_ray_writers_write_parquet_with_the_export_columns(tmp_path: Path) -> No
     assert got.schema.names == expected.schema.names and summary.documents == 30
     key = [("id", "ascending")]
     assert got.sort_by(key).to_pylist() == expected.sort_by(key).to_pylist()
+
+
+# -- the local instance on this machine ----------------------------------------------------------------------------
+
+#: How long the reaper of a killed driver may take to end the instance: far more than it needs (about a second).
+GONE_DEADLINE = 120.0
+
+
+def _child_environment(**values: str) -> dict[str, str]:
+    """This environment, with the ``extract`` under test first on the path of a child interpreter."""
+    import extract
+
+    root = str(Path(extract.__file__).resolve().parents[1])
+    path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path, **values}
+
+
+def _is_loopback(address: str) -> bool:
+    import ipaddress
+
+    ip = ipaddress.ip_address(address.split("%")[0])
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return (mapped or ip).is_loopback
+
+
+def _listening(process: Any) -> list[str]:
+    """The local addresses the process listens on (TCP) or receives on from anyone (unconnected UDP)."""
+    import socket
+
+    try:
+        connections = process.net_connections(kind="inet")
+    except psutil.Error:  # it has just exited
+        return []
+    return [
+        c.laddr.ip
+        for c in connections
+        if c.status == psutil.CONN_LISTEN or (c.type == socket.SOCK_DGRAM and not c.raddr)
+    ]
+
+
+def _name(process: Any) -> str:
+    try:
+        return str(process.name())
+    except psutil.Error:
+        return "(exited)"
+
+
+def _alive(process: Any) -> bool:
+    try:
+        return bool(process.is_running() and process.status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False
+
+
+def _cmdline(process: Any) -> str:
+    try:
+        return " ".join(process.cmdline())
+    except psutil.Error:
+        return ""
+
+
+def _mark_of(process: Any) -> str | None:
+    from extract.engines.ray_reaper import MARK
+
+    try:
+        return dict(process.environ()).get(MARK)
+    except psutil.Error:
+        return None
+
+
+def _marked(mark: str) -> list[Any]:
+    """The processes of the instance as its reaper sees them (marked, or descended from a marked one)."""
+    from extract.engines.ray_reaper import Instance
+
+    found = []
+    for pid in Instance(mark, spare=frozenset({os.getpid()})).scan():
+        with contextlib.suppress(psutil.Error):
+            found.append(psutil.Process(pid))
+    return found
+
+
+def _left(processes: list[Any], mark: str) -> list[Any]:
+    """Those of ``processes``, and of the instance marked ``mark``, that are still alive."""
+    known = {p.pid for p in processes}
+    extra = [p for p in _marked(mark) if p.pid not in known] if mark else []
+    return [p for p in [*processes, *extra] if _alive(p)]
+
+
+def _end(processes: list[Any]) -> None:
+    """Kill what a failing test found alive, so that it leaves nothing behind."""
+    for p in processes:
+        with contextlib.suppress(psutil.Error):
+            p.kill()
+
+
+def test_a_local_instance_listens_on_loopback_only_and_dies_with_its_driver_killed_outright(tmp_path: Path) -> None:
+    """Its GCS, raylet and workers listened on every interface, and after a SIGKILL of the driver the
+    dashboard and runtime-env agents lived on for a minute or two."""
+    import subprocess
+    import sys
+
+    corpus = write_corpus(tmp_path / "corpus.jsonl", 4)
+    # Answers only after a long wait: the run is still in flight when it is looked at and killed.
+    with FakeOpenAIServer(latency=300) as server:
+        command = [
+            sys.executable, "-m", "extract.cli", "run", str(corpus), "--engine", "ray", "--backend", "openai",
+            "--model", "fake", "--base-url", server.base_url, "--out", str(tmp_path / "out.jsonl"), "--no-cache",
+            "--quiet", "--actors", "1", "--timeout", "600",
+        ]  # fmt: skip
+        driver = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_child_environment()
+        )
+        processes: list[Any] = []
+        reapers: list[Any] = []
+        mark = ""
+        try:
+            deadline = time.monotonic() + 240
+            while server.count() == 0 and driver.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if server.count() == 0:
+                driver.kill()
+                pytest.fail(f"the Ray run sent no request: {driver.communicate()[1][-2000:]}")
+            root = psutil.Process(driver.pid)
+            processes = [root, *root.children(recursive=True)]
+            names = {_name(p) for p in processes}
+            # The instance's servers, its agents and the actor's worker (the request in flight is the actor's).
+            assert {"gcs_server", "raylet"} <= names, names
+            reapers = [p for p in processes if "ray_reaper" in _cmdline(p)]
+            ray_processes = [p for p in processes if p.pid != root.pid and p not in reapers]
+            assert len(reapers) == 1, "the driver started one reaper"
+            assert any("ExtractActor" in _cmdline(p) for p in ray_processes), names
+            raylet = next(p for p in ray_processes if _name(p) == "raylet")
+            mark = _mark_of(raylet) or ""
+            assert mark, "the instance carries no mark"
+            # Found as the reaper finds them: marked, or (the agents) children of a marked process.
+            found = {p.pid for p in _marked(mark)}
+            unmarked = [(p.pid, _name(p)) for p in ray_processes if p.pid not in found and _alive(p)]
+            assert unmarked == [], "every Ray process carries the instance's mark"
+            listening = {(_name(p), address) for p in processes for address in _listening(p)}
+            assert {name for name, _ in listening} >= {"gcs_server", "raylet"}, listening
+            assert [entry for entry in listening if not _is_loopback(entry[1])] == []
+        finally:
+            driver.kill()  # SIGKILL: nothing in the driver runs any more
+            driver.communicate()
+            # The verdict waits for the reaper (it ends once none of the instance is left), not for a time:
+            # the agents would end by themselves within a minute or two, and then the test proved nothing.
+            reaper_ended = True
+            for reaper in reapers:
+                try:
+                    reaper.wait(GONE_DEADLINE)
+                except psutil.TimeoutExpired:
+                    reaper_ended = False
+            left = _left(processes, mark)
+            _end(left)
+    assert driver.returncode == -signal.SIGKILL
+    assert reaper_ended, "the reaper did not end"
+    assert [(p.pid, _name(p)) for p in left] == []
+
+
+def test_a_clean_exit_ends_the_instance_and_puts_the_process_back_as_it_was(tmp_path: Path) -> None:
+    """In a fresh interpreter (this one holds the module's instance): the environment, Ray's constant and the
+    process's children are as they were before the session, and no process of the instance is left."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "session.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import json, os, sys
+            import psutil, ray
+            from ray._private import ray_constants
+            from extract.engines.ray import ray_session
+
+            environment, flag = dict(os.environ), ray_constants.ENABLE_RAY_CLUSTER
+            children = {p.pid for p in psutil.Process().children(recursive=True)}
+            with ray_session(num_cpus=1) as session:
+                instance = psutil.Process().children(recursive=True)  # the agents too: the raylet lives
+                inside = {
+                    "environment": dict(os.environ) == environment,
+                    "flag": ray_constants.ENABLE_RAY_CLUSTER == flag,
+                    "node": session.util.get_node_ip_address(),
+                    "names": sorted(p.name() for p in instance),
+                }
+            # At once, with no wait: the session ends only when its reaper has ended what was left.
+            def alive(p):
+                try:
+                    return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+                except psutil.Error:
+                    return False
+            json.dump(
+                {
+                    "inside": inside,
+                    "environment": dict(os.environ) == environment,
+                    "flag": ray_constants.ENABLE_RAY_CLUSTER == flag,
+                    "initialized": ray.is_initialized(),
+                    "left": sorted(p.name() for p in instance if p.pid not in children and alive(p)),
+                },
+                sys.stdout,
+            )
+            """
+        ),
+        encoding="utf-8",
+    )
+    environment = _child_environment(RAY_USAGE_STATS_ENABLED="1")  # a value of the caller's, to be put back
+    environment.pop("INCIDENT_EXTRACT_RAY_INSTANCE", None)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=environment, timeout=600, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    got = json.loads(done.stdout)
+    assert got["inside"]["environment"] and got["inside"]["flag"] and got["inside"]["node"] == "127.0.0.1"
+    assert {"gcs_server", "raylet", "ray::DashboardAgent"} <= set(got["inside"]["names"]), got["inside"]["names"]
+    assert (got["environment"], got["flag"], got["initialized"], got["left"]) == (True, True, False, [])
+
+
+def test_the_environment_is_put_back_after_the_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    from extract.engines.ray import _environment
+
+    monkeypatch.setenv("EXTRACT_TEST_SET", "before")
+    monkeypatch.delenv("EXTRACT_TEST_UNSET", raising=False)
+    monkeypatch.delenv("EXTRACT_TEST_UNTOUCHED", raising=False)
+    with (
+        pytest.raises(RuntimeError),
+        _environment({"EXTRACT_TEST_SET": "during", "EXTRACT_TEST_UNSET": "during", "EXTRACT_TEST_UNTOUCHED": None}),
+    ):
+        assert (os.environ["EXTRACT_TEST_SET"], os.environ["EXTRACT_TEST_UNSET"]) == ("during", "during")
+        assert "EXTRACT_TEST_UNTOUCHED" not in os.environ
+        raise RuntimeError("the block fails")
+    assert os.environ["EXTRACT_TEST_SET"] == "before"
+    assert "EXTRACT_TEST_UNSET" not in os.environ and "EXTRACT_TEST_UNTOUCHED" not in os.environ
+
+
+def test_an_instance_that_did_not_take_loopback_is_refused_and_shut_down(monkeypatch: pytest.MonkeyPatch) -> None:
+    """If Ray ever ignores the loopback address, the run stops instead of listening on the network."""
+    from ray._private import ray_constants
+
+    from extract.core.errors import ConfigError
+    from extract.engines import ray as engine
+    from extract.engines import ray_reaper
+
+    calls: list[str] = []
+    seen: dict[str, Any] = {}
+
+    class FakeRay:
+        __version__ = "0.0"
+
+        class util:  # as in Ray
+            @staticmethod
+            def get_node_ip_address() -> str:
+                return "192.0.2.7"
+
+        @staticmethod
+        def is_initialized() -> bool:
+            return False
+
+        @staticmethod
+        def init(**kwargs: Any) -> None:
+            seen.update(kwargs, flag=ray_constants.ENABLE_RAY_CLUSTER, mark=os.environ.get(ray_reaper.MARK))
+            calls.append("init")
+
+        @staticmethod
+        def shutdown() -> None:
+            calls.append("shutdown")
+
+    def reapers() -> list[int]:
+        return [p.pid for p in psutil.Process().children() if "ray_reaper" in _cmdline(p) and _alive(p)]
+
+    flag, before = ray_constants.ENABLE_RAY_CLUSTER, reapers()
+    monkeypatch.setattr(engine, "_ray", lambda: FakeRay)
+    with pytest.raises(ConfigError, match=r"192\.0\.2\.7"), ray_session(num_cpus=1):
+        pytest.fail("the session was used")
+    assert calls == ["init", "shutdown"]
+    assert seen["_node_ip_address"] == "127.0.0.1" and seen["flag"] is False and seen["mark"]
+    assert flag == ray_constants.ENABLE_RAY_CLUSTER and ray_reaper.MARK not in os.environ
+    assert ray_reaper.marked(seen["mark"]) == [] and reapers() == before

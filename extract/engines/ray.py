@@ -56,6 +56,7 @@ from extract.core.pipeline import ExtractConfig, aextract_document
 from extract.core.prompts import load_prompt_for
 from extract.core.records import Document, DocumentResult, Failure, Status
 from extract.core.secrets import backend_secrets, redacting_logs
+from extract.engines import ray_reaper
 from extract.engines.recipe import make_backend
 from extract.io.corpus import DUPLICATE_ID, BadDocument, Corpus, CorpusItem, IdBook, open_corpus
 from extract.io.formats.hf_datasets import is_saved_dataset
@@ -396,31 +397,88 @@ def _corpus_dataset(ray: Any, corpus: Corpus) -> Any:
 def ray_session(address: str | None = None, *, num_cpus: int | None = None) -> Iterator[Any]:
     """Connect to ``address`` (``auto``, ``ray://host:port``...) or start a local Ray instance.
 
-    A local instance listens on 127.0.0.1 only, with no dashboard and no usage
-    statistics, and is shut down on exit; an instance already running in this process
-    is used as it is and left running.
+    A local instance listens on 127.0.0.1 only, with no dashboard and no usage statistics, is
+    shut down on exit, and dies with this process however it ends (:mod:`extract.engines.ray_reaper`
+    ends what the kernel does not). An instance already running in this process is used as it is
+    and left running.
     """
     ray = _ray()
     if ray.is_initialized():
         yield ray
         return
-    saved = os.environ.get("RAY_USAGE_STATS_ENABLED")
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    try:
-        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "warning"}
-        if address:
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "warning"}
+    if address:
+        with _environment({"RAY_USAGE_STATS_ENABLED": "0"}):
             ray.init(address=address, **kwargs)
-        else:
-            ray.init(num_cpus=num_cpus, _node_ip_address="127.0.0.1", **kwargs)
-    finally:
-        if saved is None:
-            os.environ.pop("RAY_USAGE_STATS_ENABLED", None)
-        else:
-            os.environ["RAY_USAGE_STATS_ENABLED"] = saved
+        try:
+            yield ray
+        finally:
+            ray.shutdown()
+        return
+    reaper, mark = ray_reaper.start_reaper() if ray_reaper.supported() else (None, "")
     try:
-        yield ray
+        # Every process of the instance inherits the mark the reaper looks for; only they do.
+        with _environment({"RAY_USAGE_STATS_ENABLED": "0", ray_reaper.MARK: mark or None}), _on_loopback():
+            ray.init(num_cpus=num_cpus, _node_ip_address=LOOPBACK, **kwargs)
+        try:
+            node = ray.util.get_node_ip_address()
+            if node != LOOPBACK:
+                raise ConfigError(
+                    f"the local Ray instance took the address {node}, not {LOOPBACK}: it would listen on the "
+                    f"network (Ray {ray.__version__})",
+                    hint="start Ray yourself and pass --ray-address, or use --engine local",
+                )
+            yield ray
+        finally:
+            ray.shutdown()
     finally:
-        ray.shutdown()
+        if reaper is not None:
+            ray_reaper.stop_reaper(reaper)
+
+
+LOOPBACK = "127.0.0.1"
+
+
+@contextlib.contextmanager
+def _environment(values: Mapping[str, str | None]) -> Iterator[None]:
+    """Set environment variables (None: leave unset) for the block, then put back what was there."""
+    saved = {name: os.environ.get(name) for name in values}
+    try:
+        for name, value in values.items():
+            if value is not None:
+                os.environ[name] = value
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextlib.contextmanager
+def _on_loopback() -> Iterator[None]:
+    """While a local instance starts, Ray takes this machine's address to be 127.0.0.1, so that the GCS, the
+    raylet, the agents and the workers listen on loopback only.
+
+    On Linux, Ray (2.x) replaces 127.0.0.1 given as ``_node_ip_address`` by the address other machines reach
+    this one at, and its servers then listen on every interface, unless its internal flag
+    ``ray._private.ray_constants.ENABLE_RAY_CLUSTER`` is off (as it is on Windows and macOS, where Ray runs
+    on one machine). The flag is turned off for the start only and put back. Where it does not exist (another
+    Ray), nothing is changed and :func:`ray_session` refuses an instance that did not take 127.0.0.1.
+    """
+    import importlib
+
+    constants = importlib.import_module("ray._private.ray_constants")
+    if not hasattr(constants, "ENABLE_RAY_CLUSTER"):
+        yield
+        return
+    saved = getattr(constants, "ENABLE_RAY_CLUSTER")  # noqa: B009  (a module attribute mypy cannot see)
+    setattr(constants, "ENABLE_RAY_CLUSTER", False)  # noqa: B010
+    try:
+        yield
+    finally:
+        setattr(constants, "ENABLE_RAY_CLUSTER", saved)  # noqa: B010
 
 
 def run_dataset(
