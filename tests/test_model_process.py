@@ -124,7 +124,8 @@ def test_the_model_process_dies_with_its_parent(tmp_path: Path) -> None:
 def test_doctor_says_in_one_line_that_this_machine_runs_the_model(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["doctor"]) == 0
     line = capsys.readouterr().out.strip()
-    assert "\n" not in line and line.startswith("ok: gemma-3-270m-q4_k_m.gguf+incidents-gemma3-270m loads and generates")
+    assert "\n" not in line
+    assert line.startswith("ok: gemma-3-270m-q4_k_m.gguf+incidents-gemma3-270m loads and generates")
     assert "built for" in line and "AVX2" in line.split("built for", 1)[1]
 
 
