@@ -104,19 +104,22 @@ def test_a_gguf_path_is_accepted_and_named_in_provenance() -> None:
 
 def test_the_shipped_adapter_is_one_f32_lora_for_the_bundled_model_with_its_card() -> None:
     """The one GGUF in git: at most 32 MiB, f32, for the bundled model's exact file, and described by its card."""
-    import hashlib
-
     import gguf
 
-    from extract.backends.local import SHIPPED_ADAPTER, adapter_info, bundled_model_path, resolve_adapter
+    from extract.backends.local import (
+        SHIPPED_ADAPTER,
+        adapter_info,
+        bundled_model_path,
+        gguf_sha256,
+        resolve_adapter,
+    )
 
     assert SHIPPED_ADAPTER.is_file() and SHIPPED_ADAPTER.stat().st_size <= 32 * 2**20
     info = adapter_info(SHIPPED_ADAPTER)
     assert info["type"] == "adapter" and info["adapter_type"] == "lora" and info["architecture"] == "gemma3"
     assert {t.tensor_type for t in gguf.GGUFReader(SHIPPED_ADAPTER).tensors} == {gguf.GGMLQuantizationType.F32}
     assert info["serving"]["evidence"] == "refs" and info["serving"]["prompt"] == "incidents"
-    base = hashlib.sha256(bundled_model_path().read_bytes()).hexdigest()
-    assert info["training"]["base_sha256"] == base
+    assert info["training"]["base_sha256"] == gguf_sha256(bundled_model_path())
     card = (SHIPPED_ADAPTER.parent / "MODEL_CARD.md").read_text(encoding="utf-8")
-    assert hashlib.sha256(SHIPPED_ADAPTER.read_bytes()).hexdigest() in card
+    assert gguf_sha256(SHIPPED_ADAPTER) in card
     assert resolve_adapter(None, None) == SHIPPED_ADAPTER and resolve_adapter(None, "none") is None

@@ -407,33 +407,29 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None) -> I
         yield ray
         return
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "warning"}
-    if address:
-        with _environment({"RAY_USAGE_STATS_ENABLED": "0"}):
-            ray.init(address=address, **kwargs)
-        try:
+    environment: dict[str, str | None] = {"RAY_USAGE_STATS_ENABLED": "0"}
+    with contextlib.ExitStack() as stack:  # on exit: shut Ray down, then let the reaper end what is left
+        if address:
+            with _environment(environment):
+                ray.init(address=address, **kwargs)
+            stack.callback(ray.shutdown)
             yield ray
-        finally:
-            ray.shutdown()
-        return
-    reaper, mark = ray_reaper.start_reaper() if ray_reaper.supported() else (None, "")
-    try:
+            return
+        if ray_reaper.supported():
+            reaper, environment[ray_reaper.MARK] = ray_reaper.start_reaper()
+            stack.callback(ray_reaper.stop_reaper, reaper)
         # Every process of the instance inherits the mark the reaper looks for; only they do.
-        with _environment({"RAY_USAGE_STATS_ENABLED": "0", ray_reaper.MARK: mark or None}), _on_loopback():
+        with _environment(environment), _on_loopback():
             ray.init(num_cpus=num_cpus, _node_ip_address=LOOPBACK, **kwargs)
-        try:
-            node = ray.util.get_node_ip_address()
-            if node != LOOPBACK:
-                raise ConfigError(
-                    f"the local Ray instance took the address {node}, not {LOOPBACK}: it would listen on the "
-                    f"network (Ray {ray.__version__})",
-                    hint="start Ray yourself and pass --ray-address, or use --engine local",
-                )
-            yield ray
-        finally:
-            ray.shutdown()
-    finally:
-        if reaper is not None:
-            ray_reaper.stop_reaper(reaper)
+        stack.callback(ray.shutdown)
+        node = ray.util.get_node_ip_address()
+        if node != LOOPBACK:
+            raise ConfigError(
+                f"the local Ray instance took the address {node}, not {LOOPBACK}: it would listen on the "
+                f"network (Ray {ray.__version__})",
+                hint="start Ray yourself and pass --ray-address, or use --engine local",
+            )
+        yield ray
 
 
 LOOPBACK = "127.0.0.1"
