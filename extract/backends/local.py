@@ -165,6 +165,10 @@ def _integer_values(node: dict[str, Any]) -> list[int] | None:
     return list(range(low, high + 1)) if 0 <= high - low < MAX_INTEGER_ENUM else None
 
 
+#: The answer's list of incidents ends at the first incident that repeats an earlier one's summary
+#: (:class:`extract.backends.llama_worker.RepeatStop`): a small model's loop, cut where it starts.
+STOP_REPEATS = ("incidents", "summary")
+
 #: A list bounded by at most this many items keeps its bound in the grammar (a small repetition rule).
 MAX_GRAMMAR_ITEMS = 16
 
@@ -449,6 +453,7 @@ class LocalBackend(InstructorBackend):
             "chat_format": self.chat_format,
             # how the reply is constrained: an older grammar's cached answers are not this one's
             "grammar": "answer-keys-required",
+            "stop_repeats": ".".join(STOP_REPEATS),
         }
 
     def _prepare(self, kwargs: dict[str, Any], request: CompletionRequest) -> dict[str, Any]:
@@ -466,7 +471,7 @@ class LocalBackend(InstructorBackend):
         kwargs = dict(kwargs)
         document_id = kwargs.pop("_document_id", "")
         # The model process answers one request at a time; waiting for it must not block the event loop.
-        message = {"op": "chat", "document_id": document_id, "kwargs": kwargs}
+        message = {"op": "chat", "document_id": document_id, "kwargs": kwargs, "stop_repeats": list(STOP_REPEATS)}
         result = await asyncio.to_thread(self.process.request, message)
         return ChatCompletion.model_validate(result)
 
