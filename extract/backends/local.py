@@ -179,7 +179,8 @@ def grammar_schema(node: Any) -> Any:
     A small model can loop inside one string (the same sentence again and again) until
     ``max_tokens``. Bounding string lengths in the grammar was tried and dropped: the grammar grew
     to 59,000 characters and sampling slowed down several times. ``max_tokens`` bounds the loop
-    instead, and the cut-off reply is salvaged.
+    instead, and the cut-off reply is salvaged. (A loop over whole incidents is cut where it starts:
+    :data:`STOP_REPEATS`.)
 
     A small integer range (the sentence numbers of an article, in refs mode) is kept, as the enum
     of its values: one alternative per number is a small grammar, and the model cannot cite a
