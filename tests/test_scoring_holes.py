@@ -238,6 +238,41 @@ def test_a_type_alternative_is_a_strict_detection() -> None:
     assert report.incidents.f1 == 1.0
 
 
+# ---------------------------------------------------------------- ties between pairings
+
+# Two predictions that each earn 8 of the gold downing's 9 slots: which one is aligned with it, the
+# other left spurious, is a tie on credit. The tie goes to the pairing the headline scores prefer,
+# whatever the order the predictions are sorted in (their summaries, which are not scored, move it).
+TIES = [
+    pytest.param(
+        downing(type=IncidentType.AIRCRAFT_LOSS),  # loses the type: aligned, but not a strict detection
+        downing(sources=[]),  # loses the source: a strict detection
+        (1, 1, 9),  # a strict detection; the 9 values of the other prediction are spurious
+        id="same-type",
+    ),
+    pytest.param(
+        # loses the source, and adds a town the gold does not give: one predicted slot more
+        downing(location=Location(place="Homs", near="Saraqeb", admin1="Idlib", country="Syria", quote="q"),
+                sources=[]),
+        downing(perpetrators=[]),  # loses the perpetrator
+        (1, 1, 8),  # 8 spurious values, where the other pairing has 9 (8 and the town)
+        id="fewer-predicted-slots",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("worse", "better", "detections"), TIES)
+@pytest.mark.parametrize("summaries", [("A.", "Z."), ("Z.", "A.")], ids=["worse-first", "better-first"])
+def test_a_tie_between_pairings_goes_to_the_better_scores(
+    worse: dict[str, Any], better: dict[str, Any], detections: tuple[int, ...], summaries: tuple[str, str]
+) -> None:
+    gold = gold_set({"d": [gold_incident(downing())]})
+    preds = [{**worse, "summary": summaries[0]}, {**better, "summary": summaries[1]}]
+    report = score(gold, [result("d", preds)])
+    assert [(pair.gold_index, pair.pred_index) for pair in report.documents[0].pairs] == [(0, 1)]
+    assert (report.incidents.matched, report.incidents_lenient.matched, report.slots.spurious) == detections
+
+
 # ---------------------------------------------------------------- re-grounding
 
 ARTICLE = "Rebels shot down a Russian jet near Saraqeb on Saturday. The pilot was killed on the ground."
