@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from extract.core.fields import PLACE_QUALIFIERS
 from extract.core.records import DocumentResult, Provenance, Status
 from extract.core.schema import (
     Aircraft,
@@ -506,6 +507,28 @@ def test_adding_a_wrong_value_where_the_gold_has_none_never_raises_any_score(
     gold, preds = scenario
     after = changed_run(gold, preds, data, fill_empty, FILLABLE)
     assert never_higher(after, run(gold, preds)) == []
+
+
+QUALIFIED_PARTS = ["place", "near", "admin1"]  # the location parts that declare qualifier words
+
+
+def qualified_place(fields: dict[str, Any], k: int, data: st.DataObject) -> bool:
+    """Add a qualifier word to one filled place of an incident ("Idlib" -> "Idlib countryside"); False if none."""
+    location = fields["location"]
+    filled = [p for p in QUALIFIED_PARTS if location is not None and location[p] is not None]
+    if not filled:
+        return False
+    part = filled[k % len(filled)]
+    word = data.draw(st.sampled_from(sorted(PLACE_QUALIFIERS)))
+    location[part] = data.draw(st.sampled_from([f"{location[part]} {word}", f"the {word} of {location[part]}"]))
+    return True
+
+
+@invariant(scenarios(), st.data())
+def test_a_qualifier_word_changes_no_score(scenario: Any, data: st.DataObject) -> None:
+    gold, preds = scenario
+    after = changed_run(gold, preds, data, lambda f, _, k: qualified_place(f, k, data), ["location"])
+    assert all_scores(after) == pytest.approx(all_scores(run(gold, preds)))
 
 
 @invariant(st.lists(gold_incidents(), min_size=1, max_size=3), st.data())

@@ -77,6 +77,8 @@ class Part:
     kind: Compare
     weight: float
     key: bool = False
+    #: Generic words left out when the value is compared (see :func:`~extract.scoring.comparators.without_qualifiers`).
+    qualifiers: frozenset[str] = frozenset()
 
 
 # The weights decide when a composite is partial rather than incorrect (see _combine):
@@ -87,7 +89,7 @@ def _parts(model: type[BaseModel]) -> tuple[Part, ...]:
     for p in parts_of(model):
         if p.spec.compare is None:
             raise TypeError(f"{model.__name__}.{p.name} is scored but declares no comparison")
-        parts.append(Part(p.name, p.spec.compare, p.spec.weight, p.spec.key))
+        parts.append(Part(p.name, p.spec.compare, p.spec.weight, p.spec.key, p.spec.qualifiers))
     return tuple(parts)
 
 
@@ -144,23 +146,24 @@ def _count_text(item: Any) -> str:
 
 
 class NameComparator:
-    """Names and places: normalised, transliterations folded, aliases and the gold alternatives accepted."""
+    """Names and places: normalised, transliterations folded, aliases, the gold alternatives and the part's
+    declared qualifier words ("Idlib countryside" is "Idlib") accepted."""
 
-    def compare(self, gold: Any, pred: Any, alternatives: Sequence[str], names: NameMatcher) -> Verdict:
-        return names.compare(gold, pred, alternatives)
+    def compare(self, part: Part, gold: Any, pred: Any, alternatives: Sequence[str], names: NameMatcher) -> Verdict:
+        return names.compare(gold, pred, alternatives, part.qualifiers)
 
 
 class EnumComparator:
     """One of a fixed set: equal, or one of the gold alternatives."""
 
-    def compare(self, gold: Any, pred: Any, alternatives: Sequence[str], names: NameMatcher) -> Verdict:
+    def compare(self, part: Part, gold: Any, pred: Any, alternatives: Sequence[str], names: NameMatcher) -> Verdict:
         return compare_enum(gold, pred, alternatives)
 
 
 class CountComparator:
     """A count with its qualifier, judged on the whole item (count, count_max, qualifier)."""
 
-    def compare(self, gold: Any, pred: Any, alternatives: Sequence[str], names: NameMatcher) -> Verdict:
+    def compare(self, part: Part, gold: Any, pred: Any, alternatives: Sequence[str], names: NameMatcher) -> Verdict:
         return compare_count(gold, pred, alternatives)
 
 
@@ -173,7 +176,7 @@ COMPARATORS: dict[Compare, NameComparator | EnumComparator | CountComparator] = 
 
 
 def _compare_part(part: Part, gold: Any, pred: Any, alternatives: Sequence[str], names: NameMatcher) -> Verdict:
-    return COMPARATORS[part.kind].compare(gold, pred, alternatives, names)
+    return COMPARATORS[part.kind].compare(part, gold, pred, alternatives, names)
 
 
 def _optional(part: Part, pred: Any, alternatives: Sequence[str], names: NameMatcher) -> Verdict:
