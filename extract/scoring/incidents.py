@@ -32,7 +32,7 @@ import numpy as np
 from pydantic import BaseModel
 from scipy.optimize import linear_sum_assignment
 
-from extract.core.fields import Compare, FieldInfo, parts_of, scored_fields
+from extract.core.fields import Compare, FieldInfo, fields_of, parts_of, scored_fields
 from extract.core.schema import DateInfo, Incident
 from extract.scoring.comparators import (
     FUZZY_NAME_THRESHOLD,
@@ -43,8 +43,9 @@ from extract.scoring.comparators import (
     compare_enum,
     compare_place_near,
     types_compatible,
+    without_qualifiers,
 )
-from extract.scoring.normalize import normalize_date
+from extract.scoring.normalize import normalize_date, normalize_name
 
 # Every table below is derived from the field declarations in extract/core/schema.py
 # (see extract.core.fields): a field added there is scored here without an edit.
@@ -309,11 +310,32 @@ def _item_allowed(field: str, subs: Sequence[SubVerdict], share: float) -> bool:
     return share > 0
 
 
+def as_compared(value: BaseModel) -> BaseModel:
+    """The value with every name whose field declares qualifier words in the form it is compared in.
+
+    "Idlib countryside", "the countryside of Idlib" and "Idlib" all become "idlib"; values of
+    sub-models are done the same way. Other fields are left as they are.
+    """
+    update: dict[str, Any] = {}
+    for info in fields_of(type(value)):
+        held = getattr(value, info.name)
+        if info.spec.qualifiers and isinstance(held, str):
+            update[info.name] = normalize_name(without_qualifiers(held, info.spec.qualifiers))
+        elif info.model is not None and held:
+            update[info.name] = [as_compared(item) for item in held] if info.is_list else as_compared(held)
+    return value.model_copy(update=update) if update else value
+
+
 def canonical_order(items: Sequence[BaseModel]) -> list[int]:
-    """Indices of the items sorted by content, so that alignment ignores input order."""
+    """Indices of the items sorted by content, so that alignment ignores input order.
+
+    Sorted by the values as compared first (:func:`as_compared`), so that the words a comparison
+    leaves out ("Idlib countryside" for "Idlib") cannot reorder the items and settle a tie
+    between pairings another way; then by the values as given, so that the order is total.
+    """
     if len(items) < 2:
         return list(range(len(items)))
-    keys = [item.model_dump_json() for item in items]
+    keys = [(as_compared(item).model_dump_json(), item.model_dump_json()) for item in items]
     return sorted(range(len(items)), key=keys.__getitem__)
 
 
