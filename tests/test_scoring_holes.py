@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from extract.core.fields import PLACE_QUALIFIERS, field_of
 from extract.core.records import Alignment, EvidenceSpan
 from extract.core.schema import Casualty, CasualtyKind, CountQualifier, IncidentType, Location
 from extract.scoring import NameMatcher, Verdict, compare_count, compare_name, evaluate
@@ -88,6 +89,49 @@ def test_a_missing_country_weighs_less_than_a_wrong_town() -> None:
     no_country = location_score(gold, Location(place="Saraqeb", admin1="Idlib", quote="q"))
     wrong_town = location_score(gold, Location(place="Homs", admin1="Idlib", country="Syria", quote="q"))
     assert no_country.slots.f1 > wrong_town.slots.f1
+
+
+def test_a_qualified_place_is_the_place() -> None:
+    """ "Saraqib town" for the gold "Saraqeb" and "Idlib countryside" for the province "Idlib" are right."""
+    gold = Location(place="Saraqeb", admin1="Idlib", country="Syria", quote="q")
+    qualified = location_score(gold, Location(place="Saraqib town", admin1="Idlib countryside", country="Syria",
+                                              quote="q"))  # fmt: skip
+    assert qualified.fields["location"].correct == 1
+    assert qualified.slots.f1 == location_score(gold, gold).slots.f1 == 1.0
+
+
+def test_a_location_made_of_qualifiers_is_wrong() -> None:
+    gold = Location(place="Saraqeb", admin1="Idlib", country="Syria", quote="q")
+    report = location_score(gold, Location(place="the town", admin1="countryside", country="Syria", quote="q"))
+    assert report.fields["location"].incorrect == 1
+    assert {report.subfields["location.place"].incorrect, report.subfields["location.admin1"].incorrect} == {1}
+
+
+# The places declare their qualifiers; other names (actors, sources...) keep every word.
+PLACE = field_of(Location, "place").spec.qualifiers
+assert PLACE == PLACE_QUALIFIERS
+
+
+@pytest.mark.parametrize(
+    ("gold", "pred", "expected"),
+    [
+        pytest.param("Idlib", "Idlib countryside", Verdict.CORRECT, id="countryside"),
+        pytest.param("Idlib", "Idlib's countryside", Verdict.CORRECT, id="possessive"),
+        pytest.param("Idlib", "the countryside of Idlib", Verdict.CORRECT, id="countryside-of"),
+        pytest.param("Idlib", "Idlib Province", Verdict.CORRECT, id="province"),
+        pytest.param("Idlib", "Idlib Governorate", Verdict.CORRECT, id="governorate"),
+        pytest.param("Saraqeb", "Saraqib town", Verdict.CORRECT, id="town-transliterated"),
+        pytest.param("Saraqeb", "the outskirts of Sarqeb", Verdict.CORRECT, id="outskirts"),
+        pytest.param("Idlib", "Hama countryside", Verdict.INCORRECT, id="another-province"),
+        pytest.param("Idlib", "countryside", Verdict.INCORRECT, id="only-a-qualifier"),
+        pytest.param("Idlib", "the town of the district", Verdict.INCORRECT, id="only-qualifiers"),
+        pytest.param("Idlib", "Idlib, Hama, Aleppo and Latakia countryside", Verdict.INCORRECT, id="padded-places"),
+        pytest.param("Khan al-Subl", "Khan al-Subl village", Verdict.CORRECT, id="village"),
+    ],
+)
+def test_place_qualifiers(gold: str, pred: str, expected: Verdict) -> None:
+    assert MATCHER.compare(gold, pred, qualifiers=PLACE) is expected
+    assert MATCHER.compare(gold, pred, qualifiers=PLACE) is MATCHER.compare(pred, gold, qualifiers=PLACE)
 
 
 # ---------------------------------------------------------------- counts
@@ -236,6 +280,41 @@ def test_a_type_alternative_is_a_strict_detection() -> None:
     gold = gold_set({"d": [gold_incident(downing(), alternatives={"type": ["aircraft_loss"]})]})
     report = score(gold, [result("d", [downing(type=IncidentType.AIRCRAFT_LOSS)])])
     assert report.incidents.f1 == 1.0
+
+
+# ---------------------------------------------------------------- ties between pairings
+
+# Two predictions that each earn 8 of the gold downing's 9 slots: which one is aligned with it, the
+# other left spurious, is a tie on credit. The tie goes to the pairing the headline scores prefer,
+# whatever the order the predictions are sorted in (their summaries, which are not scored, move it).
+TIES = [
+    pytest.param(
+        downing(type=IncidentType.AIRCRAFT_LOSS),  # loses the type: aligned, but not a strict detection
+        downing(sources=[]),  # loses the source: a strict detection
+        (1, 1, 9),  # a strict detection; the 9 values of the other prediction are spurious
+        id="same-type",
+    ),
+    pytest.param(
+        # loses the source, and adds a town the gold does not give: one predicted slot more
+        downing(location=Location(place="Homs", near="Saraqeb", admin1="Idlib", country="Syria", quote="q"),
+                sources=[]),
+        downing(perpetrators=[]),  # loses the perpetrator
+        (1, 1, 8),  # 8 spurious values, where the other pairing has 9 (8 and the town)
+        id="fewer-predicted-slots",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("worse", "better", "detections"), TIES)
+@pytest.mark.parametrize("summaries", [("A.", "Z."), ("Z.", "A.")], ids=["worse-first", "better-first"])
+def test_a_tie_between_pairings_goes_to_the_better_scores(
+    worse: dict[str, Any], better: dict[str, Any], detections: tuple[int, ...], summaries: tuple[str, str]
+) -> None:
+    gold = gold_set({"d": [gold_incident(downing())]})
+    preds = [{**worse, "summary": summaries[0]}, {**better, "summary": summaries[1]}]
+    report = score(gold, [result("d", preds)])
+    assert [(pair.gold_index, pair.pred_index) for pair in report.documents[0].pairs] == [(0, 1)]
+    assert (report.incidents.matched, report.incidents_lenient.matched, report.slots.spurious) == detections
 
 
 # ---------------------------------------------------------------- re-grounding

@@ -159,3 +159,21 @@ def test_eval_reports_the_research_metrics() -> None:
     assert summary["research"]["gtt"]["f1"] == pytest.approx(3 / 8)
     assert summary["research"]["ceaf_ree"]["f1"] == pytest.approx(5 / 7)
     assert set(summary["research"]["gtt_roles"]) == {"date", "location", "region", "perpetrator", "victim"}
+
+
+def test_a_qualified_place_fills_its_role() -> None:
+    # "Saraqib town" is the gold's Saraqeb and "Idlib province" its Idlib: location 1/1/1, region 1/1/1.
+    gold = [
+        GoldIncident(
+            **incident(IncidentType.AIR_STRIKE, location=Location(place="Saraqeb", admin1="Idlib", quote=Q)), key="a"
+        )
+    ]
+    pred = [
+        Incident(
+            **incident(
+                IncidentType.AIR_STRIKE, location=Location(place="Saraqib town", admin1="Idlib province", quote=Q)
+            )
+        )
+    ]
+    assert totals(gtt_document(gold, pred, NAMES)) == (2, 2, 2)
+    assert totals(ceaf_ree_document(gold, pred, NAMES)) == (2, 2, 2)

@@ -119,11 +119,20 @@ class Spec:
     #: Free text in the model's own words (a summary). Strict candidate mode does not ask for it: the
     #: record carries the text of the sentences the incident cites instead.
     prose: bool = False
+    #: Generic words that qualify a name without naming anything else ("Idlib countryside", "the town
+    #: of Saraqib"): left out on both sides when the name is compared (see :data:`PLACE_QUALIFIERS`).
+    qualifiers: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if self.excluded and self.compare is not None:
             raise ValueError("a field is either compared or excluded, not both")
 
+
+#: Words that say what kind of place a name is, not which: "Idlib countryside" and "Idlib province" are
+#: the gold's "Idlib", "Saraqib town" its "Saraqeb". Declared on the place fields of the schema.
+PLACE_QUALIFIERS = frozenset(
+    {"countryside", "province", "governorate", "region", "district", "town", "city", "village", "outskirts"}
+)
 
 #: The spec of a sub-model field whose model is scored some other way (given by the parent).
 SCORED_BY_PARENT = "compared as part of its parent value"

@@ -21,7 +21,16 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from extract.core.fields import SCORED_BY_PARENT, SCORED_WITH_COUNT, ClaimPart, Claims, Compare, Family, Spec
+from extract.core.fields import (
+    PLACE_QUALIFIERS,
+    SCORED_BY_PARENT,
+    SCORED_WITH_COUNT,
+    ClaimPart,
+    Claims,
+    Compare,
+    Family,
+    Spec,
+)
 
 SCHEMA_VERSION = "1.0.0"
 
@@ -197,13 +206,13 @@ class Location(_Model):
     # Weights (see gold/GUIDELINES.md, section 6): the most specific part weighs most,
     # so a wrong town costs more than a missing country.
 
-    place: Annotated[OptionalName, Spec(Compare.NAME, weight=4, proper=True)] = Field(
+    place: Annotated[OptionalName, Spec(Compare.NAME, weight=4, proper=True, qualifiers=PLACE_QUALIFIERS)] = Field(
         default=None, description="The most specific named place (village, town, base, road)."
     )
-    near: Annotated[OptionalName, Spec(Compare.NAME, weight=3, proper=True)] = Field(
+    near: Annotated[OptionalName, Spec(Compare.NAME, weight=3, proper=True, qualifiers=PLACE_QUALIFIERS)] = Field(
         default=None, description='The reference place when the article says the incident was "near" or "close to" it.'
     )
-    admin1: Annotated[OptionalName, Spec(Compare.NAME, weight=2, proper=True)] = Field(
+    admin1: Annotated[OptionalName, Spec(Compare.NAME, weight=2, proper=True, qualifiers=PLACE_QUALIFIERS)] = Field(
         default=None, description="Province, governorate or region (first administrative level)."
     )
     country: Annotated[OptionalName, Spec(Compare.NAME, weight=1, proper=True)] = Field(

@@ -68,7 +68,8 @@ lowers precision and not recall, and are counted as spurious in the sub-field ta
 
 Names and places (places, actors, operators, sources, aircraft models, weapon text,
 who) match when equal after normalisation and transliteration folding, against the
-gold value, its ``alternatives`` and the set's alias table; a fuzzy match whose words
+gold value, its ``alternatives`` and the set's alias table (places without the qualifier
+words their fields declare: "Idlib countryside" is "Idlib"); a fuzzy match whose words
 pair off as spellings of the same words is partial, and so is a shorter name contained
 in a longer one not more than twice its length
 (:class:`~extract.scoring.comparators.NameMatcher`). Counts: same count and qualifier is

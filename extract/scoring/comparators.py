@@ -9,7 +9,8 @@ Thresholds are module constants so that a report can name them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Collection, Sequence
 from enum import Enum
 from typing import Protocol
 
@@ -98,6 +99,26 @@ def compare_bool(gold: bool, pred: bool) -> Verdict:
 _MEMO_SIZE = 1 << 17
 
 
+# An English possessive before a qualifier: "Idlib's countryside".
+_POSSESSIVE = re.compile(r"(?<=\w)['\u2019]s\b")
+
+
+def without_qualifiers(name: str, qualifiers: Collection[str]) -> str:
+    """A name without the generic words that qualify it (a field's declared ``qualifiers``).
+
+    "Idlib countryside", "Idlib's countryside" and "the countryside of Idlib" become "idlib" (the
+    normalised form), "Saraqib town" "saraqib"; the function words left around a qualifier go
+    with it. A name that holds no qualifier is returned unchanged, and so is one made of nothing
+    else ("the countryside"): it names no place, and stays as it is, matching none.
+    """
+    words = normalize_name(_POSSESSIVE.sub("", name)).split()
+    kept = [w for w in words if w not in qualifiers]
+    if len(kept) == len(words):
+        return name
+    kept = [w for w in kept if w not in FUNCTION_WORDS]
+    return " ".join(kept) if kept else name
+
+
 def _content_words(norm: str) -> list[str]:
     words = [w for w in norm.split() if w not in FUNCTION_WORDS]
     return words or norm.split()
@@ -152,6 +173,10 @@ class NameMatcher:
         shared and the longer at most :data:`MAX_WORDS_PER_SHARED_WORD` times as long
         (``Tahrir al-Sham`` in ``Hayat Tahrir al-Sham``, but not in a list of ten actors);
     * incorrect otherwise.
+
+    With ``qualifiers`` (a field's declared generic words, such as "countryside" or "town"),
+    the gold value, its alternatives and the prediction are compared without them
+    (:func:`without_qualifiers`).
     """
 
     def __init__(self, aliases: AliasIndex | None = None, threshold: float = FUZZY_NAME_THRESHOLD):
@@ -170,8 +195,13 @@ class NameMatcher:
             self._accepted[cache_key] = found
         return found
 
-    def compare(self, gold: str, pred: str, alternatives: Sequence[str] = ()) -> Verdict:
-        """Compare a predicted name with the gold one."""
+    def compare(
+        self, gold: str, pred: str, alternatives: Sequence[str] = (), qualifiers: Collection[str] = ()
+    ) -> Verdict:
+        """Compare a predicted name with the gold one (without the ``qualifiers`` words, when given)."""
+        if qualifiers:
+            gold, pred = without_qualifiers(gold, qualifiers), without_qualifiers(pred, qualifiers)
+            alternatives = tuple(without_qualifiers(a, qualifiers) for a in alternatives)
         memo = (gold, tuple(alternatives), pred)
         found = self._verdicts.get(memo)
         if found is None:

@@ -13,6 +13,13 @@ preferred to leaving both sides unmatched. Maximising the credit maximises the M
 numerator, so the pairing chosen is the one that gives the prediction the best
 precision and recall at once. Both sides are put in a canonical order first, so the
 result never depends on the order of the input.
+
+Pairings of incidents that earn the same credit are told apart by what the scores
+count besides credit: more pairs, then more pairs of the same type (strict detection),
+then fewer predicted slots (values over-filled where the gold is empty). Every headline
+score (detection, strict and lenient; slots) is then the same whichever of the tied
+pairings is taken, so that the canonical order, which moves with any change of a
+predicted value, even a wrong value for another wrong one, never decides a score.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ import numpy as np
 from pydantic import BaseModel
 from scipy.optimize import linear_sum_assignment
 
-from extract.core.fields import Compare, FieldInfo, parts_of, scored_fields
+from extract.core.fields import Compare, FieldInfo, fields_of, parts_of, scored_fields
 from extract.core.schema import DateInfo, Incident
 from extract.scoring.comparators import (
     FUZZY_NAME_THRESHOLD,
@@ -36,8 +43,9 @@ from extract.scoring.comparators import (
     compare_enum,
     compare_place_near,
     types_compatible,
+    without_qualifiers,
 )
-from extract.scoring.normalize import normalize_date
+from extract.scoring.normalize import normalize_date, normalize_name
 
 # Every table below is derived from the field declarations in extract/core/schema.py
 # (see extract.core.fields): a field added there is scored here without an edit.
@@ -55,6 +63,11 @@ MIN_AGREEMENT = 0.25
 # Bonus per aligned pair: far smaller than the smallest credit step (0.5), so it only
 # breaks ties in favour of aligning more pairs.
 _PAIR_BONUS = 1e-6
+# Incidents only, each a hundred times smaller than the one before, so that they break ties in
+# this order (for documents of fewer than a hundred incidents): a bonus per pair of the same
+# type, and a cost per predicted slot a pair adds to those of the prediction left unmatched.
+_SAME_TYPE_BONUS = 1e-8
+_EXTRA_SLOT_COST = 1e-10
 
 
 @dataclass(frozen=True)
@@ -65,6 +78,8 @@ class Part:
     kind: Compare
     weight: float
     key: bool = False
+    #: Generic words left out when the value is compared (see :func:`~extract.scoring.comparators.without_qualifiers`).
+    qualifiers: frozenset[str] = frozenset()
 
 
 # The weights decide when a composite is partial rather than incorrect (see _combine):
@@ -75,7 +90,7 @@ def _parts(model: type[BaseModel]) -> tuple[Part, ...]:
     for p in parts_of(model):
         if p.spec.compare is None:
             raise TypeError(f"{model.__name__}.{p.name} is scored but declares no comparison")
-        parts.append(Part(p.name, p.spec.compare, p.spec.weight, p.spec.key))
+        parts.append(Part(p.name, p.spec.compare, p.spec.weight, p.spec.key, p.spec.qualifiers))
     return tuple(parts)
 
 
@@ -118,6 +133,8 @@ class PairScore:
     credit: float
     agreement: float
     allowed: bool
+    #: The types agree (the same, or one the gold lists): a strict detection when aligned.
+    same_type: bool = True
 
 
 Alternatives = Mapping[str, Sequence[str]]
@@ -130,23 +147,24 @@ def _count_text(item: Any) -> str:
 
 
 class NameComparator:
-    """Names and places: normalised, transliterations folded, aliases and the gold alternatives accepted."""
+    """Names and places: normalised, transliterations folded, aliases, the gold alternatives and the part's
+    declared qualifier words ("Idlib countryside" is "Idlib") accepted."""
 
-    def compare(self, gold: Any, pred: Any, alternatives: Sequence[str], names: NameMatcher) -> Verdict:
-        return names.compare(gold, pred, alternatives)
+    def compare(self, part: Part, gold: Any, pred: Any, alternatives: Sequence[str], names: NameMatcher) -> Verdict:
+        return names.compare(gold, pred, alternatives, part.qualifiers)
 
 
 class EnumComparator:
     """One of a fixed set: equal, or one of the gold alternatives."""
 
-    def compare(self, gold: Any, pred: Any, alternatives: Sequence[str], names: NameMatcher) -> Verdict:
+    def compare(self, part: Part, gold: Any, pred: Any, alternatives: Sequence[str], names: NameMatcher) -> Verdict:
         return compare_enum(gold, pred, alternatives)
 
 
 class CountComparator:
     """A count with its qualifier, judged on the whole item (count, count_max, qualifier)."""
 
-    def compare(self, gold: Any, pred: Any, alternatives: Sequence[str], names: NameMatcher) -> Verdict:
+    def compare(self, part: Part, gold: Any, pred: Any, alternatives: Sequence[str], names: NameMatcher) -> Verdict:
         return compare_count(gold, pred, alternatives)
 
 
@@ -159,7 +177,7 @@ COMPARATORS: dict[Compare, NameComparator | EnumComparator | CountComparator] = 
 
 
 def _compare_part(part: Part, gold: Any, pred: Any, alternatives: Sequence[str], names: NameMatcher) -> Verdict:
-    return COMPARATORS[part.kind].compare(gold, pred, alternatives, names)
+    return COMPARATORS[part.kind].compare(part, gold, pred, alternatives, names)
 
 
 def _optional(part: Part, pred: Any, alternatives: Sequence[str], names: NameMatcher) -> Verdict:
@@ -292,11 +310,32 @@ def _item_allowed(field: str, subs: Sequence[SubVerdict], share: float) -> bool:
     return share > 0
 
 
+def as_compared(value: BaseModel) -> BaseModel:
+    """The value with every name whose field declares qualifier words in the form it is compared in.
+
+    "Idlib countryside", "the countryside of Idlib" and "Idlib" all become "idlib"; values of
+    sub-models are done the same way. Other fields are left as they are.
+    """
+    update: dict[str, Any] = {}
+    for info in fields_of(type(value)):
+        held = getattr(value, info.name)
+        if info.spec.qualifiers and isinstance(held, str):
+            update[info.name] = normalize_name(without_qualifiers(held, info.spec.qualifiers))
+        elif info.model is not None and held:
+            update[info.name] = [as_compared(item) for item in held] if info.is_list else as_compared(held)
+    return value.model_copy(update=update) if update else value
+
+
 def canonical_order(items: Sequence[BaseModel]) -> list[int]:
-    """Indices of the items sorted by content, so that alignment ignores input order."""
+    """Indices of the items sorted by content, so that alignment ignores input order.
+
+    Sorted by the values as compared first (:func:`as_compared`), so that the words a comparison
+    leaves out ("Idlib countryside" for "Idlib") cannot reorder the items and settle a tie
+    between pairings another way; then by the values as given, so that the order is total.
+    """
     if len(items) < 2:
         return list(range(len(items)))
-    keys = [item.model_dump_json() for item in items]
+    keys = [(as_compared(item).model_dump_json(), item.model_dump_json()) for item in items]
     return sorted(range(len(items)), key=keys.__getitem__)
 
 
@@ -433,7 +472,8 @@ def compare_incidents(gold: Incident, pred: Incident, names: NameMatcher) -> Pai
     A type listed among the gold incident's ``type`` alternatives is always compatible.
     """
     alternatives: Alternatives = getattr(gold, "alternatives", None) or {}
-    if not types_compatible(gold.type, pred.type) and pred.type.value not in alternatives.get("type", ()):
+    same_type = pred.type is gold.type or pred.type.value in alternatives.get("type", ())
+    if not same_type and not types_compatible(gold.type, pred.type):
         return None
     slots: list[Slot] = []
     for info in INCIDENT_FIELDS:
@@ -446,7 +486,7 @@ def compare_incidents(gold: Incident, pred: Incident, names: NameMatcher) -> Pai
             offered += 1
             earned += s.verdict.credit
     agreement = earned / offered if offered else 1.0
-    return PairScore(tuple(slots), credit, agreement, agreement >= MIN_AGREEMENT)
+    return PairScore(tuple(slots), credit, agreement, agreement >= MIN_AGREEMENT, same_type)
 
 
 # The type gates alignment on its own, and the primary flag says nothing about which incident it is.
@@ -479,6 +519,15 @@ class IncidentAlignment:
     spurious: tuple[int, ...]
 
 
+def _tie_break(score: PairScore, alone: int) -> float:
+    """What a pair adds to its credit in the alignment: bonuses and costs too small to outweigh any credit.
+
+    ``alone`` is the number of slots of the prediction left unmatched; a pair that over-fills has more.
+    """
+    predicted = sum(s.verdict is not Verdict.MISSING for s in score.slots)
+    return _SAME_TYPE_BONUS * score.same_type - _EXTRA_SLOT_COST * (predicted - alone)
+
+
 def align_incidents(gold: Sequence[Incident], pred: Sequence[Incident], names: NameMatcher) -> IncidentAlignment:
     """Align the predicted incidents of a document with the gold ones (see the module docstring)."""
     g_order, p_order = canonical_order(gold), canonical_order(pred)
@@ -486,12 +535,13 @@ def align_incidents(gold: Sequence[Incident], pred: Sequence[Incident], names: N
     credit = np.zeros((n, m))
     allowed = np.zeros((n, m), dtype=bool)
     scores: dict[tuple[int, int], PairScore] = {}
+    alone = [len(lone_incident_slots(p, Verdict.SPURIOUS)) for p in pred]
     for a, gi in enumerate(g_order):
         for b, pj in enumerate(p_order):
             score = compare_incidents(gold[gi], pred[pj], names)
             if score is not None and score.allowed:
                 allowed[a, b] = True
-                credit[a, b] = score.credit
+                credit[a, b] = score.credit + _tie_break(score, alone[pj])
                 scores[a, b] = score
     pairs = sorted(((g_order[a], p_order[b], scores[a, b]) for a, b in assign(credit, allowed)), key=lambda t: t[0])
     matched_g = {gi for gi, _, _ in pairs}

@@ -18,8 +18,9 @@ role           fillers of one incident
 
 A predicted filler *matches* a gold filler when the two are the same after
 normalisation: names equal under :class:`~extract.scoring.comparators.NameMatcher`'s
-*correct* rule (normalised form, transliteration keys, gold alternatives, alias table;
-no partial credit), casualty groups of the same kind whose count
+*correct* rule (normalised form, transliteration keys, gold alternatives, alias table,
+and for places without the qualifier words their fields declare, "Idlib countryside"
+for "Idlib"; no partial credit), casualty groups of the same kind whose count
 :func:`~extract.scoring.comparators.compare_count` finds correct. A gold value left
 empty with listed alternatives is *optional*: a predicted filler matching it counts as
 found (on both sides), and is neither missing nor spurious otherwise.
@@ -50,7 +51,8 @@ from typing import Any
 
 import numpy as np
 
-from extract.core.schema import Casualty, Incident
+from extract.core.fields import fields_of
+from extract.core.schema import Casualty, Incident, Location
 from extract.scoring.comparators import NameMatcher, Verdict, compare_count
 from extract.scoring.incidents import assign
 from extract.scoring.metrics import prf
@@ -70,6 +72,12 @@ class Filler:
     value: Any  # a name (str) or a Casualty
     alternatives: tuple[str, ...] = ()
     optional: bool = False
+    #: Generic words left out when the filler is compared (the field's declared qualifiers).
+    qualifiers: frozenset[str] = frozenset()
+
+
+# The qualifier words each location part declares ("countryside", "town"...).
+_PLACE_QUALIFIERS = {f.name: f.spec.qualifiers for f in fields_of(Location)}
 
 
 def _alts(alternatives: Mapping[str, Sequence[str]], path: str) -> tuple[str, ...]:
@@ -81,22 +89,20 @@ def role_fillers(incident: Incident) -> list[Filler]:
     alts: Mapping[str, Sequence[str]] = getattr(incident, "alternatives", None) or {}
     out: list[Filler] = []
 
-    def name(role: str, value: str | None, path: str) -> None:
+    def name(role: str, value: str | None, path: str, qualifiers: frozenset[str] = frozenset()) -> None:
         accepted = _alts(alts, path)
         if value is not None:
-            out.append(Filler(role, value, accepted))
+            out.append(Filler(role, value, accepted, qualifiers=qualifiers))
         elif accepted:
-            out.append(Filler(role, accepted[0], accepted[1:], optional=True))
+            out.append(Filler(role, accepted[0], accepted[1:], optional=True, qualifiers=qualifiers))
 
     if incident.date is not None:
         name("date", incident.date.text, "date.text")
     else:
         name("date", None, "date.text")
     if incident.location is not None:
-        name("location", incident.location.place, "location.place")
-        name("location", incident.location.near, "location.near")
-        name("region", incident.location.admin1, "location.admin1")
-        name("region", incident.location.country, "location.country")
+        for role, part in (("location", "place"), ("location", "near"), ("region", "admin1"), ("region", "country")):
+            name(role, getattr(incident.location, part), f"location.{part}", _PLACE_QUALIFIERS[part])
     for k, aircraft in enumerate(incident.aircraft):
         name("aircraft", aircraft.model, f"aircraft[{k}].model")
     for k, perpetrator in enumerate(incident.perpetrators):
@@ -122,7 +128,9 @@ def fillers_match(gold: Filler, pred: Filler, names: NameMatcher) -> bool:
         )
     if isinstance(pred.value, Casualty):
         return False
-    return names.compare(gold.value, pred.value, gold.alternatives) is Verdict.CORRECT
+    return (
+        names.compare(gold.value, pred.value, gold.alternatives, gold.qualifiers | pred.qualifiers) is Verdict.CORRECT
+    )
 
 
 @dataclass(frozen=True)
@@ -245,7 +253,7 @@ def _same_entity(a: Filler, b: Filler, names: NameMatcher) -> bool:
         return False
     if isinstance(a.value, Casualty) or isinstance(b.value, Casualty):
         return a.value == b.value
-    return names.compare(a.value, b.value) is Verdict.CORRECT
+    return names.compare(a.value, b.value, (), a.qualifiers | b.qualifiers) is Verdict.CORRECT
 
 
 def _entities(fillers: Iterable[Filler], names: NameMatcher) -> list[Filler]:
@@ -263,6 +271,7 @@ def _entities(fillers: Iterable[Filler], names: NameMatcher) -> list[Filler]:
                     entity.value,
                     tuple(dict.fromkeys((*entity.alternatives, *extra, *filler.alternatives))),
                     entity.optional and filler.optional,
+                    entity.qualifiers | filler.qualifiers,
                 )
                 break
         else:

@@ -153,12 +153,6 @@ def _tally(
             subfields[f"{slot.field}.{sub.name}"][VERDICT_INDEX[sub.verdict]] += 1
 
 
-def _same_type(gold: Incident, pred: Incident) -> bool:
-    """A strict detection: the same type, or one the gold lists as an alternative."""
-    alternatives: Mapping[str, Sequence[str]] = getattr(gold, "alternatives", None) or {}
-    return pred.type is gold.type or pred.type.value in alternatives.get("type", ())
-
-
 def _primary_share(slots: Iterable[Slot]) -> float:
     """Share of the gold incident's slots the prediction got exactly right."""
     gold_side = [s for s in slots if s.verdict is not Verdict.SPURIOUS]
@@ -262,7 +256,7 @@ def evaluate(
                 claimed = claimed + checked.claimed
                 disagreements.extend(checked.disagreements)
         measured = measured + grounding
-        strict = sum(1 for gi, pj, _ in alignment.pairs if _same_type(gold_incidents[gi], pred_incidents[pj]))
+        strict = sum(score.same_type for _, _, score in alignment.pairs)
         matched += len(pairs)
         strict_total += strict
         spurious_total += len(spurious)
