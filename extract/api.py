@@ -747,12 +747,15 @@ def gold_events_scores(directory: str | Path, *, aliases: bool = True, json_out:
     from dataclasses import replace
 
     from extract.events.pipeline import evaluate_events
+    from extract.io.output import staged_output
     from extract.scoring.gold import load_gold
 
+    check_outputs([("--json", json_out)], inputs=[("the gold folder", directory)])
     gold_set = load_gold(directory, texts=False)
     result = evaluate_events(gold_set if aliases else replace(gold_set, aliases={}))
     if json_out:
-        Path(json_out).write_text(json.dumps(result.summary(), indent=2) + "\n", encoding="utf-8")
+        with staged_output(json_out, "--json") as staged:
+            staged.write_text(json.dumps(result.summary(), indent=2) + "\n", encoding="utf-8")
     return result
 
 

@@ -51,6 +51,7 @@ def inputs(tmp_path: Path) -> Path:
     shutil.copytree(GOLD, tmp_path / "gold")
     shutil.copy(GOLD / "published.json", tmp_path / "published.json")
     (tmp_path / "link.jsonl").symlink_to(tmp_path / "run.jsonl")
+    (tmp_path / "aliases-link.json").symlink_to(tmp_path / "gold" / "aliases.json")
     site = tmp_path / "site"  # an earlier review site someone keeps the run file in
     site.mkdir()
     (site / SITE_MARKER).write_text("written by extract review\n")
@@ -88,6 +89,14 @@ def inputs(tmp_path: Path) -> Path:
                      "run.jsonl", "--report is --json", id="eval-json-and-report-at-one-path"),
         pytest.param(["gold", "agree", "gold", "gold", "--json", "gold/aliases.json"], "gold",
                      "--json is inside the first gold folder", id="gold-agree-json-inside-a-gold-folder"),
+        pytest.param(["gold", "events", "gold", "--json", "gold/aliases.json"], "gold",
+                     "--json is inside the gold folder", id="gold-events-json-is-the-alias-table"),
+        pytest.param(["gold", "events", "gold", "--json", "gold/published.json"], "gold",
+                     "--json is inside the gold folder", id="gold-events-json-is-the-publication-dates"),
+        pytest.param(["gold", "events", "gold", "--json", "gold/labels/000_992d4656b890393e.json"], "gold",
+                     "--json is inside the gold folder", id="gold-events-json-is-a-label-file"),
+        pytest.param(["gold", "events", "gold", "--json", "aliases-link.json"], "gold",
+                     "--json is inside the gold folder", id="gold-events-json-is-a-link-into-the-gold-folder"),
     ],
 )  # fmt: skip
 def test_an_output_that_is_an_input_is_refused_and_the_input_kept(
@@ -100,6 +109,17 @@ def test_an_output_that_is_an_input_is_refused_and_the_input_kept(
     assert message in _one_error_line(capsys.readouterr().err)
     assert _snapshot(inputs / kept) == before
     assert not (inputs / "s.json").exists()
+
+
+def test_gold_events_json_through_a_hard_link_leaves_the_linked_gold_file_whole(
+    inputs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(inputs)
+    os.link(inputs / "gold" / "aliases.json", inputs / "aliases-hardlink.json")
+    before = _snapshot(inputs / "gold")
+    assert main(["gold", "events", "gold", "--json", "aliases-hardlink.json"]) == 0
+    assert _snapshot(inputs / "gold") == before  # the summary is a new file under that name, not written through it
+    assert "predicted_events_from_gold" in (inputs / "aliases-hardlink.json").read_text()
 
 
 # -- 8. a write that fails: a full disk, a file size limit, a read-only folder ----------------------------------------
