@@ -607,10 +607,20 @@ def run_matrix(
 
 
 def validate_gold_dir(directory: str | Path) -> list[str]:
-    """One line per problem in a gold directory (empty when valid)."""
+    """One line per problem in a gold directory (empty when valid).
+
+    Its ``published.json`` is read by the reader ``extract eval`` and ``events`` use, so a file they
+    refuse is a problem here, in the same words.
+    """
+    from extract.events.pipeline import gold_publication_dates
     from extract.scoring.gold_checks import validate_gold
 
-    return [str(problem) for problem in validate_gold(directory)]
+    problems = [str(problem) for problem in validate_gold(directory)]
+    try:
+        gold_publication_dates(directory)
+    except InputError as exc:
+        problems.append(exc.one_line())
+    return problems
 
 
 # CPU features that decide whether a llama.cpp build runs here, as /proc/cpuinfo names them.
