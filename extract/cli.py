@@ -2,16 +2,20 @@
 
 Exit codes: 0 success; 1 some documents failed (unless --allow-failures) or an
 evaluation gate failed; 2 a usage, configuration or input error, reported in one
-line without a traceback.
+line without a traceback; 130 interrupted (Ctrl-C), 143 terminated (SIGTERM), each
+after removing the command's temporary outputs.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from rich.markup import escape
@@ -684,6 +688,31 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the command is, so that it unwinds as Ctrl-C does and removes its temporary outputs."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short
+    raise _Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """While a command runs, SIGTERM unwinds it like Ctrl-C; the handler found is put back when it ends.
+
+    Left alone off the main thread (only it can take signals) and when SIGTERM is ignored (nohup-like parents).
+    """
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
@@ -701,19 +730,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     secrets = _secrets(args)
     try:
-        with redacting_logs(secrets), warnings.catch_warnings():  # restores the warning display when it ends
+        with redacting_logs(secrets), warnings.catch_warnings(), _sigterm_unwinds():  # each restores what it changed
             warnings.showwarning = _one_line_warnings(warnings.showwarning)
             return handlers[args.command](args)
     except ExtractError as exc:
         print(f"extract: error: {printable(redact(exc.one_line(), secrets))}", file=sys.stderr)
         return EXIT_ERROR
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         # A run (and training) resumes from what it wrote; every other command writes its output whole or not at all.
         then = (
             "run the same command again to resume" if args.command in RESUMABLE else "no output was left half-written"
         )
-        print(f"extract: interrupted; {then}", file=sys.stderr)
-        return 130
+        terminated = isinstance(exc, _Terminated)
+        print(f"extract: {'terminated' if terminated else 'interrupted'}; {then}", file=sys.stderr)
+        return 128 + (signal.SIGTERM if terminated else signal.SIGINT)
 
 
 if __name__ == "__main__":

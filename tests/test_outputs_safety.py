@@ -279,6 +279,43 @@ def test_ctrl_c_on_events_leaves_no_output_and_no_spill(inputs: Path, fmt: str) 
     assert done.stderr.strip() == "extract: interrupted; no output was left half-written", done.stderr
 
 
+@pytest.mark.parametrize("fmt", ["parquet", "ucdp", "jsonl", "hf"])
+def test_sigterm_on_events_keeps_the_earlier_output_and_leaves_no_partial_file(earlier: Path, fmt: str) -> None:
+    args = ["events", "run.jsonl", "--gold", "gold", "--format", fmt, "--out", f"out/events.{fmt}", "--quiet"]
+    assert main(args) == 0
+    before = _snapshot(earlier / "out")
+    done = _stop_paused(earlier, signal.SIGTERM, IN_THE_CLUSTERING, args)
+    assert done.stderr.strip() == "extract: terminated; no output was left half-written", (done.returncode, done.stderr)
+    assert done.returncode == 128 + signal.SIGTERM
+    assert _snapshot(earlier / "out") == before
+    assert _leftovers(earlier) == []
+    assert list((earlier / "tmpdir").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("command", "pause"),
+    [
+        pytest.param("review", ("extract.review.site", "span_views", 3), id="review-mid-site"),
+        pytest.param("eval", ("extract.events.pipeline", "evaluate_events", 1), id="eval-mid-reports"),
+    ],
+)
+def test_sigterm_on_review_and_eval_keeps_the_earlier_outputs_and_leaves_no_partial_file(
+    earlier: Path, command: str, pause: tuple[str, str, int]
+) -> None:
+    before = _snapshot(earlier / "out")
+    done = _stop_paused(earlier, signal.SIGTERM, pause, COMMANDS[command])
+    assert done.returncode == 128 + signal.SIGTERM, done.stderr
+    assert _snapshot(earlier / "out") == before
+    assert _leftovers(earlier) == []
+
+
+def test_main_puts_back_the_sigterm_handler_it_found(inputs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(inputs)
+    found = signal.getsignal(signal.SIGTERM)
+    assert main(["gold", "events", "gold"]) == 0
+    assert signal.getsignal(signal.SIGTERM) is found
+
+
 @pytest.mark.parametrize("fmt", ["parquet", "ucdp"])
 def test_a_killed_events_run_keeps_the_earlier_output_and_the_next_run_clears_its_leftovers(
     earlier: Path, fmt: str
