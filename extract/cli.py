@@ -88,8 +88,15 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, whose messages (a usage error quotes what was typed) are printed through printable."""
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        super()._print_message(printable(message), file)
+
+
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="extract", description="Incident records from news articles, with evidence.")
+    parser = _Parser(prog="extract", description="Incident records from news articles, with evidence.")
     parser.add_argument("--version", action=_VersionAction, help="the package, schema, llama.cpp and adapter versions")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -537,7 +544,7 @@ def _cmd_gold(args: argparse.Namespace) -> int:
 def _cmd_gold_events(args: argparse.Namespace) -> int:
     scores = api.gold_events_scores(args.directory, aliases=not args.no_aliases, json_out=args.json_out)
     print(
-        f"{args.directory}: {scores.predicted_events} events for {scores.gold_events} incident keys "
+        f"{printable(args.directory)}: {scores.predicted_events} events for {scores.gold_events} incident keys "
         f"({'without' if args.no_aliases else 'with'} the alias table; publication dates for "
         f"{scores.published_dates} documents)"
     )
