@@ -217,6 +217,27 @@ def test_a_read_only_output_folder_is_one_line_and_keeps_the_earlier_output(earl
     assert _leftovers(earlier) == []
 
 
+# Root writes into a read-only folder, so these ways a write fails hold for every user: a folder that is a file, and
+# /proc, where no one creates files (a descriptor's folder, /proc/self, is the child's own).
+UNWRITABLE = {"under-a-file": "out/blocker/{name}", "under-proc": "/proc/self/{name}"}
+
+
+@pytest.mark.parametrize("where", list(UNWRITABLE))
+@pytest.mark.parametrize("output", ["events --out", "review --out", "eval --json", "eval --report"])
+def test_an_output_no_one_can_write_is_one_line_even_for_root(earlier: Path, where: str, output: str) -> None:
+    command, option = output.split()
+    args = list(COMMANDS[command])
+    k = args.index(option) + 1
+    args[k] = target = UNWRITABLE[where].format(name=Path(args[k]).name)
+    (earlier / "out" / "blocker").write_text("a file where a folder would be\n")
+    before = _snapshot(earlier / "out")
+    done = _run_cli(*args, cwd=earlier)
+    assert done.returncode == 2, done.stderr
+    assert _one_error_line(done.stderr).startswith(f"extract: error: {target}: "), done.stderr
+    assert _snapshot(earlier / "out") == before
+    assert _leftovers(earlier) == []
+
+
 # -- 9, 10. an interrupted or killed write leaves no output that looks valid ----------------------------------------
 
 # Runs a command, pausing it at a known point (the n-th call of a function) until the test signals it.
