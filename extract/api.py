@@ -20,7 +20,7 @@ from typing import Any
 
 from extract.backends import DEFAULT_BACKEND
 from extract.core.backend import Backend
-from extract.core.errors import CacheWarning, ConfigError, ExtractError, InputError, OutputError
+from extract.core.errors import CacheWarning, ClusterWarning, ConfigError, ExtractError, InputError, OutputError
 from extract.core.pipeline import ExtractConfig, extract_document
 from extract.core.prompts import DEFAULT_PROMPT, load_prompt_for
 from extract.core.records import Document, DocumentResult
@@ -32,6 +32,7 @@ from extract.transport import RetryPolicy
 
 __all__ = [
     "CacheWarning",
+    "ClusterWarning",
     "ConfigError",
     "DoctorReport",
     "ExtractError",
@@ -882,6 +883,7 @@ def build_events_dataset(
         "blocks": stats.blocks,
         "largest_block": stats.largest_block,
         "pairs_compared": stats.pairs_compared,
+        "capped_blocks": stats.capped_blocks,
     }
 
 

@@ -22,7 +22,7 @@ from rich.markup import escape
 
 from extract import api
 from extract.backends import MAX_RESPONSE_BYTES
-from extract.core.errors import CacheWarning, ExtractError
+from extract.core.errors import ExtractError, ExtractWarning
 from extract.core.secrets import redact, redacting_logs, url_secrets
 from extract.display import printable
 
@@ -637,7 +637,7 @@ def _one_line_warnings(original: Callable[..., None]) -> Callable[..., None]:
     """Show the package's warnings as one line on stderr (a damaged cache entry is a miss, not a traceback)."""
 
     def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
-        if issubclass(category, CacheWarning):
+        if issubclass(category, ExtractWarning):
             print(f"extract: warning: {printable(str(message))}", file=sys.stderr)
         else:
             original(message, category, *args, **kwargs)
