@@ -830,7 +830,8 @@ def sweep(
         progress(stats.mentions, total or stats.mentions)
     if stats.capped_blocks:
         warnings.warn(
-            f"{stats.capped_blocks} block(s) of one place and week held more than ClusterConfig.max_pairs = "
+            f"{stats.capped_blocks} block(s) that neither country nor province could split held more than "
+            f"ClusterConfig.max_pairs = "
             f"{config.max_pairs:,} pairs (the largest: {stats.largest_block:,} mentions); each of their mentions was "
             f"compared with its {stats.fewest_neighbours:,} nearest or more only, so their events may miss merges",
             ClusterWarning,
