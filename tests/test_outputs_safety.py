@@ -243,7 +243,9 @@ def test_an_output_no_one_can_write_is_one_line_even_for_root(earlier: Path, whe
 # Runs a command, pausing it at a known point (the n-th call of a function) until the test signals it.
 _PAUSED = textwrap.dedent(
     """
-    import importlib, sys, time
+    import importlib, signal, sys, time
+    # Ctrl-C as a terminal delivers it, even when the suite runs in the background (where SIGINT is ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     module, name, at = sys.argv[1], sys.argv[2], int(sys.argv[3])
     target = importlib.import_module(module)
     real, calls = getattr(target, name), []
