@@ -33,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +41,15 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 
 
-def write_corpus(n: int, per_day: int, folder: Path) -> dict[str, Any]:
-    """A synthetic corpus of about ``n`` incidents as a run file and a publication-date file."""
+def write_corpus(n: int, folder: Path, **options: Any) -> dict[str, Any]:
+    """A synthetic corpus of about ``n`` incidents as a run file and a publication-date file.
+
+    ``options`` go to :func:`extract.events.synthetic.synthetic_corpus` (the days, towns and countries).
+    """
     from extract.events.synthetic import synthetic_corpus
 
     events = max(1, n * 10 // 29)  # about 2.9 reports of an event per true event (see the generator's rules)
-    corpus = synthetic_corpus(events, seed=11, days=max(30, n // per_day))
+    corpus = synthetic_corpus(events, seed=11, **options)
     run = folder / f"run-{n}.jsonl"
     with run.open("w", encoding="utf-8") as fh:
         for result in corpus.results:
@@ -140,6 +144,7 @@ def one(run: str, published: str, truth: str) -> dict[str, Any]:
         "largest_block": stats.largest_block,
         "largest_window": getattr(stats, "largest_window", None),
         "pairs_compared": stats.pairs_compared,
+        "capped_blocks": getattr(stats, "capped_blocks", None),
         "synthetic_conll_f1": round(scores.conll_f1, 4),
     }
 
@@ -155,17 +160,38 @@ def main(argv: list[str]) -> int:
         print(json.dumps(one(*args.one)))
         return 0
     sizes = [2000, 10000] if args.quick else [10000, 100000]
+    return measure(
+        sizes,
+        args.against,
+        lambda n, folder: write_corpus(n, folder, days=max(30, n // args.per_day)),
+        "events.json",
+        {"per_day": args.per_day},
+    )
+
+
+def measure(
+    sizes: list[int],
+    against: str | None,
+    write: Callable[[int, Path], dict[str, Any]],
+    results: str,
+    settings: dict[str, Any],
+) -> int:
+    """Measure this tree (and ``against``) on a corpus of each size, each in a fresh process; print and save rows.
+
+    ``write(n, folder)`` writes a corpus of ``n`` incidents as :func:`write_corpus` does and returns its files;
+    ``settings`` go into the JSON as they are.
+    """
     load_start = os.getloadavg()
     rows = []
-    checkouts = [("this tree", None)] + ([("against", str(Path(args.against).resolve()))] if args.against else [])
+    # Each checkout's package by path: the environment may have installed another checkout's.
+    checkouts = [("this tree", str(HERE.parent))] + ([("against", str(Path(against).resolve()))] if against else [])
     with tempfile.TemporaryDirectory(prefix="bench-events-") as tmp:
         for n in sizes:
-            files = write_corpus(n, args.per_day, Path(tmp))
+            files = write(n, Path(tmp))
             for label, path in checkouts:
-                env = dict(os.environ)
-                if path is not None:
-                    env["PYTHONPATH"] = path
-                cmd = [sys.executable, __file__, "--one", files["run"], files["published"], files["truth"]]
+                env = {**os.environ, "PYTHONPATH": path}
+                cmd = [sys.executable, str(HERE / "bench_events.py"), "--one", files["run"], files["published"],
+                       files["truth"]]  # fmt: skip
                 out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout
                 row = json.loads(out.strip().splitlines()[-1])
                 row["checkout"] = label
@@ -175,13 +201,13 @@ def main(argv: list[str]) -> int:
                     f"{label:>9} {row['incidents']:>7} incidents: {row['seconds']:>7.2f} s "
                     f"({row['incidents_per_second']}/s), peak RSS growth {row['peak_rss_growth_mib']} MiB, "
                     f"largest window {row['largest_window']}, largest block {row['largest_block']}, "
-                    f"{row['pairs_compared']} pairs, {row['events']} events "
+                    f"{row['pairs_compared']} pairs ({row['capped_blocks']} blocks capped), {row['events']} events "
                     f"(synthetic CoNLL F1 {row['synthetic_conll_f1']}; load {row['uptime'][0]:.2f})",
                     flush=True,
                 )
     result: dict[str, Any] = {
         "sizes": rows,
-        "per_day": args.per_day,
+        **settings,
         "environment": {
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
@@ -190,7 +216,7 @@ def main(argv: list[str]) -> int:
         },
     }
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "events.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / results).write_text(json.dumps(result, indent=2) + "\n")
     print(f"load average {load_start} -> {os.getloadavg()}")
     return 0
 

@@ -18,6 +18,7 @@ BENCHMARKS = [
     "bench_scorer.py",
     "bench_instructor_patch.py",
     "bench_events.py",
+    "bench_events_block.py",
     "eval_events_heldout.py",
     "bench_corpus.py",
     "bench_review.py",

@@ -20,7 +20,7 @@ from typing import Any
 
 from extract.backends import DEFAULT_BACKEND
 from extract.core.backend import Backend
-from extract.core.errors import CacheWarning, ConfigError, ExtractError, InputError, OutputError
+from extract.core.errors import CacheWarning, ClusterWarning, ConfigError, ExtractError, InputError, OutputError
 from extract.core.pipeline import ExtractConfig, extract_document
 from extract.core.prompts import DEFAULT_PROMPT, load_prompt_for
 from extract.core.records import Document, DocumentResult
@@ -32,6 +32,7 @@ from extract.transport import RetryPolicy
 
 __all__ = [
     "CacheWarning",
+    "ClusterWarning",
     "ConfigError",
     "DoctorReport",
     "ExtractError",
@@ -607,10 +608,20 @@ def run_matrix(
 
 
 def validate_gold_dir(directory: str | Path) -> list[str]:
-    """One line per problem in a gold directory (empty when valid)."""
+    """One line per problem in a gold directory (empty when valid).
+
+    Its ``published.json`` is read by the reader ``extract eval`` and ``events`` use, so a file they
+    refuse is a problem here, in the same words.
+    """
+    from extract.events.pipeline import gold_publication_dates
     from extract.scoring.gold_checks import validate_gold
 
-    return [str(problem) for problem in validate_gold(directory)]
+    problems = [str(problem) for problem in validate_gold(directory)]
+    try:
+        gold_publication_dates(directory)
+    except InputError as exc:
+        problems.append(exc.one_line())
+    return problems
 
 
 # CPU features that decide whether a llama.cpp build runs here, as /proc/cpuinfo names them.
@@ -747,12 +758,15 @@ def gold_events_scores(directory: str | Path, *, aliases: bool = True, json_out:
     from dataclasses import replace
 
     from extract.events.pipeline import evaluate_events
+    from extract.io.output import staged_output
     from extract.scoring.gold import load_gold
 
+    check_outputs([("--json", json_out)], inputs=[("the gold folder", directory)])
     gold_set = load_gold(directory, texts=False)
     result = evaluate_events(gold_set if aliases else replace(gold_set, aliases={}))
     if json_out:
-        Path(json_out).write_text(json.dumps(result.summary(), indent=2) + "\n", encoding="utf-8")
+        with staged_output(json_out, "--json") as staged:
+            staged.write_text(json.dumps(result.summary(), indent=2) + "\n", encoding="utf-8")
     return result
 
 
@@ -869,6 +883,7 @@ def build_events_dataset(
         "blocks": stats.blocks,
         "largest_block": stats.largest_block,
         "pairs_compared": stats.pairs_compared,
+        "capped_blocks": stats.capped_blocks,
     }
 
 

@@ -2,23 +2,27 @@
 
 Exit codes: 0 success; 1 some documents failed (unless --allow-failures) or an
 evaluation gate failed; 2 a usage, configuration or input error, reported in one
-line without a traceback.
+line without a traceback; 130 interrupted (Ctrl-C), 143 terminated (SIGTERM), each
+after removing the command's temporary outputs.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from rich.markup import escape
 
 from extract import api
 from extract.backends import MAX_RESPONSE_BYTES
-from extract.core.errors import CacheWarning, ExtractError
+from extract.core.errors import ExtractError, ExtractWarning
 from extract.core.secrets import redact, redacting_logs, url_secrets
 from extract.display import printable
 
@@ -84,8 +88,15 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, whose messages (a usage error quotes what was typed) are printed through printable."""
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        super()._print_message(printable(message), file)
+
+
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="extract", description="Incident records from news articles, with evidence.")
+    parser = _Parser(prog="extract", description="Incident records from news articles, with evidence.")
     parser.add_argument("--version", action=_VersionAction, help="the package, schema, llama.cpp and adapter versions")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -533,7 +544,7 @@ def _cmd_gold(args: argparse.Namespace) -> int:
 def _cmd_gold_events(args: argparse.Namespace) -> int:
     scores = api.gold_events_scores(args.directory, aliases=not args.no_aliases, json_out=args.json_out)
     print(
-        f"{args.directory}: {scores.predicted_events} events for {scores.gold_events} incident keys "
+        f"{printable(args.directory)}: {scores.predicted_events} events for {scores.gold_events} incident keys "
         f"({'without' if args.no_aliases else 'with'} the alias table; publication dates for "
         f"{scores.published_dates} documents)"
     )
@@ -626,7 +637,7 @@ def _one_line_warnings(original: Callable[..., None]) -> Callable[..., None]:
     """Show the package's warnings as one line on stderr (a damaged cache entry is a miss, not a traceback)."""
 
     def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
-        if issubclass(category, CacheWarning):
+        if issubclass(category, ExtractWarning):
             print(f"extract: warning: {printable(str(message))}", file=sys.stderr)
         else:
             original(message, category, *args, **kwargs)
@@ -684,6 +695,31 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the command is, so that it unwinds as Ctrl-C does and removes its temporary outputs."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short
+    raise _Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """While a command runs, SIGTERM unwinds it like Ctrl-C; the handler found is put back when it ends.
+
+    Left alone off the main thread (only it can take signals) and when SIGTERM is ignored (nohup-like parents).
+    """
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
@@ -701,19 +737,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     secrets = _secrets(args)
     try:
-        with redacting_logs(secrets), warnings.catch_warnings():  # restores the warning display when it ends
+        with redacting_logs(secrets), warnings.catch_warnings(), _sigterm_unwinds():  # each restores what it changed
             warnings.showwarning = _one_line_warnings(warnings.showwarning)
             return handlers[args.command](args)
     except ExtractError as exc:
         print(f"extract: error: {printable(redact(exc.one_line(), secrets))}", file=sys.stderr)
         return EXIT_ERROR
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         # A run (and training) resumes from what it wrote; every other command writes its output whole or not at all.
         then = (
             "run the same command again to resume" if args.command in RESUMABLE else "no output was left half-written"
         )
-        print(f"extract: interrupted; {then}", file=sys.stderr)
-        return 130
+        terminated = isinstance(exc, _Terminated)
+        print(f"extract: {'terminated' if terminated else 'interrupted'}; {then}", file=sys.stderr)
+        return 128 + (signal.SIGTERM if terminated else signal.SIGINT)
 
 
 if __name__ == "__main__":

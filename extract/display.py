@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import sys
+import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
@@ -23,18 +24,36 @@ from extract.core.records import Alignment, DocumentResult, Status
 from extract.core.schema import Incident
 from extract.runner import RunSummary
 
-#: C0 controls but tab and newline, DEL, and C1 controls: what a terminal acts on instead of showing.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+#: The Unicode categories a terminal acts on or lays out instead of showing as they are: controls (Cc: C0 but
+#: tab and newline, DEL, C1), format characters (Cf: the bidi embeddings, overrides and isolates U+202A-U+202E
+#: and U+2066-U+2069 that reorder what follows them, the marks U+200E/U+200F and U+061C, zero-width spaces,
+#: the byte order mark), lone surrogates (Cs, which cannot even be encoded) and the line and paragraph
+#: separators (Zl, Zp).
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+#: Format characters that are part of spelling, not layout: the zero-width non-joiner and joiner, written
+#: inside Persian and Indic words and emoji, are shown as they are.
+_SPELLING = frozenset("\u200c\u200d")
+#: Every character that may be unsafe: everything but printable ASCII, tab and newline (the rest is looked up).
+_MAYBE_UNSAFE = re.compile(r"[^\t\n\x20-\x7e]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in _SPELLING or unicodedata.category(char) not in _UNSAFE_CATEGORIES:
+        return char
+    code = ord(char)
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def printable(text: str) -> str:
-    """``text`` with every control character written as an escape (``\\x1b``) for the terminal to show.
+    """``text`` with every control and format character written as an escape (``\\x1b``, ``\\u202e``).
 
     Ids, article text, model output and file names come from outside; an escape sequence in them would
-    otherwise reach the terminal and act: a hyperlink (OSC 8), a cleared screen, a new window title.
+    otherwise reach the terminal and act (a hyperlink (OSC 8), a cleared screen, a new window title), and a
+    bidi override would show the rest of the line reversed, so that what is read is not what is there.
     Everything the command line prints passes through here (its console does it for every string).
     """
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return _MAYBE_UNSAFE.sub(_escape, text)
 
 
 class _Console(Console):

@@ -157,6 +157,9 @@ OSC8 = "\x1b]8;;https://evil.example/\x1b\\click\x1b]8;;\x1b\\"
 CLEAR = "\x1b[2J\x1b[H"
 TITLE = "\x1b]2;pwned\x07"
 CSI_C1 = "\x9b31m"
+# Bidi controls: an override that shows the rest of the line reversed, isolates, marks (Trojan Source).
+RLO = "\u202e"
+BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f"
 
 
 @pytest.mark.parametrize(
@@ -168,6 +171,15 @@ CSI_C1 = "\x9b31m"
         pytest.param(CSI_C1, "\\x9b31m", id="c1-csi"),
         pytest.param("a\rb\x08c\x7f", "a\\x0db\\x08c\\x7f", id="carriage-return-backspace-del"),
         pytest.param("tab\tand\nnewline, Alep حلب", "tab\tand\nnewline, Alep حلب", id="text-unchanged"),
+        pytest.param(f"ok.txt{RLO}gpj.exe", "ok.txt\\u202egpj.exe", id="bidi-override"),
+        pytest.param(BIDI, "".join(f"\\u{ord(c):04x}" for c in BIDI), id="bidi-embeddings-isolates-marks"),
+        pytest.param(
+            "\u061c\u200b\ufeff\u00ad\u2060", "\\u061c\\u200b\\ufeff\\xad\\u2060", id="other-format-characters"
+        ),
+        pytest.param(
+            "\ud800 \U000e0001 \u2028\u2029", "\\ud800 \\U000e0001 \\u2028\\u2029", id="surrogate-tag-separators"
+        ),
+        pytest.param("می\u200cخواهم 👩\u200d🚒 é ß", "می\u200cخواهم 👩\u200d🚒 é ß", id="joiners-spell-words"),
     ],
 )
 def test_printable_shows_control_characters_as_escapes(text: str, shown: str) -> None:
@@ -178,6 +190,7 @@ def test_printable_shows_control_characters_as_escapes(text: str, shown: str) ->
 
 def _no_control_sequences(text: str) -> None:
     assert "\x1b" not in text and "\x9b" not in text and "\x07" not in text, repr(text[:400])
+    assert not any(c in text for c in BIDI), repr(text[:400])
 
 
 def test_run_show_prints_escape_sequences_in_ids_and_text_as_text(
@@ -185,7 +198,7 @@ def test_run_show_prints_escape_sequences_in_ids_and_text_as_text(
 ) -> None:
     corpus = tmp_path / "corpus.jsonl"
     rows = [
-        {"id": f"link{OSC8}", "text": f"Shelling killed two people in {CLEAR}Hama{TITLE} on Monday."},
+        {"id": f"link{OSC8}{RLO}", "text": f"Shelling killed two people in {CLEAR}Hama{TITLE}{RLO} on Monday."},
         {"id": f"clear{CLEAR}{CSI_C1}", "text": "Rebels shelled Aleppo on Monday, killing five civilians."},
     ]
     corpus.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
@@ -198,7 +211,7 @@ def test_run_show_prints_escape_sequences_in_ids_and_text_as_text(
     assert code == 0, captured.err
     _no_control_sequences(captured.out + captured.err)
     assert "link\\x1b]8;;https://evil.example/" in captured.out and "clear\\x1b[2J" in captured.out
-    assert "\\x1b[2J\\x1b[HHama\\x1b]2;pwned\\x07" in captured.out  # the quote, shown with its escapes
+    assert "\\x1b[2J\\x1b[HHama\\x1b]2;pwned\\x07\\u202e" in captured.out  # the quote, shown with its escapes
     # The records keep the text as it was: only the terminal sees escapes.
     assert {r["id"] for r in map(json.loads, (tmp_path / "out.jsonl").read_text().splitlines())} == {
         row["id"] for row in rows
@@ -210,7 +223,7 @@ def test_scan_prints_escape_sequences_in_ids_as_text(tmp_path: Path, capsys: pyt
 
     corpus = tmp_path / "corpus.jsonl"
     attack = load_injection_set()[6].text
-    rows = [{"id": f"bad{OSC8}{CLEAR}", "text": attack}, {"id": f"also{TITLE}", "text": f"{CLEAR}{attack}"}]
+    rows = [{"id": f"bad{OSC8}{CLEAR}", "text": attack}, {"id": f"also{TITLE}{BIDI}", "text": f"{CLEAR}{BIDI}{attack}"}]
     corpus.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     assert main(["scan", str(corpus)]) == 1
     captured = capsys.readouterr()
@@ -221,10 +234,33 @@ def test_scan_prints_escape_sequences_in_ids_as_text(tmp_path: Path, capsys: pyt
 def test_errors_and_sentences_print_escape_sequences_as_text(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["run", str(tmp_path / f"missing{CLEAR}{TITLE}.jsonl"), "--backend", "mock"]) == 2
+    assert main(["run", str(tmp_path / f"missing{CLEAR}{TITLE}{RLO}.jsonl"), "--backend", "mock"]) == 2
     article = tmp_path / "article.txt"
-    article.write_text(f"Shelling hit {OSC8} Hama on Monday. Five{CLEAR} people died.", encoding="utf-8")
+    article.write_text(f"Shelling hit {OSC8} Hama{BIDI} on Monday. Five{CLEAR} people died.", encoding="utf-8")
     assert main(["sentences", str(article), "--candidates"]) == 0
     captured = capsys.readouterr()
     _no_control_sequences(captured.out + captured.err)
     assert "missing\\x1b[2J" in captured.err and "Shelling hit \\x1b]8;;" in captured.out
+
+
+def test_events_review_eval_gold_and_usage_errors_print_bidi_controls_as_escapes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    from tests.review_fixtures import seed_run
+
+    run = seed_run(tmp_path / f"run{RLO}.jsonl")
+    gold = tmp_path / f"gold{BIDI}"
+    shutil.copytree(GOLD, gold)
+    assert main(["events", str(run), "--gold", str(gold), "--out", str(tmp_path / f"ev{RLO}.jsonl"), "--quiet"]) == 0
+    assert main(["review", str(run), "--out", str(tmp_path / f"site{RLO}")]) == 0
+    assert main(["eval", "--gold", str(gold), "--pred", str(run), "--bootstrap", "10"]) == 0
+    assert main(["gold", "events", str(gold)]) == 0
+    assert main(["gold", "validate", str(gold)]) == 0
+    with pytest.raises(SystemExit):
+        main([f"events{RLO}"])
+    captured = capsys.readouterr()
+    _no_control_sequences(captured.out + captured.err)
+    assert "ev\\u202e.jsonl" in captured.out and "site\\u202e" in captured.out and "gold\\u202a" in captured.out
+    assert "'events\\u202e'" in captured.err  # argparse's invalid choice, quoting what was typed

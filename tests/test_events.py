@@ -628,6 +628,34 @@ def test_streaming_gives_the_events_of_the_in_memory_clustering(
     assert not list(tmp_path.iterdir())  # the spill file is gone
 
 
+@pytest.fixture(scope="module")
+def one_block() -> list[Mention]:
+    """Reports of one town (Mogadishu, Somalia's one town of a million) in one week: blocks nothing can split."""
+    corpus = synthetic_corpus(
+        40, seed=5, countries=("SO",), min_population=1_000_000, start=dt.date(2021, 1, 4), days=7
+    )
+    return list(mentions_from_results(corpus.results, default_gazetteer(None), corpus.published))
+
+
+def test_a_block_past_max_pairs_meets_only_its_nearest_and_says_so(one_block: list[Mention]) -> None:
+    import warnings
+
+    from extract.core.errors import ClusterWarning
+    from extract.events.cluster import ClusterStats
+
+    full, capped = ClusterStats(), ClusterStats()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ClusterWarning)  # the default limit is far from a block of this size
+        all_pairs = build_events(one_block, stats=full)
+    with pytest.warns(ClusterWarning, match=r"more than ClusterConfig\.max_pairs = 500 pairs"):
+        nearest = build_events(one_block, config=ClusterConfig(max_pairs=500), stats=capped)
+    assert full.capped_blocks == 0 and full.largest_block > 40 and full.pairs_compared > 500 * full.blocks
+    assert capped.capped_blocks >= 1 and capped.pairs_compared <= 500 * capped.blocks
+    assert capped.fewest_neighbours == 500 // capped.largest_block
+    assert sorted(m.ref for e in nearest for m in e.mentions) == sorted(m.ref for m in one_block)
+    assert len(all_pairs) <= len(nearest)  # fewer pairs met, never more merges
+
+
 def test_streaming_removes_its_spill_file_when_stopped_early(
     synthetic_run: tuple[Path, SyntheticCorpus], tmp_path: Path
 ) -> None:

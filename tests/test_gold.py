@@ -373,6 +373,33 @@ def test_broken_gold_is_one_line_naming_the_file_in_eval_and_validate(
     assert all(line.startswith(str(root)) for line in out[:-1]) and out[-1].endswith(f"problem(s) in {root}"), out
 
 
+@pytest.mark.parametrize(
+    ("published", "what"),
+    [
+        pytest.param("[]", "the publication dates must be a JSON object", id="a-list"),
+        pytest.param('"2024-05-01"', "the publication dates must be a JSON object", id="a-string"),
+        pytest.param("{not json", "the publication dates is not JSON", id="not-json"),
+        pytest.param(f'{{"{DOC_ID}": "2024-05-01"}}', "expected an object with date", id="an-entry-not-an-object"),
+        pytest.param(f'{{"{DOC_ID}": {{"date": "May 1"}}}}', "is not an ISO date", id="an-entry-not-a-date"),
+    ],
+)
+def test_broken_publication_dates_are_the_same_one_line_in_eval_and_validate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], published: str, what: str
+) -> None:
+    from extract.cli import main
+
+    root = _write_gold(tmp_path / "gold", _label())
+    (root / "published.json").write_text(published, encoding="utf-8")
+    run = tmp_path / "run.jsonl"
+    run.write_text(DocumentResult(id=DOC_ID, status=Status.OK, provenance=PROVENANCE).to_json() + "\n")
+    assert main(["eval", "--gold", str(root), "--pred", str(run), "--bootstrap", "10"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(f"extract: error: {root / 'published.json'}") and what in err[0], err
+    assert main(["gold", "validate", str(root)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out == [err[0].removeprefix("extract: error: "), f"1 problem(s) in {root}"]
+
+
 def test_alias_variants_differing_only_in_case_within_a_group_are_fine(tmp_path: Path) -> None:
     aliases = {"Syrian rebels": ["rebels", "Rebels"], "Saraqeb": ["Sarqeb"]}
     assert validate_gold(_write_gold(tmp_path, _label(), aliases=aliases)) == []

@@ -51,6 +51,7 @@ def inputs(tmp_path: Path) -> Path:
     shutil.copytree(GOLD, tmp_path / "gold")
     shutil.copy(GOLD / "published.json", tmp_path / "published.json")
     (tmp_path / "link.jsonl").symlink_to(tmp_path / "run.jsonl")
+    (tmp_path / "aliases-link.json").symlink_to(tmp_path / "gold" / "aliases.json")
     site = tmp_path / "site"  # an earlier review site someone keeps the run file in
     site.mkdir()
     (site / SITE_MARKER).write_text("written by extract review\n")
@@ -88,6 +89,14 @@ def inputs(tmp_path: Path) -> Path:
                      "run.jsonl", "--report is --json", id="eval-json-and-report-at-one-path"),
         pytest.param(["gold", "agree", "gold", "gold", "--json", "gold/aliases.json"], "gold",
                      "--json is inside the first gold folder", id="gold-agree-json-inside-a-gold-folder"),
+        pytest.param(["gold", "events", "gold", "--json", "gold/aliases.json"], "gold",
+                     "--json is inside the gold folder", id="gold-events-json-is-the-alias-table"),
+        pytest.param(["gold", "events", "gold", "--json", "gold/published.json"], "gold",
+                     "--json is inside the gold folder", id="gold-events-json-is-the-publication-dates"),
+        pytest.param(["gold", "events", "gold", "--json", "gold/labels/000_992d4656b890393e.json"], "gold",
+                     "--json is inside the gold folder", id="gold-events-json-is-a-label-file"),
+        pytest.param(["gold", "events", "gold", "--json", "aliases-link.json"], "gold",
+                     "--json is inside the gold folder", id="gold-events-json-is-a-link-into-the-gold-folder"),
     ],
 )  # fmt: skip
 def test_an_output_that_is_an_input_is_refused_and_the_input_kept(
@@ -100,6 +109,17 @@ def test_an_output_that_is_an_input_is_refused_and_the_input_kept(
     assert message in _one_error_line(capsys.readouterr().err)
     assert _snapshot(inputs / kept) == before
     assert not (inputs / "s.json").exists()
+
+
+def test_gold_events_json_through_a_hard_link_leaves_the_linked_gold_file_whole(
+    inputs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(inputs)
+    os.link(inputs / "gold" / "aliases.json", inputs / "aliases-hardlink.json")
+    before = _snapshot(inputs / "gold")
+    assert main(["gold", "events", "gold", "--json", "aliases-hardlink.json"]) == 0
+    assert _snapshot(inputs / "gold") == before  # the summary is a new file under that name, not written through it
+    assert "predicted_events_from_gold" in (inputs / "aliases-hardlink.json").read_text()
 
 
 # -- 8. a write that fails: a full disk, a file size limit, a read-only folder ----------------------------------------
@@ -197,12 +217,35 @@ def test_a_read_only_output_folder_is_one_line_and_keeps_the_earlier_output(earl
     assert _leftovers(earlier) == []
 
 
+# Root writes into a read-only folder, so these ways a write fails hold for every user: a folder that is a file, and
+# /proc, where no one creates files (a descriptor's folder, /proc/self, is the child's own).
+UNWRITABLE = {"under-a-file": "out/blocker/{name}", "under-proc": "/proc/self/{name}"}
+
+
+@pytest.mark.parametrize("where", list(UNWRITABLE))
+@pytest.mark.parametrize("output", ["events --out", "review --out", "eval --json", "eval --report"])
+def test_an_output_no_one_can_write_is_one_line_even_for_root(earlier: Path, where: str, output: str) -> None:
+    command, option = output.split()
+    args = list(COMMANDS[command])
+    k = args.index(option) + 1
+    args[k] = target = UNWRITABLE[where].format(name=Path(args[k]).name)
+    (earlier / "out" / "blocker").write_text("a file where a folder would be\n")
+    before = _snapshot(earlier / "out")
+    done = _run_cli(*args, cwd=earlier)
+    assert done.returncode == 2, done.stderr
+    assert _one_error_line(done.stderr).startswith(f"extract: error: {target}: "), done.stderr
+    assert _snapshot(earlier / "out") == before
+    assert _leftovers(earlier) == []
+
+
 # -- 9, 10. an interrupted or killed write leaves no output that looks valid ----------------------------------------
 
 # Runs a command, pausing it at a known point (the n-th call of a function) until the test signals it.
 _PAUSED = textwrap.dedent(
     """
-    import importlib, sys, time
+    import importlib, signal, sys, time
+    # Ctrl-C as a terminal delivers it, even when the suite runs in the background (where SIGINT is ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     module, name, at = sys.argv[1], sys.argv[2], int(sys.argv[3])
     target = importlib.import_module(module)
     real, calls = getattr(target, name), []
@@ -257,6 +300,43 @@ def test_ctrl_c_on_events_leaves_no_output_and_no_spill(inputs: Path, fmt: str) 
     assert _leftovers(inputs) == []
     assert done.returncode == 130, done.stderr
     assert done.stderr.strip() == "extract: interrupted; no output was left half-written", done.stderr
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "ucdp", "jsonl", "hf"])
+def test_sigterm_on_events_keeps_the_earlier_output_and_leaves_no_partial_file(earlier: Path, fmt: str) -> None:
+    args = ["events", "run.jsonl", "--gold", "gold", "--format", fmt, "--out", f"out/events.{fmt}", "--quiet"]
+    assert main(args) == 0
+    before = _snapshot(earlier / "out")
+    done = _stop_paused(earlier, signal.SIGTERM, IN_THE_CLUSTERING, args)
+    assert done.stderr.strip() == "extract: terminated; no output was left half-written", (done.returncode, done.stderr)
+    assert done.returncode == 128 + signal.SIGTERM
+    assert _snapshot(earlier / "out") == before
+    assert _leftovers(earlier) == []
+    assert list((earlier / "tmpdir").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("command", "pause"),
+    [
+        pytest.param("review", ("extract.review.site", "span_views", 3), id="review-mid-site"),
+        pytest.param("eval", ("extract.events.pipeline", "evaluate_events", 1), id="eval-mid-reports"),
+    ],
+)
+def test_sigterm_on_review_and_eval_keeps_the_earlier_outputs_and_leaves_no_partial_file(
+    earlier: Path, command: str, pause: tuple[str, str, int]
+) -> None:
+    before = _snapshot(earlier / "out")
+    done = _stop_paused(earlier, signal.SIGTERM, pause, COMMANDS[command])
+    assert done.returncode == 128 + signal.SIGTERM, done.stderr
+    assert _snapshot(earlier / "out") == before
+    assert _leftovers(earlier) == []
+
+
+def test_main_puts_back_the_sigterm_handler_it_found(inputs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(inputs)
+    found = signal.getsignal(signal.SIGTERM)
+    assert main(["gold", "events", "gold"]) == 0
+    assert signal.getsignal(signal.SIGTERM) is found
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "ucdp"])

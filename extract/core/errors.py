@@ -52,8 +52,16 @@ class OutputError(ExtractError):
     reason = "output"
 
 
-class CacheWarning(UserWarning):
+class ExtractWarning(UserWarning):
+    """Something the user should know that does not stop the work; the command line shows it as one line."""
+
+
+class CacheWarning(ExtractWarning):
     """A cache or recording entry could not be used (damaged, or of another shape) and was treated as a miss."""
+
+
+class ClusterWarning(ExtractWarning):
+    """The clustering compared fewer pairs than its blocks hold (a declared limit was reached); it names the limit."""
 
 
 class DocumentTooLong(InputError):

@@ -9,7 +9,12 @@ The method is blocking, pairwise scoring and constrained agglomeration:
    :attr:`ClusterConfig.max_block` is split by country, then by province; a mention
    without that value goes into every part. Only mentions sharing a block are compared,
    each pair once. Work grows with the sum of squared block sizes, near-linear when the
-   news is spread over time and space.
+   news is spread over time and space. A block that neither country nor province can
+   split (many reports of one town in one week) and that holds more pairs than
+   :attr:`ClusterConfig.max_pairs` compares each mention with its nearest mentions in
+   (type, date, place) order only, as many as the limit allows, and a
+   :class:`~extract.core.errors.ClusterWarning` names the limit: time and memory stay
+   bounded, and the events of that block may miss merges.
 2. **Pair score.** Some pairs can never be one event: two incidents of one article (the
    annotation rule: an article's incidents are distinct), incompatible types, date ranges
    that do not overlap (a date known only from the publication date is given a day's
@@ -47,9 +52,14 @@ import datetime as dt
 import itertools
 import math
 import re
+import warnings
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+import numpy as np
+
+from extract.core.errors import ClusterWarning
 from extract.core.records import DocumentResult
 from extract.core.schema import Aircraft, AircraftCategory, CasualtyKind, Incident, IncidentType
 from extract.events.claims import Mention, build_event, casualty_bounds, report_bounds
@@ -186,6 +196,11 @@ class ClusterConfig:
     threshold: float = 3.0
     max_block: int = 256
     max_weeks: int = 6
+    #: The most pairs compared in one block: all the pairs of a block of 2,000 mentions (the largest part of a
+    #: 100,000-incident synthetic corpus holds 1,532). A larger block compares each mention with its nearest
+    #: ``max_pairs // size`` mentions in (type, date, place) order, so that its pairs, and the memory they take,
+    #: stay within this (see the module docstring).
+    max_pairs: int = 2_000_000
     weights: Mapping[str, float] = field(default_factory=lambda: dict(WEIGHTS))
 
 
@@ -389,7 +404,12 @@ def _same_family(a: IncidentType, b: IncidentType) -> bool:
 
 def can_link(a: _Features, b: _Features) -> bool:
     """Whether two mentions may be the same event at all."""
-    if a.doc == b.doc or not types_compatible(a.type, b.type):
+    return a.doc != b.doc and _compatible(a, b)
+
+
+def _compatible(a: _Features, b: _Features) -> bool:
+    """Whether two mentions of different articles may be the same event: it reads only :func:`_link_view`."""
+    if not types_compatible(a.type, b.type):
         return False
     if a.country and b.country and a.country != b.country:
         return False
@@ -514,6 +534,35 @@ class ClusterStats:
     events: int = 0
     #: The most mentions held at once (the sweep's window plus unfinished components): what memory follows.
     largest_window: int = 0
+    #: Blocks whose pairs were more than :attr:`ClusterConfig.max_pairs`: each mention met its nearest only.
+    capped_blocks: int = 0
+    #: In those blocks, the fewest nearest mentions each mention was compared with.
+    fewest_neighbours: int = 0
+
+
+class _Pairs:
+    """A component's candidate pairs (score, first mention, second), packed: 24 bytes a pair, not a tuple's 150."""
+
+    __slots__ = ("firsts", "scores", "seconds")
+
+    def __init__(self) -> None:
+        self.scores, self.firsts, self.seconds = array("d"), array("q"), array("q")
+
+    def append(self, score: float, i: int, j: int) -> None:
+        self.scores.append(score)
+        self.firsts.append(i)
+        self.seconds.append(j)
+
+    def extend(self, other: _Pairs) -> None:
+        self.scores.extend(other.scores)
+        self.firsts.extend(other.firsts)
+        self.seconds.extend(other.seconds)
+
+    def best_first(self) -> Iterator[tuple[int, int]]:
+        """The pairs by score, highest first, ties by mention order (the order of the merge)."""
+        scores, firsts, seconds = (np.frombuffer(a, dtype=a.typecode) for a in (self.scores, self.firsts, self.seconds))
+        for k in np.lexsort((seconds, firsts, -scores)).tolist():  # the last key sorts first
+            yield self.firsts[k], self.seconds[k]
 
 
 @dataclass
@@ -521,7 +570,7 @@ class _Component:
     """Mentions joined by candidate pairs; finished when none of them can meet a new mention."""
 
     members: list[int]
-    edges: list[tuple[float, int, int]]
+    edges: _Pairs
     open: int
 
 
@@ -569,7 +618,7 @@ class _Sweep:
         self.window[seq] = mondays[-1] if mondays else _COARSE_KEY
         self.keys[seq] = []
         self.parent[seq] = seq
-        self.components[seq] = _Component([seq], [], 1)
+        self.components[seq] = _Component([seq], _Pairs(), 1)
         self.stats.mentions += 1
         held = len(self.mentions)
         self.stats.largest_window = max(self.stats.largest_window, held)
@@ -635,9 +684,15 @@ class _Sweep:
 
     def _compare(self, key: tuple[str, ...], members: list[int]) -> None:
         features, keys, weights, threshold = self.features, self.keys, self.config.weights, self.config.threshold
+        reach = len(members)  # each mention meets the next `reach` of the block: all of them, unless capped
+        if len(members) * (len(members) - 1) // 2 > self.config.max_pairs:
+            members = sorted(members, key=lambda i: _nearness(features[i], i))
+            reach = max(1, self.config.max_pairs // len(members))
+            self.stats.capped_blocks += 1
+            self.stats.fewest_neighbours = min(self.stats.fewest_neighbours or reach, reach)
         for x, i in enumerate(members):
             fi = features[i]
-            for j in members[x + 1 :]:
+            for j in members[x + 1 : x + 1 + reach]:
                 # A pair sharing several blocks is compared in the first of them only.
                 if len(keys[i]) > 1 and len(keys[j]) > 1 and min(set(keys[i]) & set(keys[j])) != key:
                     continue
@@ -660,7 +715,7 @@ class _Sweep:
             kept.edges.extend(absorbed.edges)
             kept.open += absorbed.open
             ri = big
-        self.components[ri].edges.append((score, i, j))
+        self.components[ri].edges.append(score, i, j)
 
     def _finish(self, root: int) -> None:
         component = self.components.pop(root)
@@ -670,11 +725,44 @@ class _Sweep:
             del self.mentions[seq], self.features[seq], self.parent[seq]
 
 
+def _nearness(f: _Features, seq: int) -> tuple[object, ...]:
+    """The order in which a capped block's mentions meet their nearest: likely reports of one event fall together."""
+    return (f.type.value, f.start if f.start is not None else -1, f.end or -1, sorted(f.spot_keys), f.killed or -1, seq)
+
+
+def _link_view(f: _Features) -> _Features:
+    """What :func:`_compatible` reads of a mention: its features but the article, words, day, toll and actors.
+
+    Reports that differ only in those (many retellings of one event) share one view, so that a merge checks each
+    pair of views once instead of each pair of mentions.
+    """
+    return replace(f, doc="", day=None, fresh=None, killed=None, tolls=(), actor_keys=frozenset(), words=frozenset())
+
+
 def _agglomerate(component: _Component, features: Mapping[int, _Features], stats: ClusterStats) -> list[list[int]]:
-    """Merge a component's pairs best first (ties by mention order) under the constraints; sorted groups."""
+    """Merge a component's pairs best first (ties by mention order) under the constraints; sorted groups.
+
+    Two groups merge when their articles are apart and every pair of their mentions may link (:func:`can_link`),
+    checked on the groups' distinct views (:func:`_link_view`), each pair of views once.
+    """
     members: dict[int, list[int]] = {i: [i] for i in component.members}
     docs: dict[int, set[str]] = {i: {features[i].doc} for i in component.members}
     parent = {i: i for i in component.members}
+    view_ids: dict[_Features, int] = {}
+    views: list[_Features] = []
+    kinds: dict[int, set[int]] = {}
+    for i in component.members:
+        view = _link_view(features[i])
+        if view not in view_ids:
+            view_ids[view] = len(views)
+            views.append(view)
+        kinds[i] = {view_ids[view]}
+    known: dict[tuple[int, int], bool] = {}
+
+    def compatible(x: int, y: int) -> bool:
+        if (x, y) not in known:
+            known[x, y] = _compatible(views[x], views[y])
+        return known[x, y]
 
     def find(i: int) -> int:
         while parent[i] != i:
@@ -682,16 +770,17 @@ def _agglomerate(component: _Component, features: Mapping[int, _Features], stats
             i = parent[i]
         return i
 
-    for _, i, j in sorted(component.edges, key=lambda c: (-c[0], c[1], c[2])):
+    for i, j in component.edges.best_first():
         ri, rj = find(i), find(j)
         if ri == rj or not docs[ri].isdisjoint(docs[rj]):
             continue
-        if not all(can_link(features[a], features[b]) for a in members[ri] for b in members[rj]):
+        if not all(compatible(x, y) for x in kinds[ri] for y in kinds[rj]):
             continue
         root, child = (ri, rj) if ri < rj else (rj, ri)
         parent[child] = root
         members[root].extend(members.pop(child))
         docs[root] |= docs.pop(child)
+        kinds[root] |= kinds.pop(child)
         stats.pairs_linked += 1
     groups = sorted(sorted(g) for g in members.values())
     stats.events += len(groups)
@@ -739,6 +828,15 @@ def sweep(
         raise AssertionError("unfinished components after the sweep")
     if progress is not None:
         progress(stats.mentions, total or stats.mentions)
+    if stats.capped_blocks:
+        warnings.warn(
+            f"{stats.capped_blocks} block(s) that neither country nor province could split held more than "
+            f"ClusterConfig.max_pairs = "
+            f"{config.max_pairs:,} pairs (the largest: {stats.largest_block:,} mentions); each of their mentions was "
+            f"compared with its {stats.fewest_neighbours:,} nearest or more only, so their events may miss merges",
+            ClusterWarning,
+            stacklevel=2,
+        )
     return stats
 
 

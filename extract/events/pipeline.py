@@ -260,9 +260,13 @@ class EventsEvaluation:
         return "\n".join(lines) + "\n"
 
 
-def gold_publication_dates(gold: GoldSet) -> dict[str, Published]:
-    """The gold set's publication dates (``published.json`` beside ``labels/``), or none."""
-    path = gold.root / GOLD_PUBLISHED
+def gold_publication_dates(gold: GoldSet | str | Path) -> dict[str, Published]:
+    """The publication dates of a gold set or folder (``published.json`` beside ``labels/``), or none.
+
+    The one reader of that file, for ``extract eval``, ``events`` and ``gold validate`` alike: a file
+    that is not a JSON object of dates is an :class:`~extract.core.errors.InputError` naming it.
+    """
+    path = (gold.root if isinstance(gold, GoldSet) else Path(gold)) / GOLD_PUBLISHED
     return load_publication_dates(path) if path.is_file() else {}
 
 
