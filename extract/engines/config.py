@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, InstanceOf, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, InstanceOf, ValidationError, field_validator, model_validator
 
 from extract.backends import DEFAULT_BACKEND
 from extract.core.backend import Backend
@@ -125,6 +125,12 @@ class Extraction(_Options):
         ge=1_000,
         description="Chunk size for long documents; a chunk must hold a few sentences.",
     )
+
+    @field_validator("backend_options", mode="after")
+    @classmethod
+    def _given_only(cls, options: Mapping[str, Any]) -> dict[str, Any]:
+        # As for the backends' own options, None is "not given" (the command line passes every flag).
+        return {name: value for name, value in options.items() if value is not None}
 
     @model_validator(mode="after")
     def _known_modes(self) -> Extraction:
@@ -257,6 +263,8 @@ class RunConfig(_Options):
         """This configuration with the prompt, evidence mode, schema rendering and candidates it leaves as None
         chosen: what the local model's adapter was trained with, else the plain defaults."""
         x = self.extraction
+        if None not in (x.prompt, x.evidence, x.schema_style, x.candidates):
+            return self
         chosen = serving_choices(
             x.backend, x.model, dict(x.backend_options), x.prompt, x.evidence, x.schema_style, x.candidates
         )
@@ -275,9 +283,7 @@ class RunConfig(_Options):
 
     def extract_config(self, backend: Backend) -> ExtractConfig:
         """What the one-document pipeline takes, asking ``backend``."""
-        x = self.extraction
-        if None in (x.prompt, x.evidence, x.schema_style, x.candidates):
-            x = self.served().extraction
+        x = self.served().extraction
         assert x.prompt is not None and x.evidence is not None and x.schema_style is not None
         return ExtractConfig(
             backend=backend, prompt=load_prompt_for(x.prompt, x.evidence), max_retries=x.max_retries,
