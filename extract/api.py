@@ -30,6 +30,7 @@ from extract.engines.config import (
     OnStart,
     Pace,
     RayEngine,
+    Reading,
     RunConfig,
     evidence_options,
     serving_choices,
@@ -475,7 +476,7 @@ def run_matrix(
     # Scoring nothing checks the bootstrap count and gives every key a gate may name, before anything runs.
     check_matrix_gates(spec, gate_template(evaluate(gold_set, {}, bootstrap=bootstrap)))
     plans = [_plan_cell(spec, cell) for cell in spec.cells]
-    reading = {"id_field": "id", "text_field": "text", "split": "train", **spec.reading}
+    reading = dict(Reading(**spec.reading))  # the run configuration's defaults for what the matrix leaves out
     articles = {
         doc.id: doc.text for doc in open_corpus(spec.corpus, **reading).documents() if doc.id in gold_set.documents
     }

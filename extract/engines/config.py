@@ -252,12 +252,8 @@ class RunConfig(_Options):
         return flat
 
     def replace(self, **options: Any) -> RunConfig:
-        """This configuration with some options changed by name, checked again."""
+        """This configuration with some options changed by name, checked again (None leaves an option as it is)."""
         return RunConfig.from_options(**{**self.options(), **options})
-
-    @property
-    def engine(self) -> str:
-        return DEFAULT_ENGINE if self.ray is None else "ray"
 
     def served(self) -> RunConfig:
         """This configuration with the prompt, evidence mode, schema rendering and candidates it leaves as None
