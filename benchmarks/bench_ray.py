@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--actors", type=int, default=2)
     args, _ = parser.parse_known_args(argv)  # run_all.py passes every benchmark the same options
     try:
-        from extract.engines.ray import BackendSpec, JobSpec, ray_session, read_corpus, run_dataset
+        from extract.engines.config import RunConfig
+        from extract.engines.ray import ray_session, read_corpus, run_dataset
     except ImportError:
         print("bench_ray: Ray is not installed (pip install 'incident-extract[ray]'); skipped")
         return 0
@@ -89,23 +90,21 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         with ray_session(num_cpus=2):
             init_s = time.perf_counter() - started
-            spec = BackendSpec("openai", "fake", {"base_url": url, "timeout": 120}, cache=False)
-            job = JobSpec(backend=spec, concurrency=per_actor)
+            job = RunConfig.from_options(
+                backend="openai", model="fake", backend_options={"base_url": url, "timeout": 120}, cache=False,
+                concurrency=per_actor, resume=False, engine="ray", actors=args.actors,
+            )  # fmt: skip
             fixed: list[float] = []
             for k in range(2):  # the first run also starts Ray's worker processes; the second reuses them
                 begun = time.perf_counter()
-                run_dataset(read_corpus(str(tiny))[0], job, work / f"tiny{k}.jsonl", actors=args.actors, resume=False)
+                run_dataset(read_corpus(str(tiny))[0], job.replace(out=work / f"tiny{k}.jsonl"))
                 fixed.append(time.perf_counter() - begun)
             stamps: list[float] = []
             wall = time.perf_counter()
             dataset, _ = read_corpus(str(corpus))
             summary = run_dataset(
                 dataset,
-                job,
-                work / "ray.jsonl",
-                actors=args.actors,
-                batch_size=4 * per_actor,
-                resume=False,
+                job.replace(out=work / "ray.jsonl", batch_size=4 * per_actor),
                 on_result=lambda _: stamps.append(time.perf_counter()),
             )
             ray_wall = time.perf_counter() - wall

@@ -22,13 +22,21 @@ from extract.backends import DEFAULT_BACKEND
 from extract.core.backend import Backend
 from extract.core.errors import CacheWarning, ClusterWarning, ConfigError, ExtractError, InputError, OutputError
 from extract.core.pipeline import ExtractConfig, extract_document
-from extract.core.prompts import DEFAULT_PROMPT, load_prompt_for
+from extract.core.prompts import load_prompt_for
 from extract.core.records import Document, DocumentResult
-from extract.core.secrets import backend_secrets, redacting_logs
-from extract.engines.ray import RayEngine
+from extract.engines.config import (
+    Extraction,
+    OnResult,
+    OnStart,
+    Pace,
+    RayEngine,
+    Reading,
+    RunConfig,
+    evidence_options,
+    serving_choices,
+)
 from extract.engines.recipe import default_cache_dir, make_backend
-from extract.runner import Prices, RunSummary, check_run_options, load_price_table, run
-from extract.transport import RetryPolicy
+from extract.runner import Prices, RunSummary, load_price_table
 
 __all__ = [
     "CacheWarning",
@@ -39,6 +47,7 @@ __all__ = [
     "InputError",
     "OutputError",
     "RayEngine",
+    "RunConfig",
     "SuiteResult",
     "build_review",
     "check_outputs",
@@ -101,41 +110,18 @@ def extract_text(
 
 def run_corpus(
     source: Any,
+    config: RunConfig | None = None,
     *,
-    out: str | Path | None = None,
-    backend: str | Backend | None = None,
-    model: str | None = None,
-    backend_options: dict[str, Any] | None = None,
-    prompt: str | None = None,
-    max_retries: int = 2,
-    max_chars: int = 200_000,
-    chunk_chars: int = 12_000,
-    id_field: str = "id",
-    text_field: str = "text",
-    split: str = "train",
-    limit: int | None = None,
-    concurrency: int = 1,
-    rpm: float | None = None,
-    tpm: float | None = None,
-    retry: RetryPolicy | None = None,
-    cache: bool = True,
-    cache_dir: str | Path | None = None,
-    record: str | Path | None = None,
-    resume: bool = True,
-    retry_failed: bool = False,
-    prices: str | Path | None = None,
-    parquet: str | Path | None = None,
-    engine: str | RayEngine = "local",
-    on_start: Callable[[int | None], None] | None = None,
-    on_result: Callable[[DocumentResult], None] | None = None,
-    evidence: str | None = None,
-    schema_style: str | None = None,
-    candidates: bool | str | None = None,
+    on_start: OnStart | None = None,
+    on_result: OnResult | None = None,
+    **options: Any,
 ) -> RunSummary:
     """Extract a corpus into a JSON Lines file (resumed if it exists); return what the run did.
 
-    ``engine``: ``"local"`` (one process, one event loop) or ``"ray"`` / a
-    :class:`~extract.engines.ray.RayEngine` (Ray Data; ``source`` may then also be a
+    ``config``: a :class:`~extract.engines.config.RunConfig`; or the options by name, as its groups
+    declare them (``out=``, ``backend=``, ``model=``, ``concurrency=``, ``cache=``...); options given
+    with a ``config`` change it. ``engine``: ``"local"`` (one process, one event loop) or ``"ray"`` /
+    a :class:`~extract.engines.config.RayEngine` (Ray Data; ``source`` may then also be a
     ``ray.data.Dataset``). Both write the same records, failure records and resume state.
 
     Prints nothing: ``on_start`` is called with the number of documents (None when the
@@ -147,97 +133,32 @@ def run_corpus(
     """
     from extract.io.output import export_parquet
 
-    if engine not in ("local", "ray") and not isinstance(engine, RayEngine):
-        raise ConfigError(f"unknown engine {engine!r}", hint="choose local or ray")
-    ray_engine = engine if isinstance(engine, RayEngine) else RayEngine() if engine == "ray" else None
-    check_run_options(
-        concurrency=concurrency, rpm=rpm, tpm=tpm, max_retries=max_retries, max_chars=max_chars,
-        chunk_chars=chunk_chars, limit=limit, actors=ray_engine.actors if ray_engine else None,
-        batch_size=ray_engine.batch_size if ray_engine else None, num_cpus=ray_engine.num_cpus if ray_engine else None,
-    )  # fmt: skip
-    if out is None:
+    config = RunConfig.from_options(**options) if config is None else config.replace(**options) if options else config
+    if config.output.out is None:
         stem = Path(str(source)).stem if isinstance(source, str | Path) else "dataset"
+        backend = config.extraction.backend
         name = backend if isinstance(backend, str) else getattr(backend, "name", None)
-        out = Path("runs") / f"{stem or 'corpus'}.{name or DEFAULT_BACKEND}.jsonl"
-    prompt, evidence, schema_style, candidates = serving_choices(
-        backend, model, backend_options, prompt, evidence, schema_style, candidates
-    )
-    chosen = evidence_options(evidence, schema_style, candidates)  # checked once, for either engine
-    if ray_engine is not None and ray_engine.write:
+        config = config.replace(out=Path("runs") / f"{stem or 'corpus'}.{name or DEFAULT_BACKEND}.jsonl")
+    config = config.served()
+    out, parquet = config.output.out, config.output.parquet
+    assert out is not None
+    if config.ray is not None and config.ray.write:
         # A folder of part files, Ray's writers' own: not the corpus, and no second export of it.
         if isinstance(source, str | Path) and Path(out).resolve() == Path(source).resolve():
             raise ConfigError(f"{out}: the output folder is the corpus; choose another --out")
-        if parquet:
-            raise ConfigError(
-                "--parquet exports a run file; with --ray-write the parts are the output",
-                hint="use --ray-write parquet",
-            )
         from extract.io.output import prepare_output
 
         prepare_output(out, "--out", folder=True).mkdir(exist_ok=True)  # the folder, before the run lock is taken on it
     else:
         check_outputs([("--out", out), ("--parquet", parquet)], corpora=[("the corpus", source)])
-    if engine == "local":
-        from extract.io.corpus import open_corpus
+    if config.ray is None:
+        from extract.engines.local import run_corpus as run_here
 
-        corpus = open_corpus(source, id_field=id_field, text_field=text_field, split=split, limit=limit)
-        if isinstance(backend, str | None):
-            built = make_backend(
-                backend, model, options=backend_options, rpm=rpm, tpm=tpm, retry=retry,
-                cache=cache, cache_dir=cache_dir, record=record,
-            )  # fmt: skip
-        else:
-            built = backend
-        config = ExtractConfig(
-            backend=built, prompt=load_prompt_for(prompt, evidence), max_retries=max_retries, max_chars=max_chars,
-            chunk_chars=chunk_chars, **chosen,
-        )  # fmt: skip
-        if on_start is not None:
-            on_start(getattr(corpus, "length", None))
-        with redacting_logs(backend_secrets(built)):  # instructor logs error bodies, which may echo the key
-            summary = run(
-                corpus, config, out, concurrency=concurrency, resume=resume, retry_failed=retry_failed,
-                prices=Prices.from_file(prices, built.model) if prices else None, on_result=on_result,
-            )  # fmt: skip
-        inner = getattr(built, "inner", built)
-        summary.bundled = built.name == "local" and getattr(inner, "path", None) is not None and model is None
+        summary = run_here(source, config, on_start=on_start, on_result=on_result)
     else:
-        if not isinstance(backend, str | None):
-            raise ConfigError(
-                "the Ray engine builds a backend on each actor, so it takes a backend name, not a built backend"
-            )
-        from extract.engines.ray import BackendSpec, JobSpec, ray_session, read_corpus, run_dataset
+        from extract.engines.ray import run_corpus as run_on_ray
 
-        name = backend or DEFAULT_BACKEND
-        spec = BackendSpec(
-            backend=name,
-            model=model,
-            options={k: v for k, v in (backend_options or {}).items() if v is not None},
-            cache=cache and name != "mock",
-            cache_dir=str(cache_dir or default_cache_dir()),
-            record=str(record) if record else None,
-            retry=retry,
-        )
-        assert ray_engine is not None
-        from extract.io.output import RunLock
-
-        # One run per output (a run file or a folder of parts), as for the local engine (whose runner takes the
-        # lock itself).
-        with RunLock(out), ray_session(ray_engine.address, num_cpus=ray_engine.num_cpus):
-            dataset, origin = read_corpus(source, id_field=id_field, text_field=text_field, split=split, limit=limit)
-            if on_start is not None:
-                on_start(None)
-            job = JobSpec(
-                backend=spec, prompt=prompt, max_retries=max_retries, max_chars=max_chars, chunk_chars=chunk_chars,
-                id_field=id_field, text_field=text_field, concurrency=concurrency, origin=origin, evidence=evidence,
-                schema_style=schema_style, candidates=candidates,
-            )  # fmt: skip
-            price_table = Prices.from_file(prices, model or "") if prices else None
-            summary = run_dataset(
-                dataset, job, out, actors=ray_engine.actors, batch_size=ray_engine.batch_size, resume=resume,
-                retry_failed=retry_failed, rpm=rpm, tpm=tpm, prices=price_table, on_result=on_result,
-                progress=ray_engine.progress, write=ray_engine.write,
-            )  # fmt: skip
+        summary = run_on_ray(source, config, on_start=on_start, on_result=on_result)
     if parquet:
         export_parquet(out, parquet)
         summary.parquet = str(parquet)
@@ -412,13 +333,11 @@ def run_suite(
 
 # --- eval matrices: many runs of one corpus, compared -------------------------------------------------------------
 
-#: The options of :func:`run_corpus` a matrix cell may set; any other option of a cell is its backend's.
-CELL_RUN_OPTIONS = (
-    "backend", "model", "prompt", "evidence", "schema_style", "candidates", "max_retries", "max_chars",
-    "chunk_chars", "concurrency", "rpm", "tpm",
-)  # fmt: skip
+#: The options of :func:`run_corpus` a matrix cell may set (what decides its answers, and its pace); any other
+#: option of a cell is its backend's.
+CELL_RUN_OPTIONS = tuple(name for name in (*Extraction.model_fields, *Pace.model_fields) if name != "backend_options")
 # How fast a cell runs, not what it answers: left out of its fingerprint.
-_PACE_OPTIONS = frozenset({"concurrency", "rpm", "tpm"})
+_PACE_OPTIONS = frozenset(Pace.model_fields)
 
 
 @dataclass(frozen=True)
@@ -463,8 +382,7 @@ def _plan_cell(matrix: Any, cell: Any) -> _CellPlan:
     backend = arguments.get("backend", DEFAULT_BACKEND)
     try:
         parse_options(backend, {**options, "model": arguments.get("model")})
-        numbers = ("concurrency", "rpm", "tpm", "max_retries", "max_chars", "chunk_chars")
-        check_run_options(limit=matrix.reading.get("limit"), **{k: arguments.get(k) for k in numbers})
+        RunConfig.from_options(limit=matrix.reading.get("limit"), **arguments)
         asked = serving_choices(
             backend, arguments.get("model"), options, arguments.get("prompt"), arguments.get("evidence"),
             arguments.get("schema_style"), arguments.get("candidates"),
@@ -559,7 +477,7 @@ def run_matrix(
     # Scoring nothing checks the bootstrap count and gives every key a gate may name, before anything runs.
     check_matrix_gates(spec, gate_template(evaluate(gold_set, {}, bootstrap=bootstrap)))
     plans = [_plan_cell(spec, cell) for cell in spec.cells]
-    reading = {"id_field": "id", "text_field": "text", "split": "train", **spec.reading}
+    reading = dict(Reading(**spec.reading))  # the run configuration's defaults for what the matrix leaves out
     articles = {
         doc.id: doc.text for doc in open_corpus(spec.corpus, **reading).documents() if doc.id in gold_set.documents
     }
@@ -1060,58 +978,6 @@ def measure_injection(
 
 
 # -- evidence by reference, compact schema -------------------------------------------------------------------------
-
-
-def serving_choices(
-    backend: str | Backend | None,
-    model: str | None,
-    backend_options: dict[str, Any] | None,
-    prompt: str | None,
-    evidence: str | None,
-    schema_style: str | None,
-    candidates: bool | str | None,
-) -> tuple[str, str, str, bool | str]:
-    """The prompt, evidence mode, schema rendering and candidates a run uses.
-
-    What the caller gave wins. What it left as None is what the local backend's adapter was
-    trained to be asked with (an adapter trained by ``extract train`` says so in its file), so
-    the shipped adapter is asked as it was taught; otherwise ``incidents``, ``quotes``, ``full``
-    and no candidates.
-    """
-    trained: dict[str, Any] = {}
-    if isinstance(backend, str | None) and (backend or DEFAULT_BACKEND) == "local":
-        from extract.backends.local import serving_defaults
-
-        trained = serving_defaults(model, (backend_options or {}).get("adapter"))
-    elif not isinstance(backend, str | None):
-        trained = dict(getattr(getattr(backend, "inner", backend), "serving", None) or {})
-    return (
-        prompt if prompt is not None else str(trained.get("prompt", DEFAULT_PROMPT)),
-        evidence if evidence is not None else str(trained.get("evidence", "quotes")),
-        schema_style if schema_style is not None else str(trained.get("schema_style", "full")),
-        candidates if candidates is not None else trained.get("candidates", False),
-    )
-
-
-def evidence_options(
-    evidence: str = "quotes", schema_style: str = "full", candidates: bool | str = False
-) -> dict[str, Any]:
-    """The :class:`ExtractConfig` fields for an evidence mode, a schema rendering and candidate values, checked."""
-    from extract.core.errors import ConfigError
-    from extract.core.evidence import EvidenceMode
-
-    try:
-        mode = EvidenceMode(evidence)
-    except ValueError:
-        raise ConfigError(f"unknown evidence mode {evidence!r}", hint="use quotes or refs") from None
-    if schema_style not in ("full", "compact"):
-        raise ConfigError(f"unknown schema style {schema_style!r}", hint="use full or compact")
-    from extract.core.candidates import MODES, STRICT
-
-    if candidates not in (True, False, *MODES):
-        raise ConfigError(f"unknown candidates mode {candidates!r}", hint=f"use {' or '.join(MODES)}")
-    chosen = STRICT if candidates == STRICT else bool(candidates)
-    return {"evidence": mode, "compact_schema": schema_style == "compact", "candidates": chosen}
 
 
 @dataclass(frozen=True)

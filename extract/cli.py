@@ -25,6 +25,10 @@ from extract.backends import MAX_RESPONSE_BYTES
 from extract.core.errors import ExtractError, ExtractWarning
 from extract.core.secrets import redact, redacting_logs, url_secrets
 from extract.display import printable
+from extract.engines import ENGINES
+
+#: The run configuration's defaults, for the help of the flags that set them (declared in RunConfig, not here).
+_RUN = api.RunConfig()
 
 EXIT_OK, EXIT_FAILURES, EXIT_ERROR = 0, 1, 2
 #: The commands that continue where an interrupted one stopped.
@@ -47,7 +51,12 @@ def _add_backend_args(p: argparse.ArgumentParser) -> None:
         "trained on)",
     )
     g.add_argument("--max-tokens", type=int, default=None, help="completion budget per request")
-    g.add_argument("--max-retries", type=int, default=2, help="re-asks after a reply fails validation (default 2)")
+    g.add_argument(
+        "--max-retries",
+        type=int,
+        default=None,
+        help=f"re-asks after a reply fails validation (default {_RUN.extraction.max_retries})",
+    )
     g.add_argument("--timeout", type=float, default=None, help="openai backend: seconds per request (default 120)")
     g.add_argument(
         "--max-response-bytes",
@@ -106,15 +115,30 @@ def _build_parser() -> argparse.ArgumentParser:
         "--out", default=None, help="output .jsonl (default runs/<corpus>.<backend>.jsonl); resumed if it exists"
     )
     run.add_argument("--parquet", default=None, help="also write the results as Parquet to this path")
-    run.add_argument("--id-field", default="id")
-    run.add_argument("--text-field", default="text")
-    run.add_argument("--split", default="train", help="split of a saved DatasetDict")
+    run.add_argument("--id-field", default=None, help=f"the id column (default {_RUN.reading.id_field})")
+    run.add_argument("--text-field", default=None, help=f"the text column (default {_RUN.reading.text_field})")
+    run.add_argument("--split", default=None, help=f"split of a saved DatasetDict (default {_RUN.reading.split})")
     run.add_argument("--limit", type=int, default=None, help="only the first N documents")
-    run.add_argument("--concurrency", type=int, default=1, help="documents in flight at once (openai backend)")
+    run.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help=f"documents in flight at once (openai backend; default {_RUN.pace.concurrency})",
+    )
     run.add_argument("--rpm", type=float, default=None, help="at most this many requests per minute")
     run.add_argument("--tpm", type=float, default=None, help="at most this many tokens per minute (estimated)")
-    run.add_argument("--max-chars", type=int, default=200_000, help="refuse documents longer than this")
-    run.add_argument("--chunk-chars", type=int, default=12_000, help="split longer documents into chunks of this size")
+    run.add_argument(
+        "--max-chars",
+        type=int,
+        default=None,
+        help=f"refuse documents longer than this (default {_RUN.extraction.max_chars:,})",
+    )
+    run.add_argument(
+        "--chunk-chars",
+        type=int,
+        default=None,
+        help=f"split longer documents into chunks of this size (default {_RUN.extraction.chunk_chars:,})",
+    )
     run.add_argument("--no-cache", action="store_true", help="neither read nor write the response cache")
     run.add_argument(
         "--cache-dir", default=None, help="response cache (default $EXTRACT_CACHE_DIR or ~/.cache/incident-extract)"
@@ -299,12 +323,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if args.show is not False and len(shown) <= 20:
             shown.append(result)
 
-    ray_options = _ray_options(args)
+    config = _run_config(args)
     try:
+        # Ray shows its own progress bars (config.ray.progress); the local engine reports each record here.
         summary = (
-            _run_on_ray(args, ray_options)
-            if args.engine == "ray"
-            else api.run_corpus(args.corpus, **_run_arguments(args), on_start=on_start, on_result=on_result)
+            api.run_corpus(args.corpus, config)
+            if config.ray is not None
+            else api.run_corpus(args.corpus, config, on_start=on_start, on_result=on_result)
         )
     finally:
         for bar in progress:
@@ -332,12 +357,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _add_engine_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("engine")
-    g.add_argument(
-        "--engine", choices=("local", "ray"), default="local", help="local (one process, default) or ray (Ray Data)"
-    )
+    g.add_argument("--engine", choices=ENGINES, default=None, help="local (one process, default) or ray (Ray Data)")
     g.add_argument("--ray-address", default=None, help="ray: a cluster (auto, ray://HOST:10001); default: start one")
     g.add_argument(
-        "--actors", type=int, default=None, help="ray: backend actors, each with --concurrency in flight (default 2)"
+        "--actors",
+        type=int,
+        default=None,
+        help=f"ray: backend actors, each with --concurrency in flight (default {api.RayEngine().actors})",
     )
     g.add_argument("--batch-size", type=int, default=None, help="ray: rows per batch (default 4 x --concurrency)")
     g.add_argument(
@@ -351,56 +377,21 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _run_arguments(args: argparse.Namespace) -> dict[str, Any]:
-    """What both engines take from the command line."""
-    return {
-        "out": args.out,
-        "backend": args.backend,
-        "model": args.model,
-        "backend_options": _backend_options(args),
-        "prompt": args.prompt,
-        "max_retries": args.max_retries,
-        "max_chars": args.max_chars,
-        "chunk_chars": args.chunk_chars,
-        "id_field": args.id_field,
-        "text_field": args.text_field,
-        "split": args.split,
-        "limit": args.limit,
-        "concurrency": args.concurrency,
-        "rpm": args.rpm,
-        "tpm": args.tpm,
-        "cache": not args.no_cache,
-        "cache_dir": args.cache_dir,
-        "record": args.record,
-        "resume": not args.overwrite,
-        "retry_failed": args.retry_failed,
-        "prices": args.prices,
-        "parquet": args.parquet,
-        "evidence": args.evidence,
-        "schema_style": args.schema_style,
-        "candidates": args.candidates,
-    }
-
-
-#: The ray engine's flags and the RayEngine fields they set.
-_RAY_FLAGS = {"--ray-address": "address", "--actors": "actors", "--batch-size": "batch_size", "--ray-write": "write"}
-
-
-def _ray_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The ray engine's options that were given, by RayEngine field; with the local engine any of them is an error."""
-    given = {flag: getattr(args, flag[2:].replace("-", "_")) for flag in _RAY_FLAGS}
-    given = {flag: value for flag, value in given.items() if value is not None}
-    if given and args.engine != "ray":
-        flag = next(iter(given))
-        raise api.ConfigError(
-            f"{flag} applies to the ray engine only, not to local", hint="add --engine ray or drop it"
-        )
-    return {_RAY_FLAGS[flag]: value for flag, value in given.items()}
-
-
-def _run_on_ray(args: argparse.Namespace, options: dict[str, Any]) -> Any:
-    engine = api.RayEngine(**options, progress=not args.quiet and sys.stderr.isatty())
-    return api.run_corpus(args.corpus, **_run_arguments(args), engine=engine)
+def _run_config(args: argparse.Namespace) -> api.RunConfig:
+    """The run's configuration, built once from the command line; a flag left out is the configuration's default."""
+    ray = args.engine == "ray"
+    return api.RunConfig.from_options(
+        engine=args.engine, out=args.out, parquet=args.parquet, resume=not args.overwrite,
+        retry_failed=args.retry_failed, prices=args.prices,
+        id_field=args.id_field, text_field=args.text_field, split=args.split, limit=args.limit,
+        backend=args.backend, model=args.model, backend_options=_backend_options(args), prompt=args.prompt,
+        evidence=args.evidence, schema_style=args.schema_style, candidates=args.candidates,
+        max_retries=args.max_retries, max_chars=args.max_chars, chunk_chars=args.chunk_chars,
+        cache=not args.no_cache, cache_dir=args.cache_dir, record=args.record,
+        concurrency=args.concurrency, rpm=args.rpm, tpm=args.tpm,
+        address=args.ray_address, actors=args.actors, batch_size=args.batch_size, write=args.ray_write,
+        progress=(not args.quiet and sys.stderr.isatty()) if ray else None,
+    )  # fmt: skip
 
 
 def _backend_options(args: argparse.Namespace) -> dict[str, Any]:

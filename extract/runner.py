@@ -27,8 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
 from extract.core.aio import run_sync
 from extract.core.errors import ConfigError, ExtractError, InputError
 from extract.core.injection import INJECTION_FLAG
@@ -71,41 +69,6 @@ def load_price_table(path: str | Path) -> dict[str, Any]:
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: the price table must be a JSON object of models")
     return table
-
-
-class RunOptions(BaseModel):
-    """The numeric settings of a run and their bounds, declared once: :func:`check_run_options` checks them all.
-
-    Field names are the command-line flags (``chunk_chars`` is ``--chunk-chars``). A value out of
-    range would not fail loudly later: ``--chunk-chars 0`` splits a document into one request per
-    character, ``--concurrency 0`` starts no worker.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    concurrency: int = Field(default=1, ge=1, le=4096, description="Documents in flight at once.")
-    rpm: float | None = Field(default=None, gt=0, description="Requests per minute.")
-    tpm: float | None = Field(default=None, gt=0, description="Tokens per minute (estimated).")
-    max_retries: int = Field(default=2, ge=0, le=50, description="Re-asks after a reply fails validation.")
-    max_chars: int = Field(default=200_000, ge=1, description="Longest document accepted, in characters.")
-    chunk_chars: int = Field(
-        default=12_000, ge=1_000, description="Chunk size for long documents; a chunk must hold a few sentences."
-    )
-    limit: int | None = Field(default=None, ge=0, description="Only the first N documents.")
-    actors: int | None = Field(default=None, ge=1, description="Ray engine: backend actors.")
-    batch_size: int | None = Field(default=None, ge=1, description="Ray engine: rows per batch.")
-    num_cpus: int | None = Field(default=None, ge=1, description="Ray engine: cores of the local Ray instance.")
-
-
-def check_run_options(**values: Any) -> RunOptions:
-    """Validate a run's numeric settings against :class:`RunOptions`; a :class:`ConfigError` naming the flag."""
-    try:
-        return RunOptions(**{k: v for k, v in values.items() if v is not None})
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        name = str(first["loc"][0]) if first["loc"] else "option"
-        flag = "--" + name.replace("_", "-")
-        raise ConfigError(f"{flag}: {first['msg']} (got {first.get('input')!r})") from None
 
 
 @dataclass

@@ -27,11 +27,9 @@ ray = pytest.importorskip("ray")
 psutil = pytest.importorskip("psutil")
 
 from extract import cli  # noqa: E402
-from extract.api import RayEngine, run_corpus  # noqa: E402
+from extract.api import RayEngine, RunConfig, run_corpus  # noqa: E402
 from extract.core.errors import InputError  # noqa: E402
 from extract.engines.ray import (  # noqa: E402
-    BackendSpec,
-    JobSpec,
     TokenBucket,
     ray_session,
     read_corpus,
@@ -182,12 +180,13 @@ def test_resume_skips_written_documents_before_any_model_call(tmp_path: Path) ->
     docs = sample_documents(120)
     out = tmp_path / "out.jsonl"
     with FakeOpenAIServer() as server:
-        job = JobSpec(
-            backend=BackendSpec("openai", "fake", options(server), cache=False), max_retries=MAX_RETRIES, concurrency=4
-        )
-        first = run_dataset(ray.data.from_items(docs[:50]), job, out, actors=2, batch_size=10)
+        config = RunConfig.from_options(
+            out=out, backend="openai", model="fake", backend_options=options(server), cache=False,
+            max_retries=MAX_RETRIES, concurrency=4, engine="ray", actors=2, batch_size=10,
+        )  # fmt: skip
+        first = run_dataset(ray.data.from_items(docs[:50]), config)
         calls_first = server.counts_by_document()
-        second = run_dataset(ray.data.from_items(docs), job, out, actors=2, batch_size=10)
+        second = run_dataset(ray.data.from_items(docs), config)
         calls_all = server.counts_by_document()
     assert (first.documents, second.documents, second.skipped) == (50, 70, 50)
     assert set(records(out)) == {d["id"] for d in docs}
@@ -200,9 +199,12 @@ def test_one_rate_budget_is_shared_by_every_actor(tmp_path: Path) -> None:
     corpus = write_corpus(tmp_path / "corpus.jsonl", 60)
     bucket = ray.remote(num_cpus=0)(TokenBucket).remote(1e9, None)
     with FakeOpenAIServer() as server:
-        job = JobSpec(backend=BackendSpec("openai", "fake", options(server), cache=False), concurrency=4)
+        config = RunConfig.from_options(
+            out=tmp_path / "out.jsonl", backend="openai", model="fake", backend_options=options(server), cache=False,
+            concurrency=4, rpm=1e9, engine="ray", actors=2, batch_size=8,
+        )  # fmt: skip
         dataset, _ = read_corpus(str(corpus))
-        run_dataset(dataset, job, tmp_path / "out.jsonl", actors=2, batch_size=8, rpm=1e9, bucket=bucket)
+        run_dataset(dataset, config, bucket=bucket)
         sent = server.count()
     stats = ray.get(bucket.stats.remote())
     ray.kill(bucket)

@@ -230,14 +230,16 @@ def test_a_ray_actor_redacts_its_log_lines_while_it_lives_and_leaves_the_handler
 ) -> None:
     """Ray keeps an actor's log lines in its worker logs: the backend's key is redacted there too."""
     pytest.importorskip("ray", reason="needs the ray extra")
-    from extract.engines.ray import BackendSpec, ExtractActor, JobSpec
+    from extract.engines.config import RunConfig
+    from extract.engines.ray import ExtractActor
 
     monkeypatch.setenv("MY_KEY", KEY)
     caplog.set_level(logging.INFO)
     before = [list(h.filters) for h in logging.getLogger().handlers]
     with FakeOpenAIServer(api_key=KEY) as server:
         options = {"base_url": server.base_url, "api_key_env": "MY_KEY"}
-        actor = ExtractActor(JobSpec(backend=BackendSpec("openai", "fake", options, cache=False)), done=[])
+        config = RunConfig.from_options(backend="openai", model="fake", backend_options=options, cache=False)
+        actor = ExtractActor(config, done=[])
         logging.getLogger("extract.test").warning("the endpoint refused key %s", KEY)
         actor.close()
     logging.getLogger("extract.test").warning("after the actor: %s", KEY)

@@ -6,7 +6,8 @@
   through an actor pool, each actor holding one backend client and its own
   in-flight limit (:mod:`extract.engines.ray`; needs ``incident-extract[ray]``).
 
-Both write the same records to the same JSON Lines run file, resume the same way
+Both take one :class:`~extract.engines.config.RunConfig` (``run_corpus(source, config)`` in each
+module), write the same records to the same JSON Lines run file, resume the same way
 and write the same failure records; neither reaches inside
 :func:`extract.core.pipeline.aextract_document`.
 """

@@ -30,6 +30,9 @@ default engine.
   cache: nothing breaks, but a document retried on another node is asked again, and
   a re-run hits only what that node itself saw.
 
+The engine takes the run's :class:`~extract.engines.config.RunConfig`, as the default engine
+does; the actors get the same configuration and build their backend from its recipe.
+
 Ray is optional (``pip install 'incident-extract[ray]'``); this module imports it
 when used.
 """
@@ -45,25 +48,23 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from extract.core.backend import Backend
+from extract.backends import DEFAULT_BACKEND
 from extract.core.errors import ConfigError, ExtractError
-from extract.core.evidence import EvidenceMode
-from extract.core.pipeline import ExtractConfig, aextract_document
-from extract.core.prompts import load_prompt_for
+from extract.core.pipeline import aextract_document
 from extract.core.records import Document, DocumentResult, Failure, Status
 from extract.core.secrets import backend_secrets, redacting_logs
 from extract.engines import ray_reaper
-from extract.engines.recipe import make_backend
+from extract.engines.config import OnResult, OnStart, RayEngine, RunConfig
+from extract.engines.recipe import default_cache_dir
 from extract.io.corpus import DUPLICATE_ID, BadDocument, Corpus, CorpusItem, IdBook, open_corpus
 from extract.io.formats.hf_datasets import is_saved_dataset
 from extract.io.output import RunWriter, read_run, run_state
 from extract.io.rows import STREAM_BATCH_ROWS, Fields, row_item
 from extract.runner import Prices, RunSummary, bad_document_result, freeze_heap, thaw_heap
-from extract.transport import RateLimiter, RetryPolicy
+from extract.transport import RateLimiter
 
 #: Columns of the rows the actors return to the driver.
 RESULT_COLUMNS = ("id", "status", "record")
@@ -80,88 +81,6 @@ def _ray() -> Any:
             "the ray engine needs Ray", hint="pip install 'incident-extract[ray]' (or --engine local)"
         ) from None
     return ray
-
-
-# -- what every actor builds ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RayEngine:
-    """How a run uses Ray: ``extract.api.run_corpus(..., engine=RayEngine(...))`` (``engine="ray"`` is the defaults).
-
-    ``address``: a running cluster (``auto``, or ``ray://host:10001``); without one, a local
-    Ray instance with ``num_cpus`` cores is started for the run and stopped after it.
-    ``actors`` backends run at once (each with the run's ``concurrency`` documents in flight)
-    on batches of ``batch_size`` rows. With ``write`` (``jsonl`` or ``parquet``), the run's
-    ``out`` is a folder of part files written by Ray's writers where the actors run, instead
-    of one run file written by the driver. ``progress`` shows Ray Data's own progress bars.
-    """
-
-    address: str | None = None
-    actors: int = 2
-    batch_size: int | None = None
-    num_cpus: int | None = None
-    write: str | None = None
-    progress: bool = False
-
-
-@dataclass(frozen=True)
-class BackendSpec:
-    """How to build the backend on each actor (a client cannot travel between processes; its recipe can)."""
-
-    backend: str | None = None
-    model: str | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)
-    cache: bool = True
-    cache_dir: str | None = None
-    record: str | None = None
-    retry: RetryPolicy | None = None
-
-    def build(self, limiter: RateLimiter | None = None, *, check: bool = False) -> Backend:
-        return make_backend(
-            self.backend,
-            self.model,
-            options=dict(self.options),
-            limiter=limiter,
-            retry=self.retry,
-            cache=self.cache,
-            cache_dir=self.cache_dir,
-            record=self.record,
-            check=check,
-        )
-
-
-@dataclass(frozen=True)
-class JobSpec:
-    """Everything an actor needs to extract documents, in a form Ray can ship."""
-
-    backend: BackendSpec
-    prompt: str = "incidents"
-    max_retries: int = 2
-    max_chars: int = 200_000
-    chunk_chars: int = 12_000
-    id_field: str = "id"
-    text_field: str = "text"
-    #: Documents in flight per actor.
-    concurrency: int = 16
-    #: Where the rows came from, for failure messages.
-    origin: str = "<dataset>"
-    #: How the model cites evidence (quotes or refs) and which schema rendering it sees (full or compact).
-    evidence: str = "quotes"
-    schema_style: str = "full"
-    candidates: bool | str = False
-
-    def config(self, backend: Backend) -> ExtractConfig:
-        return ExtractConfig(
-            backend=backend,
-            prompt=load_prompt_for(self.prompt, self.evidence),
-            max_retries=self.max_retries,
-            max_chars=self.max_chars,
-            chunk_chars=self.chunk_chars,
-            evidence=EvidenceMode(self.evidence),
-            compact_schema=self.schema_style == "compact",
-            candidates=self.candidates,
-        )
 
 
 # -- one rate budget for the whole cluster -------------------------------------------------------------------------
@@ -226,17 +145,16 @@ class SharedRateLimiter(RateLimiter):
 class ExtractActor:
     """One backend client and one event loop; extracts a batch of rows with ``concurrency`` in flight."""
 
-    def __init__(
-        self, job: JobSpec, done: list[Any], bucket: Any = None, rpm: float | None = None, tpm: float | None = None
-    ):
+    def __init__(self, config: RunConfig, done: list[Any], bucket: Any = None, origin: str = "<dataset>"):
         ray = _ray()
-        self.job = job
+        self.config = config
+        self.origin = origin
         # ``done`` is a one-element list holding an object ref, so Ray does not resolve it per batch.
         self.done: frozenset[str] = ray.get(done[0]) if done else frozenset()
-        limiter = SharedRateLimiter(bucket, rpm, tpm) if bucket is not None else None
-        self.backend = job.backend.build(limiter)
-        self.config = job.config(self.backend)
-        self.fields = Fields(job.id_field, job.text_field)
+        limiter = SharedRateLimiter(bucket, config.pace.rpm, config.pace.tpm) if bucket is not None else None
+        self.backend = config.build_backend(limiter, check=False)
+        self.extract_config = config.extract_config(self.backend)
+        self.fields = Fields(config.reading.id_field, config.reading.text_field)
         self.loop = asyncio.new_event_loop()
         # What the actor logs goes to Ray's worker logs, which outlive the run: the backend's
         # secrets are redacted from it as from the driver's, for as long as the actor lives.
@@ -259,21 +177,21 @@ class ExtractActor:
         return pa.table({name: pa.array(values, pa.string()) for name, values in columns.items()})
 
     async def _extract(self, rows: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
-        gate = asyncio.Semaphore(max(1, self.job.concurrency))
+        gate = asyncio.Semaphore(max(1, self.config.pace.concurrency))
 
         async def one(row: dict[str, Any]) -> tuple[str, str, str]:
             item = (
                 decode_item(row[ITEM])
                 if ITEM in row
-                else row_item(row, self.fields, self.job.origin, _fallback_id(row, self.fields)).item
+                else row_item(row, self.fields, self.origin, _fallback_id(row, self.fields)).item
             )
             if item.id in self.done:
                 return item.id, SKIPPED, ""
             if isinstance(item, BadDocument):
-                result = bad_document_result(item, self.config)
+                result = bad_document_result(item, self.extract_config)
             else:
                 async with gate:
-                    result = await aextract_document(item, self.config)
+                    result = await aextract_document(item, self.extract_config)
             return result.id, result.status.value, result.to_json()
 
         return await asyncio.gather(*(one(row) for row in rows))
@@ -477,67 +395,95 @@ def _on_loopback() -> Iterator[None]:
         setattr(constants, "ENABLE_RAY_CLUSTER", saved)  # noqa: B010
 
 
+def run_corpus(
+    source: Any, config: RunConfig, *, on_start: OnStart | None = None, on_result: OnResult | None = None
+) -> RunSummary:
+    """Extract ``source`` as ``config`` says (its :attr:`~RunConfig.ray` options) into ``config.output.out``.
+
+    Starts a local Ray instance for the run or connects to ``config.ray.address``; the backend is
+    built on each actor from the configuration's recipe. ``on_start`` is called with None (a Ray
+    dataset does not tell its length before it is read), ``on_result`` with each record the driver
+    writes.
+    """
+    from extract.io.output import RunLock
+
+    if not isinstance(config.extraction.backend, str | None):
+        raise ConfigError(
+            "the Ray engine builds a backend on each actor, so it takes a backend name, not a built backend"
+        )
+    engine = config.ray or RayEngine()
+    out = config.output.out
+    assert out is not None, "the API names the run file"
+    # Resolved on the driver, so that every actor on every node uses the same backend and cache.
+    cache_dir = str(config.responses.cache_dir or default_cache_dir())
+    record = str(config.responses.record) if config.responses.record else None
+    shipped = config.replace(backend=config.extraction.backend or DEFAULT_BACKEND, cache_dir=cache_dir, record=record)
+    # One run per output (a run file or a folder of parts), as for the local engine (whose runner takes the
+    # lock itself).
+    with RunLock(out), ray_session(engine.address, num_cpus=engine.num_cpus):
+        dataset, origin = read_corpus(source, **dict(config.reading))
+        if on_start is not None:
+            on_start(None)
+        return run_dataset(dataset, shipped, origin=origin, on_result=on_result)
+
+
 def run_dataset(
     dataset: Any,
-    job: JobSpec,
-    out: str | Path,
+    config: RunConfig,
     *,
-    actors: int = 2,
-    actor_cpus: float = 0.5,
-    batch_size: int | None = None,
-    resume: bool = True,
-    retry_failed: bool = False,
-    rpm: float | None = None,
-    tpm: float | None = None,
-    prices: Prices | None = None,
-    on_result: Callable[[DocumentResult], None] | None = None,
-    progress: bool = False,
+    origin: str = "<dataset>",
+    on_result: OnResult | None = None,
     bucket: Any = None,
     resources: Mapping[str, float] | None = None,
-    write: str | None = None,
+    actor_cpus: float = 0.5,
 ) -> RunSummary:
-    """Extract every row of a ``ray.data.Dataset`` into the JSON Lines run file ``out``.
+    """Extract every row of a ``ray.data.Dataset`` as ``config`` says into its run file ``config.output.out``.
 
-    With ``write`` (``"jsonl"`` or ``"parquet"``), ``out`` is a folder that Ray's own writers
+    With ``config.ray.write`` (``"jsonl"`` or ``"parquet"``), ``out`` is a folder that Ray's own writers
     fill with part files, written where the actors run instead of through the driver: JSON
     Lines parts hold the run file's records, line for line; Parquet parts have the columns of
     ``extract run --parquet``. A rerun with the same folder resumes from every part in it.
 
     Needs a running Ray session (:func:`ray_session`, or the caller's ``ray.init``).
-    ``actors`` backends run at once, each with ``job.concurrency`` documents in flight,
-    on batches of ``batch_size`` rows (default: four times ``job.concurrency``, so an
+    ``actors`` backends run at once, each with ``concurrency`` documents in flight,
+    on batches of ``batch_size`` rows (default: four times ``concurrency``, so an
     actor's slots stay busy across the tail of a batch). The run file, its resume and
-    its failure records are those of the default engine. ``bucket``: a :class:`TokenBucket`
-    actor to share with other runs (default: one made for this run from ``rpm``/``tpm``).
+    its failure records are those of the default engine. ``origin`` names the rows in failure
+    messages. ``bucket``: a :class:`TokenBucket` actor to share with other runs (default: one
+    made for this run from ``rpm``/``tpm``).
     ``resources``: custom Ray resources each actor needs, e.g. ``{"vllm": 1}`` on a cluster
     whose nodes were started with ``ray start --resources='{"vllm": 1}'`` next to their own
     model server, so that each actor lands on a node with a server and ``base_url`` can be
     ``http://127.0.0.1:8000/v1``.
     """
     ray = _ray()
-    out = Path(out)
-    if write not in (None, *WRITERS):
-        raise ConfigError(f"unknown output format {write!r}", hint=f"choose one of {', '.join(WRITERS)}")
+    engine, pace, output, backend = config.ray or RayEngine(), config.pace, config.output, config.extraction.backend
+    if output.out is None:
+        raise ConfigError("run_dataset needs the run file: give the configuration an out")
+    if not isinstance(backend, str | None):
+        raise ConfigError("the Ray engine builds a backend on each actor, so it takes a backend name")
+    out, write, rpm, tpm = Path(output.out), engine.write, pace.rpm, pace.tpm
+    prices = Prices.from_file(output.prices, config.extraction.model or "") if output.prices else None
     done: set[str] = set()
     failed_before: set[str] = set()
-    if resume and out.exists():
+    if output.resume and out.exists():
         written, failed_before = part_state(out) if write else run_state(out)
-        done = written - failed_before if retry_failed else written
-    if not resume and out.exists():
+        done = written - failed_before if output.retry_failed else written
+    if not output.resume and out.exists():
         if out.is_dir():
             for part in _parts(out):
                 part.unlink()
         else:
             os.truncate(out, 0)  # in place: the run lock is on this file (see RunLock)
 
-    name, model = job.backend.backend or "", job.backend.model or ""
-    if job.backend.backend != "local":  # fail fast, once, on the driver (the local model would load here)
-        probe = job.backend.build(check=True)
+    name, model = backend or "", config.extraction.model or ""
+    if backend != "local":  # fail fast, once, on the driver (the local model would load here)
+        probe = config.build_backend(check=True)
         name, model = probe.name, probe.model
     summary = RunSummary(out=str(out), backend=name, model=model)
 
     context = ray.data.DataContext.get_current()
-    context.enable_progress_bars = progress
+    context.enable_progress_bars = engine.progress
     context.print_on_execution_start = False
     own_bucket = bucket is None and bool(rpm or tpm)
     if own_bucket:
@@ -545,10 +491,10 @@ def run_dataset(
     done_ref = ray.put(frozenset(done))
     mapped = dataset.map_batches(
         ExtractActor,
-        fn_constructor_kwargs={"job": job, "done": [done_ref], "bucket": bucket, "rpm": rpm, "tpm": tpm},
-        batch_size=batch_size or max(1, 4 * job.concurrency),
+        fn_constructor_kwargs={"config": config, "done": [done_ref], "bucket": bucket, "origin": origin},
+        batch_size=engine.batch_size or max(1, 4 * pace.concurrency),
         batch_format="pyarrow",
-        compute=ray.data.ActorPoolStrategy(size=max(1, actors)),
+        compute=ray.data.ActorPoolStrategy(size=engine.actors),
         num_cpus=actor_cpus,
         resources=dict(resources) if resources else None,
         # Ray Data restarts a dead actor process and runs its unfinished batches again
@@ -557,7 +503,7 @@ def run_dataset(
     started = time.perf_counter()
     quiet = contextlib.ExitStack()
     quiet.enter_context(_errors_off_the_console("ray.data"))
-    if not progress:
+    if not engine.progress:
         quiet.enter_context(_log_level("ray.data", logging.WARNING))
     writer = None if write else RunWriter(out)
     try:
@@ -565,7 +511,7 @@ def run_dataset(
             _write_parts(ray, mapped, out, write, summary, done, failed_before)
         else:
             assert writer is not None
-            _drain(mapped, writer, summary, failed_before, on_result, job.origin)
+            _drain(mapped, writer, summary, failed_before, on_result, origin)
     except Exception as exc:
         raise _unwrap(ray, exc) from None
     finally:
@@ -625,10 +571,6 @@ def _duplicate(result: DocumentResult, new_id: str, origin: str) -> DocumentResu
 
 
 # -- output written by Ray's writers ----------------------------------------------------------------------------
-
-
-#: Formats Ray's writers can write a run as, into a folder of part files.
-WRITERS = ("jsonl", "parquet")
 
 
 def _run_file_datasink(path: str) -> Any:
