@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from itertools import permutations
 from typing import Any
 
 import pytest
 
 from extract.core.schema import (
+    Aircraft,
+    AircraftCategory,
     Casualty,
     CasualtyKind,
     CountQualifier,
@@ -16,6 +19,8 @@ from extract.core.schema import (
     IncidentType,
     Location,
     Perpetrator,
+    Source,
+    SourceKind,
 )
 from extract.scoring import NameMatcher
 from extract.scoring.gold import GoldIncident
@@ -177,3 +182,28 @@ def test_a_qualified_place_fills_its_role() -> None:
     ]
     assert totals(gtt_document(gold, pred, NAMES)) == (2, 2, 2)
     assert totals(ceaf_ree_document(gold, pred, NAMES)) == (2, 2, 2)
+
+
+def test_gtt_roles_do_not_depend_on_the_order_of_the_incidents() -> None:
+    """Two pairings of equal credit put the match in different roles; the incidents' order must not choose."""
+    su25 = [Aircraft(model="Su-25", category=AircraftCategory.FIXED_WING, quote="q")]
+    sohr = [Source(name="SOHR", kind=SourceKind.GOVERNMENT, quote="q")]
+    saraqeb = Location(place="Saraqeb", quote="q")
+    gold = [
+        GoldIncident.model_validate({**incident(IncidentType.AIRCRAFT_LOSS, aircraft=su25, sources=sohr), "key": "a"}),
+        GoldIncident.model_validate({**incident(IncidentType.AIRCRAFT_DOWNING), "key": "b"}),
+        GoldIncident.model_validate(
+            {**incident(IncidentType.AIRCRAFT_DOWNING, location=saraqeb, aircraft=su25), "key": "c"}
+        ),
+    ]
+    pred = [
+        Incident.model_validate(incident(IncidentType.AIRCRAFT_DOWNING)),
+        Incident.model_validate(incident(IncidentType.AIRCRAFT_LOSS, location=saraqeb, aircraft=su25)),
+        Incident.model_validate(incident(IncidentType.AIRCRAFT_LOSS, sources=sohr)),
+    ]
+    seen = {
+        repr(sorted((role, c.as_dict()) for role, c in gtt_document(list(g), list(p), NAMES).items()))
+        for g in permutations(gold)
+        for p in permutations(pred)
+    }
+    assert len(seen) == 1

@@ -54,7 +54,7 @@ import numpy as np
 from extract.core.fields import fields_of
 from extract.core.schema import Casualty, Incident, Location
 from extract.scoring.comparators import NameMatcher, Verdict, compare_count
-from extract.scoring.incidents import assign
+from extract.scoring.incidents import assign, canonical_order
 from extract.scoring.metrics import prf
 
 # What matching an optional gold filler is worth in the filler alignment, against 1 for a required one.
@@ -219,7 +219,13 @@ def _types_align(gold: Incident, pred: Incident) -> bool:
 
 
 def gtt_document(gold: Sequence[Incident], pred: Sequence[Incident], names: NameMatcher) -> dict[str, FillerCounts]:
-    """GTT role-filler counts of one document, per role (see the module docstring)."""
+    """GTT role-filler counts of one document, per role (see the module docstring).
+
+    Both sides are put in the scorer's canonical order first, so that a tie between pairings of
+    equal credit (which roles the matches fall in) is not settled by the order the incidents came in.
+    """
+    gold = [gold[k] for k in canonical_order(gold)]
+    pred = [pred[k] for k in canonical_order(pred)]
     gold_fillers = [role_fillers(i) for i in gold]
     pred_fillers = [role_fillers(i) for i in pred]
     n, m = len(gold), len(pred)
