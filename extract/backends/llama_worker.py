@@ -189,15 +189,16 @@ class RepeatStop:
 
     def feed(self, more: str) -> str | None:
         """Read ``more`` of the answer; the answer cut before a repeated item, or None."""
-        for char in more:
-            self.text += char
+        at = len(self.text)
+        self.text += more
+        for offset, char in enumerate(more, start=at):
             if self._string is not None:
                 if self._escaped:
                     self._escaped = False
                 elif char == "\\":
                     self._escaped = True
                 elif char == '"':
-                    cut = self._string_closed("".join(self._string))
+                    cut = self._string_closed("".join(self._string), offset)
                     if cut is not None:
                         return cut
                     continue
@@ -205,7 +206,7 @@ class RepeatStop:
             elif char == '"':
                 self._string = []
             elif char in "{[":
-                self._open(char)
+                self._open(char, offset)
             elif char in "}]":
                 if self._stack:
                     self._stack.pop()
@@ -216,11 +217,10 @@ class RepeatStop:
                 self._stack[-1]["state"] = "key"
         return None
 
-    def _open(self, kind: str) -> None:
+    def _open(self, kind: str, start: int) -> None:
         parent = self._stack[-1] if self._stack else None
         is_list = kind == "[" and parent is not None and len(self._stack) == 1 and parent.get("key") == self.list_key
         is_item = kind == "{" and parent is not None and parent.get("is_list", False)
-        start = len(self.text) - 1
         self._stack.append(
             {"kind": kind, "state": "key", "key": None, "is_list": is_list, "is_item": is_item, "start": start}
         )
@@ -229,7 +229,8 @@ class RepeatStop:
         if self._stack and self._stack[-1]["kind"] == "{":
             self._stack[-1]["state"] = "after"
 
-    def _string_closed(self, value: str) -> str | None:
+    def _string_closed(self, value: str, end: int) -> str | None:
+        """A string ended at ``end``: a key, or a value that may be a repeat (then the answer cut before its item)."""
         self._string = None
         top = self._stack[-1] if self._stack else None
         if top is None or top["kind"] != "{":
@@ -249,6 +250,7 @@ class RepeatStop:
             json.loads(cut)
         except ValueError:
             return None
+        self.text = self.text[: end + 1]  # what was read, up to the repeated value
         return cut
 
 
@@ -276,8 +278,8 @@ def complete(
 
     if len(tokens) >= llm.n_ctx():
         raise ValueError(f"Requested tokens ({len(tokens)}) exceed context window of {llm.n_ctx()}")
-    limit = llm.n_ctx() - len(tokens) if max_tokens is None or max_tokens <= 0 else max_tokens
-    limit = min(limit, llm.n_ctx() - len(tokens))
+    room = llm.n_ctx() - len(tokens)
+    limit = min(max_tokens, room) if max_tokens and max_tokens > 0 else room
     stops = [stop] if isinstance(stop, str) else list(stop or [])
     if seed is not None:
         llm.set_seed(seed)
